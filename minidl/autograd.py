@@ -1,0 +1,401 @@
+"""Reverse-mode autodiff: `Function` (forward + backward once), graph nodes, the backward engine,
+and grad mode (`no_grad`, `enable_grad`).
+
+The graph is dynamic: `Function.apply` records one node per call, whose `next_functions` point at
+the nodes of its inputs (an `AccumulateGrad` for leaves).  `backward` orders nodes by an iterative
+dependency count (no recursion, so 10,000-op chains are fine) and frees each node's saved tensors
+once it has run unless `retain_graph=True`.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+import weakref
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "enabled", True)
+
+
+def _set_enabled(mode: bool) -> None:
+    _state.enabled = bool(mode)
+
+
+class _GradMode:
+    _mode = True
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        _set_enabled(self._mode)
+        return self
+
+    def __exit__(self, *exc):
+        _set_enabled(self._prev)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Context manager and decorator: ops inside record no graph."""
+
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Context manager and decorator: turn grad mode back on inside `no_grad`."""
+
+    _mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """`with set_grad_enabled(False): ...`; also usable as a plain call."""
+
+    def __init__(self, mode: bool):
+        self._mode = bool(mode)
+        self._prev = is_grad_enabled()
+        _set_enabled(self._mode)
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        mode = self._mode
+        _set_enabled(self._prev)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+_FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
+          "after they have already been freed). Saved intermediate values of the graph are freed "
+          "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+          "backward through the graph a second time or if you need to access saved tensors after "
+          "calling backward.")
+
+
+class Node:
+    """One recorded call of a Function; also the `ctx` its forward and backward receive."""
+
+    def __init__(self, fn_cls):
+        self._fn = fn_cls
+        self.next_functions: tuple = ()
+        self.needs_input_grad: tuple = ()
+        self.materialize_grads = True
+        self._saved: list | None = []
+        self._freed = False
+        self._non_diff: set = set()
+        self._in_meta: tuple = ()
+        self._out_meta: tuple = ()
+        self._hooks: dict = {}       # output_nr -> [hook(grad) -> grad | None]
+        self._retained: dict = {}    # output_nr -> weakref to a non-leaf tensor that retains grad
+
+    def name(self) -> str:
+        return getattr(self, "_name", None) or f"{self._fn.__name__}Backward0"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+    # ---- ctx API ----
+    def save_for_backward(self, *tensors) -> None:
+        self._saved = [None if t is None else (t._alias(), t._version.value) for t in tensors]
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._freed:
+            raise RuntimeError(_FREED)
+        out = []
+        for i, entry in enumerate(self._saved or ()):
+            if entry is None:
+                out.append(None)
+                continue
+            t, ver = entry
+            if t._version.value != ver:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an "
+                    f"inplace operation: [{t._type_name()} {list(t.shape)}], which is saved tensor "
+                    f"{i} of {self.name()}, is at version {t._version.value}; expected version "
+                    f"{ver} instead.")
+            out.append(t)
+        return tuple(out)
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        self._non_diff.update(id(t) for t in tensors)
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = bool(value)
+
+    # ---- engine ----
+    def _release(self) -> None:
+        self._saved = None
+        self._freed = True
+        for k in list(vars(self)):
+            if not k.startswith("_") and k not in ("next_functions", "needs_input_grad",
+                                                  "materialize_grads"):
+                delattr(self, k)  # attributes a user's forward stored on ctx
+
+    def _apply(self, grads: list) -> tuple:
+        from .tensor import zeros
+
+        if self._freed:
+            raise RuntimeError(_FREED)
+        if self.materialize_grads:
+            grads = [zeros(*m[0], dtype=m[1], device=m[2]) if g is None else g
+                     for g, m in zip(grads, self._out_meta)]
+        with no_grad():
+            res = self._fn.backward(self, *grads)
+        if not isinstance(res, tuple):
+            res = (res,)
+        n_in = len(self._in_meta)
+        if len(res) < n_in:
+            raise RuntimeError(f"function {self.name()} returned an incorrect number of gradients "
+                               f"(expected {n_in}, got {len(res)})")
+        res = res[:n_in] if all(r is None for r in res[n_in:]) else res
+        if len(res) != n_in:
+            raise RuntimeError(f"function {self.name()} returned an incorrect number of gradients "
+                               f"(expected {n_in}, got {len(res)})")
+        for i, (g, meta) in enumerate(zip(res, self._in_meta)):
+            if g is None or meta is None:
+                continue
+            if tuple(g.shape) != meta[0]:
+                raise RuntimeError(f"Function {self.name()} returned an invalid gradient at index {i} "
+                                   f"- got {list(g.shape)} but expected shape compatible with "
+                                   f"{list(meta[0])}")
+        return res
+
+
+class AccumulateGrad:
+    """The node of a leaf tensor: adds the incoming gradient into `.grad`."""
+
+    __slots__ = ("_var", "next_functions", "_hooks", "__weakref__")
+
+    def __init__(self, var):
+        self._var = weakref.ref(var)
+        self.next_functions = ()
+        self._hooks: dict = {}
+
+    @property
+    def variable(self):
+        return self._var()
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def _edge(t):
+    if t._grad_fn is not None:
+        return (t._grad_fn, t._output_nr)
+    return (t._accumulator(), 0)
+
+
+class Function:
+    """Base of differentiable functions, PyTorch's API.
+
+    Subclass with static `forward(ctx, *args)` and `backward(ctx, *grad_outputs)` and call
+    `MyFn.apply(*args)`.  forward runs without recording a graph; backward returns one gradient
+    (or None) per forward argument.
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("You must implement the backward function for custom autograd.Function.")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from .tensor import Tensor
+
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        record = is_grad_enabled() and any(t.requires_grad for t in tensors)
+        ctx = Node(cls)
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with no_grad():
+            out = cls.forward(ctx, *args, **kwargs)
+        if not record:
+            ctx._saved = None
+            return out
+        is_tuple = isinstance(out, tuple)
+        outs = out if is_tuple else (out,)
+        ids = {id(t) for t in tensors}
+        fixed = []
+        for o in outs:
+            if isinstance(o, Tensor) and id(o) in ids:
+                o = o._alias()  # an input returned as is becomes a new node's output
+            fixed.append(o)
+        ctx.next_functions = tuple(_edge(a) if isinstance(a, Tensor) and a.requires_grad else None
+                                   for a in args)
+        ctx._in_meta = tuple((tuple(a.shape),) if isinstance(a, Tensor) else None for a in args)
+        meta = []
+        for i, o in enumerate(fixed):
+            if isinstance(o, Tensor):
+                meta.append((tuple(o.shape), o.dtype, o.device))
+                if o.dtype.is_floating_point and id(o) not in ctx._non_diff:
+                    o._grad_fn = ctx
+                    o._output_nr = i
+                    o._requires_grad = True
+            else:
+                meta.append(None)
+        ctx._out_meta = tuple(meta)
+        return tuple(fixed) if is_tuple else fixed[0]
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None:
+    """Accumulate d(tensors)/d(leaves) into the leaves' `.grad` (PyTorch's torch.autograd.backward)."""
+    from .tensor import Tensor, ones_like
+
+    if isinstance(tensors, Tensor):
+        tensors = (tensors,)
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = (grad_tensors,) * len(tensors) if grad_tensors is None else (grad_tensors,)
+    roots = []
+    for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        if not t.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        if g is None:
+            if t.numel() != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            g = ones_like(t)
+        else:
+            if not isinstance(g, Tensor):
+                from .tensor import tensor as _tensor
+                g = _tensor(g, dtype=t.dtype, device=t.device)
+            if tuple(g.shape) != tuple(t.shape):
+                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {list(g.shape)} "
+                                   f"and output[{i}] has a shape of {list(t.shape)}.")
+            g = g.detach()
+        roots.append((_edge(t), g))
+    _run(roots, bool(retain_graph))
+
+
+def _run(roots, retain: bool) -> None:
+    # dependency count of every node reachable from the roots
+    deps: dict = {}
+    seen = set()
+    stack = [e[0] for e, _ in roots]
+    for n in stack:
+        seen.add(n)
+    while stack:
+        n = stack.pop()
+        for e in n.next_functions:
+            if e is None:
+                continue
+            child = e[0]
+            deps[child] = deps.get(child, 0) + 1
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    buffers: dict = {}
+    for (node, nr), g in roots:
+        _accumulate(buffers, node, nr, g)
+    ready = [n for n in {e[0] for e, _ in roots} if deps.get(n, 0) == 0]
+    stored: set = set()
+    while ready:
+        node = ready.pop()
+        grads = buffers.pop(node, None)
+        if isinstance(node, AccumulateGrad):
+            if grads is not None:
+                _accumulate_leaf(node, grads[0], stored)
+            continue
+        results = ()
+        if grads is not None:
+            grads = _run_hooks(node, grads)
+            results = node._apply(grads)
+            if not retain:
+                node._release()
+        for i, e in enumerate(node.next_functions):
+            if e is None:
+                continue
+            child, nr = e
+            g = results[i] if i < len(results) else None
+            if g is not None:
+                _accumulate(buffers, child, nr, g)
+            deps[child] -= 1
+            if deps[child] == 0:
+                ready.append(child)
+
+
+def _accumulate(buffers, node, nr, g) -> None:
+    n_out = 1 if isinstance(node, AccumulateGrad) else len(node._out_meta)
+    buf = buffers.get(node)
+    if buf is None:
+        buf = buffers[node] = [None] * n_out
+    buf[nr] = g if buf[nr] is None else buf[nr] + g
+
+
+def _run_hooks(node, grads):
+    for nr, hooks in node._hooks.items():
+        for h in hooks:
+            if grads[nr] is not None:
+                r = h(grads[nr])
+                if r is not None:
+                    grads[nr] = r
+    for nr, ref in node._retained.items():
+        t = ref()
+        if t is not None and grads[nr] is not None:
+            g = grads[nr].detach()
+            t.grad = g if t.grad is None else t.grad + g
+    return grads
+
+
+def _accumulate_leaf(node: AccumulateGrad, g, stored: set) -> None:
+    var = node.variable
+    if var is None:
+        return
+    for h in node._hooks.get(0, ()):
+        r = h(g)
+        if r is not None:
+            g = r
+    if var.grad is None:
+        # the same gradient tensor can reach two leaves (e.g. both inputs of an add); give each
+        # leaf its own so in-place updates of one .grad never touch another
+        if id(g) in stored:
+            g = g.clone()
+        stored.add(id(g))
+        var.grad = g.detach()
+    else:
+        var.grad = var.grad + g.detach()
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, allow_unused=False):
+    """Gradients of `outputs` w.r.t. `inputs`, returned instead of accumulated into .grad."""
+    from .tensor import Tensor
+
+    single = isinstance(inputs, Tensor)
+    inputs = (inputs,) if single else tuple(inputs)
+    saved = [(t, t.grad) for t in inputs]
+    for t in inputs:
+        t.grad = None
+    hooks = []
+    try:
+        # non-leaf inputs: capture their gradient with a retain hook
+        for t in inputs:
+            if t._grad_fn is not None:
+                t.retain_grad()
+                hooks.append(t)
+        backward(outputs, grad_outputs, retain_graph=retain_graph)
+        res = tuple(t.grad for t in inputs)
+    finally:
+        for t, old in saved:
+            t.grad = old
+        for t in hooks:
+            t._grad_fn._retained.pop(t._output_nr, None)
+    if not allow_unused and any(r is None for r in res):
+        raise RuntimeError("One of the differentiated Tensors appears to not have been used in the "
+                           "graph. Set allow_unused=True if this is the desired behavior.")
+    return res

@@ -1,0 +1,4 @@
+"""The CPU backend: the contract implemented with numpy and numba; also the reference oracle.
+
+One module per family; each exports only contract primitives (and private helpers with _)."""
+from .core import *  # noqa: F401,F403

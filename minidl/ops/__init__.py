@@ -1,0 +1,1 @@
+"""The differentiable ops, each a `Function` written once against the backend contract."""

@@ -1,0 +1,331 @@
+"""Elementwise ops: arithmetic with broadcasting, unary math and activations, comparisons, where.
+
+Unary ops are one generic `Map` Function driven by the `UNARY` table: the forward is the scalar
+function of the same name in minidl.backend.scalar, the backward its derivative there.  Adding an
+activation is one scalar function pair plus one row here and one in the op table.
+"""
+from __future__ import annotations
+
+from .. import dtypes
+from ..autograd import Function
+from ..errors import DTypeError
+from ._base import broadcast_shapes, require_float, result_dtype, same_device
+
+# name -> (backward scalar function, what it reads besides the gradient: "input" | "output" | None)
+UNARY = {
+    "neg": ("neg", None),
+    "abs": ("abs_grad", "input"),
+    "exp": ("mul", "output"),
+    "log": ("div", "input"),
+    "sqrt": ("sqrt_grad", "output"),
+    "relu": ("relu_grad", "input"),
+    "leaky_relu": ("leaky_relu_grad", "input"),
+    "sigmoid": ("sigmoid_grad", "output"),
+    "tanh": ("tanh_grad", "output"),
+    "gelu": ("gelu_grad", "input"),
+    "clamp": ("clamp_grad", "input"),
+    "pow_scalar": ("pow_scalar_grad", "input"),
+}
+_FLOAT_ONLY = {"exp", "log", "sqrt", "sigmoid", "tanh", "gelu", "leaky_relu", "pow_scalar"}
+
+
+def _wrap(arr, device):
+    from ..tensor import Tensor
+    return Tensor._wrap(arr, device)
+
+
+class Map(Function):
+    """y = f(x) elementwise for f in UNARY; dy/dx from f's derivative in backend.scalar."""
+
+    @staticmethod
+    def forward(ctx, x, name, params=()):
+        y = _wrap(x._backend.map(name, [x._data], params), x.device)
+        ctx._name = "".join(p.title() for p in name.split("_")) + "Backward0"
+        ctx.fname, ctx.params = name, params
+        saves = UNARY[name][1]
+        ctx.save_for_backward(x if saves == "input" else y if saves == "output" else None)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        grad_name = UNARY[ctx.fname][0]
+        (s,) = ctx.saved_tensors
+        arrays = [g._data] if s is None else [g._data, s._data]
+        return _wrap(g._backend.map(grad_name, arrays, ctx.params), g.device), None, None
+
+
+def unary(name: str, x, params=()):
+    if name in _FLOAT_ONLY:
+        require_float(name, x)
+    if x.dtype is dtypes.bool_ and name not in ("abs",):
+        raise DTypeError(f"{name}: not supported for bool tensors")
+    return Map.apply(x, name, tuple(params))
+
+
+# ---- binary -------------------------------------------------------------------------------------
+def _operands(op: str, a, b, want_float=False):
+    """Both operands as tensors of one dtype on one device (python scalars become 0-d tensors)."""
+    from ..tensor import Tensor, full
+
+    dt = result_dtype(a, b)
+    if want_float and not dt.is_floating_point:
+        dt = dtypes.float32
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        same_device(op, a, b)
+        dev = a.device
+    else:
+        dev = (a if isinstance(a, Tensor) else b).device
+    a = a.to(dt) if isinstance(a, Tensor) else full((), a, dtype=dt, device=dev)
+    b = b.to(dt) if isinstance(b, Tensor) else full((), b, dtype=dt, device=dev)
+    broadcast_shapes(op, tuple(a.shape), tuple(b.shape))
+    return a, b
+
+
+def unbroadcast(g, shape: tuple):
+    """Sum `g` down to `shape` (the adjoint of broadcasting)."""
+    if tuple(g.shape) == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and g.shape[lead + i] != 1)
+    if dims:
+        g = g.sum(dims, keepdim=True)
+    return g.reshape(shape)
+
+
+class _Binary(Function):
+    name = ""
+
+    @classmethod
+    def run(cls, a, b):
+        return _wrap(a._backend.map(cls.name, [a._data, b._data]), a.device)
+
+
+class Add(_Binary):
+    """a + b."""
+    name = "add"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (a.shape, b.shape)
+        return Add.run(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.shapes
+        return unbroadcast(g, sa), unbroadcast(g, sb)
+
+
+class Sub(_Binary):
+    """a - b."""
+    name = "sub"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (a.shape, b.shape)
+        return Sub.run(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.shapes
+        return unbroadcast(g, sa), unbroadcast(-g, sb)
+
+
+class Mul(_Binary):
+    """a * b."""
+    name = "mul"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None,
+                              b if ctx.needs_input_grad[0] else None)
+        ctx.shapes = (a.shape, b.shape)
+        return Mul.run(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        sa, sb = ctx.shapes
+        ga = unbroadcast(g * b, sa) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(g * a, sb) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(_Binary):
+    """a / b; d/db = -a / b^2 = -out / b."""
+    name = "div"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = Div.run(a, b)
+        ctx.save_for_backward(b, out if ctx.needs_input_grad[1] else None)
+        ctx.shapes = (a.shape, b.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        b, out = ctx.saved_tensors
+        sa, sb = ctx.shapes
+        ga = unbroadcast(g / b, sa) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(-(g * out) / b, sb) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Pow(_Binary):
+    """a ** b for tensor b; d/da = b a^(b-1), d/db = out log(a) (0 where a == 0)."""
+    name = "pow"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = Pow.run(a, b)
+        ctx.save_for_backward(a, b, out)
+        ctx.shapes = (a.shape, b.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        sa, sb = ctx.shapes
+        ga = unbroadcast(g * b * a ** (b - 1.0), sa) if ctx.needs_input_grad[0] else None
+        gb = None
+        if ctx.needs_input_grad[1]:
+            safe = where(a > 0, a, a.new_ones(()))
+            gb = unbroadcast(where(a > 0, g * out * safe.log(), g.new_zeros(())), sb)
+        return ga, gb
+
+
+class _Extreme(_Binary):
+    """maximum/minimum; a tie sends half the gradient to each side (like torch)."""
+
+    @classmethod
+    def fwd(cls, ctx, a, b):
+        ctx.save_for_backward(a, b)
+        ctx.shapes = (a.shape, b.shape)
+        return cls.run(a, b)
+
+    @classmethod
+    def bwd(cls, ctx, g):
+        a, b = ctx.saved_tensors
+        sa, sb = ctx.shapes
+        wins = (a > b) if cls.name == "maximum" else (a < b)
+        tie = (a == b).to(g.dtype) * 0.5
+        wa = wins.to(g.dtype) + tie
+        return unbroadcast(g * wa, sa), unbroadcast(g * (1.0 - wa), sb)
+
+
+class Maximum(_Extreme):
+    """max(a, b) elementwise."""
+    name = "maximum"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return Maximum.fwd(ctx, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        return Maximum.bwd(ctx, g)
+
+
+class Minimum(_Extreme):
+    """min(a, b) elementwise."""
+    name = "minimum"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return Minimum.fwd(ctx, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        return Minimum.bwd(ctx, g)
+
+
+_BINARY = {"add": Add, "sub": Sub, "mul": Mul, "div": Div, "pow": Pow,
+           "maximum": Maximum, "minimum": Minimum}
+
+
+def binary(name: str, a, b):
+    a, b = _operands(name, a, b, want_float=name in ("div", "pow"))
+    if a.dtype is dtypes.bool_ and name in ("sub", "pow"):
+        raise DTypeError(f"{name}: not supported for bool tensors")
+    return _BINARY[name].apply(a, b)
+
+
+def compare(name: str, a, b):
+    """eq/ne/lt/le/gt/ge -> bool tensor; not differentiable."""
+    a, b = _operands(name, a, b)
+    return _wrap(a._backend.map(name, [a._data, b._data]), a.device)
+
+
+def logical(name: str, a, b=None):
+    from ..tensor import Tensor
+
+    if b is None:
+        return _wrap(a._backend.map(name, [a.bool()._data]), a.device)
+    a = a.bool() if isinstance(a, Tensor) else a
+    b = b.bool() if isinstance(b, Tensor) else b
+    a, b = _operands(name, a, b)
+    return _wrap(a._backend.map(name, [a._data, b._data]), a.device)
+
+
+class Where(Function):
+    """out = cond ? a : b."""
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.save_for_backward(cond)
+        ctx.shapes = (a.shape, b.shape)
+        return _wrap(a._backend.map("where", [cond._data, a._data, b._data]), a.device)
+
+    @staticmethod
+    def backward(ctx, g):
+        (cond,) = ctx.saved_tensors
+        sa, sb = ctx.shapes
+        zero = g.new_zeros(())
+        ga = unbroadcast(where(cond, g, zero), sa) if ctx.needs_input_grad[1] else None
+        gb = unbroadcast(where(cond, zero, g), sb) if ctx.needs_input_grad[2] else None
+        return None, ga, gb
+
+
+def where(cond, a, b):
+    """Elements of `a` where `cond`, else of `b` (all three broadcast)."""
+    from ..tensor import Tensor
+
+    if not isinstance(cond, Tensor):
+        raise TypeError("where(): argument 'condition' must be a Tensor")
+    if cond.dtype is not dtypes.bool_:
+        raise DTypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
+    a, b = _operands("where", a, b)
+    same_device("where", cond, a)
+    broadcast_shapes("where", tuple(cond.shape), tuple(a.shape), tuple(b.shape))
+    return Where.apply(cond, a, b)
+
+
+def pow(x, exponent):
+    """x ** exponent; a python-number exponent uses the scalar kernel."""
+    from ..tensor import Tensor
+
+    if isinstance(x, Tensor) and not isinstance(exponent, Tensor):
+        if not x.dtype.is_floating_point:
+            x = x.float()
+        if exponent == 1:
+            return x * 1.0
+        return unary("pow_scalar", x, (float(exponent),))
+    return binary("pow", x, exponent)
+
+
+def clamp(x, min=None, max=None):
+    if min is None and max is None:
+        raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
+    from ..tensor import Tensor
+
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = x
+        if min is not None:
+            out = binary("maximum", out, min)
+        if max is not None:
+            out = binary("minimum", out, max)
+        return out
+    big = float("inf") if x.dtype.is_floating_point else 2 ** 62
+    lo = -big if min is None else min
+    hi = big if max is None else max
+    return unary("clamp", x, (lo, hi))

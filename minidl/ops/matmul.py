@@ -1,0 +1,64 @@
+"""matmul: 1-D, 2-D and batched products with broadcast batch dims, as torch.matmul."""
+from __future__ import annotations
+
+from ..autograd import Function
+from ..errors import DTypeError, ShapeError
+from ._base import broadcast_shapes, same_device
+
+
+def _wrap(arr, device):
+    from ..tensor import Tensor
+    return Tensor._wrap(arr, device)
+
+
+class BatchedMatmul(Function):
+    """C = A @ B for A [*, M, K], B [*, K, N] with equal batch dims; dA = G B^T, dB = A^T G."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None,
+                              b if ctx.needs_input_grad[0] else None)
+        batch = tuple(a.shape[:-2])
+        m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+        nb = 1
+        for s in batch:
+            nb *= s
+        B = a._backend
+        out = B.matmul(B.reshape(a._data, (nb, m, k)), B.reshape(b._data, (nb, k, n)))
+        return _wrap(B.reshape(out, batch + (m, n)), a.device)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        ga = BatchedMatmul.apply(g, b.transpose(-1, -2)) if ctx.needs_input_grad[0] else None
+        gb = BatchedMatmul.apply(a.transpose(-1, -2), g) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+def matmul(a, b):
+    same_device("matmul", a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
+                           f"{a.ndim}D and {b.ndim}D")
+    if not (a.dtype.is_floating_point and b.dtype.is_floating_point) or a.dtype is not b.dtype:
+        raise DTypeError(f"matmul: expected both operands to have the same floating dtype, got "
+                         f"{a.dtype} and {b.dtype}")
+    va, vb = a.ndim == 1, b.ndim == 1
+    A = a.unsqueeze(0) if va else a
+    Bm = b.unsqueeze(-1) if vb else b
+    if A.shape[-1] != Bm.shape[-2]:
+        if a.ndim <= 2 and b.ndim <= 2:
+            raise ShapeError(f"matmul: mat1 and mat2 shapes cannot be multiplied "
+                             f"({'x'.join(map(str, A.shape))} and {'x'.join(map(str, Bm.shape))})")
+        raise ShapeError(f"matmul: Expected size for first two dimensions of batch2 tensor to be: "
+                         f"[*, {A.shape[-1]}] but got: {list(Bm.shape)}; shapes {list(a.shape)} "
+                         f"and {list(b.shape)}")
+    batch = broadcast_shapes("matmul", tuple(A.shape[:-2]), tuple(Bm.shape[:-2]))
+    A = A.expand(*batch, *A.shape[-2:]) if tuple(A.shape[:-2]) != batch else A
+    Bm = Bm.expand(*batch, *Bm.shape[-2:]) if tuple(Bm.shape[:-2]) != batch else Bm
+    out = BatchedMatmul.apply(A, Bm)
+    if va:
+        out = out.squeeze(-2)
+    if vb:
+        out = out.squeeze(-1)
+    return out
