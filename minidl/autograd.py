@@ -280,10 +280,11 @@ def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None
                                    f"and output[{i}] has a shape of {list(t.shape)}.")
             g = g.detach()
         roots.append((_edge(t), g))
-    _run(roots, bool(retain_graph))
+    _run(roots, bool(retain_graph), None if inputs is None else {id(t) for t in inputs})
 
 
-def _run(roots, retain: bool) -> None:
+def _run(roots, retain: bool, only: set | None = None) -> None:
+    """Run the graph from `roots`; with `only`, accumulate into those leaves alone."""
     # dependency count of every node reachable from the roots
     deps: dict = {}
     seen = set()
@@ -309,7 +310,7 @@ def _run(roots, retain: bool) -> None:
         node = ready.pop()
         grads = buffers.pop(node, None)
         if isinstance(node, AccumulateGrad):
-            if grads is not None:
+            if grads is not None and (only is None or id(node.variable) in only):
                 _accumulate_leaf(node, grads[0], stored)
             continue
         results = ()
@@ -388,7 +389,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, allow_unused=Fal
             if t._grad_fn is not None:
                 t.retain_grad()
                 hooks.append(t)
-        backward(outputs, grad_outputs, retain_graph=retain_graph)
+        backward(outputs, grad_outputs, retain_graph=retain_graph, inputs=inputs)
         res = tuple(t.grad for t in inputs)
     finally:
         for t, old in saved:

@@ -178,7 +178,7 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         if create_graph:
             raise NotImplementedError("create_graph=True (higher-order gradients) is not supported")
-        autograd.backward(self, gradient, retain_graph=retain_graph)
+        autograd.backward(self, gradient, retain_graph=retain_graph, inputs=inputs)
 
     # ---- conversion -------------------------------------------------------------------------
     def _type_name(self) -> str:
