@@ -195,6 +195,17 @@ class AccumulateGrad:
         return f"<AccumulateGrad object at {hex(id(self))}>"
 
 
+_TENSOR = []
+
+
+def _tensor_cls():
+    # minidl.tensor imports this module, so Tensor is looked up once, on first use
+    if not _TENSOR:
+        from .tensor import Tensor
+        _TENSOR.append(Tensor)
+    return _TENSOR[0]
+
+
 def _edge(t):
     if t._grad_fn is not None:
         return (t._grad_fn, t._output_nr)
@@ -219,8 +230,7 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor
-
+        Tensor = _tensor_cls()
         tensors = [a for a in args if isinstance(a, Tensor)]
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)
         ctx = Node(cls)

@@ -7,6 +7,7 @@ activation is one scalar function pair plus one row here and one in the op table
 from __future__ import annotations
 
 from .. import dtypes
+from .. import tensor as _tensor
 from ..autograd import Function
 from ..errors import DTypeError
 from ._base import broadcast_shapes, require_float, result_dtype, same_device
@@ -30,8 +31,7 @@ _FLOAT_ONLY = {"exp", "log", "sqrt", "sigmoid", "tanh", "gelu", "leaky_relu", "p
 
 
 def _wrap(arr, device):
-    from ..tensor import Tensor
-    return Tensor._wrap(arr, device)
+    return _tensor.Tensor._wrap(arr, device)
 
 
 class Map(Function):

@@ -1,14 +1,14 @@
 """matmul: 1-D, 2-D and batched products with broadcast batch dims, as torch.matmul."""
 from __future__ import annotations
 
+from .. import tensor as _tensor
 from ..autograd import Function
 from ..errors import DTypeError, ShapeError
 from ._base import broadcast_shapes, same_device
 
 
 def _wrap(arr, device):
-    from ..tensor import Tensor
-    return Tensor._wrap(arr, device)
+    return _tensor.Tensor._wrap(arr, device)
 
 
 class BatchedMatmul(Function):

@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
+from .. import tensor as _tensor
 from ..autograd import Function
 from ..errors import ShapeError
 from ._base import norm_dim, same_device
 
 
 def _wrap(arr, device):
-    from ..tensor import Tensor
-    return Tensor._wrap(arr, device)
+    return _tensor.Tensor._wrap(arr, device)
 
 
 def contiguous_strides(shape) -> tuple:

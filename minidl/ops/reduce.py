@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from .. import dtypes
+from .. import tensor as _tensor
 from ..autograd import Function
 from ..errors import DTypeError
 from ._base import norm_dim, norm_dims, require_float
@@ -13,8 +14,7 @@ values_indices = namedtuple("values_indices", ["values", "indices"])
 
 
 def _wrap(arr, device):
-    from ..tensor import Tensor
-    return Tensor._wrap(arr, device)
+    return _tensor.Tensor._wrap(arr, device)
 
 
 def _kept_shape(shape, dims):
