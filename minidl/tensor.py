@@ -223,7 +223,7 @@ class Tensor:
 
     def __bool__(self):
         if self.numel() != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return bool(self.item())
 
     def __len__(self):
@@ -245,8 +245,11 @@ class Tensor:
 
     def __repr__(self) -> str:
         arr = self._backend.to_numpy(self._data)
+        # like torch: integral floats print as "1.", anything else with 4 decimals ("2.5000")
+        fin = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
+        fixed = arr.dtype.kind == "f" and bool(np.any(fin != np.round(fin)))
         body = np.array2string(arr, separator=", ", prefix="tensor(", precision=4,
-                               floatmode="maxprec_equal" if arr.dtype.kind == "f" else "maxprec",
+                               floatmode="fixed" if fixed else "maxprec_equal",
                                threshold=1000, edgeitems=3)
         extras = []
         if self.is_cuda:
@@ -561,7 +564,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     else:
         arr = arr.astype(dtypes.from_numpy_dtype(arr.dtype).np, copy=False)
     dev = to_device(device)
-    t = Tensor._wrap(backend_for(dev).from_numpy(np.ascontiguousarray(arr)), dev)
+    # np.asarray(order="C"), not np.ascontiguousarray: that one turns 0-d arrays into 1-d
+    t = Tensor._wrap(backend_for(dev).from_numpy(np.asarray(arr, order="C")), dev)
     if requires_grad:
         t.requires_grad = True
     return t
@@ -588,7 +592,9 @@ def from_numpy(a: np.ndarray) -> Tensor:
     if not isinstance(a, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(a).__name__})")
     dt = dtypes.from_numpy_dtype(a.dtype)
-    arr = a if (a.dtype == dt.np and a.flags.c_contiguous) else np.ascontiguousarray(a, dtype=dt.np)
+    # np.asarray(order="C") keeps 0-d arrays 0-d (np.ascontiguousarray makes them 1-d)
+    arr = a if (a.dtype == dt.np and a.flags.c_contiguous) else np.asarray(a, dtype=dt.np,
+                                                                         order="C")
     return Tensor._wrap(arr, CPU)
 
 

@@ -51,7 +51,8 @@ def norm_dims(op: str, dim, ndim: int) -> tuple:
     out = sorted({norm_dim(op, d, ndim) for d in dim})
     if len(out) != len(tuple(dim)):
         raise RuntimeError(f"{op}: dim appears multiple times in the list of dims")
-    return tuple(out)
+    # a 0-d tensor accepts dim 0 / -1 (like torch) but has no axis to reduce
+    return tuple(out) if ndim > 0 else ()
 
 
 def require_float(op: str, t) -> None:

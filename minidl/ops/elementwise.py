@@ -26,8 +26,14 @@ UNARY = {
     "gelu": ("gelu_grad", "input"),
     "clamp": ("clamp_grad", "input"),
     "pow_scalar": ("pow_scalar_grad", "input"),
+    "elu": ("elu_grad", "input"),
+    "softplus": ("softplus_grad", "input"),
+    "hardtanh": ("hardtanh_grad", "input"),
+    "scaled_tanh": ("scaled_tanh_grad", "output"),
+    "log_sigmoid": ("log_sigmoid_grad", "input"),
 }
 _FLOAT_ONLY = {"exp", "log", "sqrt", "sigmoid", "tanh", "gelu", "leaky_relu", "pow_scalar"}
+_FLOAT_ONLY |= {"elu", "softplus", "scaled_tanh", "log_sigmoid"}
 
 
 def _wrap(arr, device):
@@ -294,6 +300,9 @@ def where(cond, a, b):
         raise TypeError("where(): argument 'condition' must be a Tensor")
     if cond.dtype is not dtypes.bool_:
         raise DTypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        from ..tensor import tensor  # two python scalars: the first sets the default dtype
+        a = tensor(a, device=cond.device)
     a, b = _operands("where", a, b)
     same_device("where", cond, a)
     broadcast_shapes("where", tuple(cond.shape), tuple(a.shape), tuple(b.shape))

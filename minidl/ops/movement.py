@@ -332,23 +332,38 @@ def getitem(x, index):
         shp = [1] * len(out_shape)
         shp[len(before) + len(bshape) + k] = n
         off = off + (np.arange(n, dtype=np.int64) * s).reshape(shp)
-    off = np.ascontiguousarray(np.broadcast_to(off, out_shape), dtype=np.int64)
+    off = np.asarray(np.broadcast_to(off, out_shape), dtype=np.int64, order="C")  # keeps 0-d
     return Take.apply(x, _wrap(x._backend.from_numpy(off), x.device))
 
 
 def setitem(x, index, value):
-    """x[index] = value in place (no autograd through the write, like an in-place op on data)."""
-    from ..tensor import Tensor, arange
+    """x[index] = value in place.  When x or value requires grad (and grad mode is on) the write
+    is recorded like torch's CopySlices: overwritten elements of x get no gradient, value gets
+    the gradient of the slots it filled."""
+    from ..autograd import is_grad_enabled
+    from ..tensor import Tensor, arange, ones, zeros
+    from .elementwise import where
 
     x._check_inplace("__setitem__")
     flat_ids = arange(x.numel(), device=x.device).reshape(x.shape)
     with _no_grad():
-        pos = getitem(flat_ids, index)
-        if not isinstance(value, Tensor):
-            value = x.new_full((), value)
-        same_device("__setitem__", x, value)
+        pos = getitem(flat_ids, index).contiguous()
+    if not isinstance(value, Tensor):
+        value = x.new_full((), value)
+    same_device("__setitem__", x, value)
+    if is_grad_enabled() and x.dtype.is_floating_point and (x.requires_grad or value.requires_grad):
+        flat_pos = pos.reshape(-1)
+        with _no_grad():
+            keep = ones(x.numel(), dtype=dtypes.bool_, device=x.device)
+            x._backend.put_(keep._data, flat_pos._data,
+                            x._backend.full((flat_pos.numel(),), False, np.bool_))
+        v = value.to(x.dtype).expand(*pos.shape).reshape(-1)
+        placed = zeros(x.numel(), dtype=x.dtype, device=x.device).scatter_add(0, flat_pos, v)
+        x._inplace("__setitem__", where(keep, x.reshape(-1), placed).reshape(x.shape))
+        return
+    with _no_grad():
         value = value.to(x.dtype).expand(*pos.shape).contiguous()
-        x._backend.put_(x._data, pos.contiguous()._data, value._data)
+        x._backend.put_(x._data, pos._data, value._data)
     x._bump()
 
 
@@ -367,6 +382,20 @@ def _gather_offsets(op, x, dim, index):
     same_device(op, x, index)
     from ..tensor import arange
 
+    for k, (n, m) in enumerate(zip(index.shape, x.shape)):
+        if k != d and n > m:
+            raise ShapeError(f"{op}(): Size does not match at dimension {k} expected index "
+                             f"{list(index.shape)} to be smaller than self {list(x.shape)} apart "
+                             f"from dimension {d}")
+    if index.numel():
+        # out-of-range indices would silently address a neighbouring row of the flat storage
+        B, axes = index._backend, tuple(range(index.ndim))
+        lo = int(B.to_numpy(B.reduce("min", index._data, axes, False)))
+        hi = int(B.to_numpy(B.reduce("max", index._data, axes, False)))
+        if lo < 0 or hi >= x.shape[d]:
+            bad = lo if lo < 0 else hi
+            raise IndexError(f"{op}(): index {bad} is out of bounds for dimension {d} with size "
+                             f"{x.shape[d]}")
     st = contiguous_strides(x.shape)
     off = index * st[d]
     for k, n in enumerate(index.shape):
@@ -474,8 +503,13 @@ def cat(tensors, dim=0):
                                      if k != d):
             raise ShapeError(f"cat: Sizes of tensors must match except in dimension {d}. Expected "
                              f"size(s) {list(ref.shape)} but got {list(t.shape)} for tensor number "
-                             f"{tensors.index(t)} in the list.")
+                             f"{_position(tensors, t)} in the list.")
     return Cat.apply(d, *[t.to(dt) for t in xs])
+
+
+def _position(items, t) -> int:
+    # by identity: list.index would compare tensors with ==, an elementwise op
+    return next(j for j, u in enumerate(items) if u is t)
 
 
 def stack(tensors, dim=0):

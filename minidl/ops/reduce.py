@@ -9,6 +9,7 @@ from .. import tensor as _tensor
 from ..autograd import Function
 from ..errors import DTypeError
 from ._base import norm_dim, norm_dims, require_float
+from . import elementwise as _ew
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -63,7 +64,7 @@ class Extreme(Function):
         B = x._backend
         arg = "argmax" if name == "max" else "argmin"
         idx = _wrap(B.arg_reduce(arg, x._data, dim, True), x.device)
-        vals = x.gather(dim, idx)
+        vals = _wrap(B.reduce(name, x._data, (dim,), True), x.device)
         if not keepdim:
             vals, idx = vals.squeeze(dim), idx.squeeze(dim)
         ctx.save_for_backward(idx)
@@ -76,9 +77,12 @@ class Extreme(Function):
         (idx,) = ctx.saved_tensors
         if not ctx.keepdim:
             g, idx = g.unsqueeze(ctx.dim), idx.unsqueeze(ctx.dim)
-        from ..tensor import zeros
-        out = zeros(*ctx.shape, dtype=g.dtype, device=g.device)
-        return out.scatter_add(ctx.dim, idx, g), None, None, None
+        # a one-hot mask instead of scatter_add: the indices are valid by construction, so no
+        # bounds check (a device -> host sync on CUDA) is needed
+        n = ctx.shape[ctx.dim]
+        pos = _tensor.arange(n, device=g.device).reshape([n if i == ctx.dim else 1
+                                                          for i in range(len(ctx.shape))])
+        return _ew.where(pos == idx, g, 0.0), None, None, None
 
 
 class AExtreme(Function):
@@ -144,7 +148,7 @@ def _arg(name, x, dim=None, keepdim=False):
     if dim is None:
         out = _wrap(x._backend.arg_reduce(name, x.reshape(-1)._data, 0, False), x.device)
         return out.reshape((1,) * x.ndim) if keepdim else out
-    d = norm_dim(name, dim, builtins_max(x.ndim, 1))
+    d = norm_dim(name, dim, x.ndim if x.ndim > 1 else 1)
     if x.ndim == 0:
         return x.new_zeros((), dtype=dtypes.int64)
     return _wrap(x._backend.arg_reduce(name, x._data, d, bool(keepdim)), x.device)
@@ -186,66 +190,46 @@ def any(x, dim=None, keepdim=False):
 
 
 # ---- softmax family ----------------------------------------------------------------------------
-class Softmax(Function):
-    """y = exp(x - max) / sum(exp(x - max)); dx = y * (g - sum(g * y))."""
+class LogSoftmaxLast(Function):
+    """y = x - max - log(sum(exp(x - max))) over the last axis (the fused backend primitive);
+    dx = g - exp(y) * sum(g)."""
 
     @staticmethod
-    def forward(ctx, x, dim):
-        z = x - amax(x, dim, keepdim=True)
-        e = z.exp()
-        y = e / e.sum(dim, keepdim=True)
+    def forward(ctx, x):
+        y = _wrap(x._backend.log_softmax(x.contiguous()._data), x.device)
         ctx.save_for_backward(y)
-        ctx.dim = dim
         return y
 
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        return y * (g - (g * y).sum(ctx.dim, keepdim=True)), None
-
-
-class LogSoftmax(Function):
-    """y = x - max - log(sum(exp(x - max))); dx = g - exp(y) * sum(g)."""
-
-    @staticmethod
-    def forward(ctx, x, dim):
-        z = x - amax(x, dim, keepdim=True)
-        y = z - z.exp().sum(dim, keepdim=True).log()
-        ctx.save_for_backward(y)
-        ctx.dim = dim
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved_tensors
-        return g - y.exp() * g.sum(ctx.dim, keepdim=True), None
+        return _wrap(g._backend.log_softmax_grad(g.contiguous()._data, y._data), g.device)
 
 
 def _softmax_dim(op, x, dim):
     require_float(op, x)
     if dim is None:
-        # torch's legacy implicit choice
-        dim = 0 if x.ndim in (0, 1, 3) else 1
-    return norm_dim(op, dim, builtins_max(x.ndim, 1)) if x.ndim else 0
-
-
-def builtins_max(a, b):
-    return a if a >= b else b
-
-
-def softmax(x, dim=None, dtype=None):
-    if dtype is not None:
-        x = x.to(dtypes.to_dtype(dtype))
-    d = _softmax_dim("softmax", x, dim)
-    if x.ndim == 0:
-        return x.new_ones(()) + x * 0.0
-    return Softmax.apply(x, d)
+        dim = 0 if x.ndim in (0, 1, 3) else 1  # PyTorch's legacy implicit choice
+    return norm_dim(op, dim, x.ndim if x.ndim > 1 else 1)
 
 
 def log_softmax(x, dim=None, dtype=None):
+    """Stable log-softmax over `dim`; another dim is moved last for the fused primitive."""
     if dtype is not None:
         x = x.to(dtypes.to_dtype(dtype))
     d = _softmax_dim("log_softmax", x, dim)
-    if x.ndim == 0:
+    if x.ndim == 0 or x.numel() == 0:
         return x * 0.0
-    return LogSoftmax.apply(x, d)
+    if d != x.ndim - 1:
+        return LogSoftmaxLast.apply(x.transpose(d, -1)).transpose(d, -1)
+    return LogSoftmaxLast.apply(x)
+
+
+def softmax(x, dim=None, dtype=None):
+    """Softmax = exp(log_softmax): stable, and one fused primitive plus an exp."""
+    if dtype is not None:
+        x = x.to(dtypes.to_dtype(dtype))
+    if x.ndim == 0:
+        _softmax_dim("softmax", x, dim)
+        return x * 0.0 + 1.0
+    return log_softmax(x, dim).exp()
