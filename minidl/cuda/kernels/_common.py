@@ -1,0 +1,94 @@
+"""Helpers shared by the kernel families: numba type names, device-function compilation, the lazy
+kernel cache, and whether we run in numba's simulator (which changes launch sizes, never code).
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+from numba import cuda
+
+from .. import is_simulator
+
+SIMULATOR = is_simulator()
+
+# numba warns on every launch of fewer than 128 blocks; minidl sizes grids to the tensor, and
+# small tensors legitimately launch a few blocks.  An explicit environment setting still wins.
+if "NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS" not in os.environ:
+    try:
+        from numba.cuda.core import config as _nb_config
+    except ImportError:  # older numba-cuda keeps its settings in numba.core.config
+        from numba.core import config as _nb_config
+    _nb_config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
+
+# numba's names for the four storage dtypes (numba calls numpy's bool "boolean").
+NB_NAME = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64",
+           np.dtype(np.int64): "int64", np.dtype(np.bool_): "boolean"}
+DTYPES = tuple(NB_NAME)  # float32, float64, int64, bool
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def nb(dtype) -> str:
+    """numba type name of a numpy dtype: float32 -> "float32", bool -> "boolean"."""
+    return NB_NAME[np.dtype(dtype)]
+
+
+def arr(dtype, ndim: int = 1) -> str:
+    """numba type string of a C-contiguous array: arr(float32, 3) -> "float32[:, :, ::1]"."""
+    return f"{nb(dtype)}[{', '.join([':'] * (ndim - 1) + ['::1'])}]"
+
+
+def tup(ndim: int) -> str:
+    """numba type string of an ndim-tuple of int64 (shapes/strides passed by value)."""
+    return f"UniTuple(int64, {ndim})"
+
+
+def device(pyfunc: Callable):
+    """Compile a scalar Python function as a CUDA device function (inlined by NVVM at -O3).
+
+    Typing a call to it needs a compute capability; without a GPU, minidl.cuda.ptx supplies the
+    one it compiles for."""
+    return cuda.jit(device=True)(pyfunc)
+
+
+_KERNELS: dict = {}
+
+
+def cached_kernel(key, build: Callable):
+    """The launchable kernel for `key`, built once: build() -> (pyfunc, signature string) or
+    (pyfunc, signature, options) with options for cuda.jit such as launch_bounds.
+
+    The explicit signature makes a real GPU compile exactly what minidl.cuda.inventory lists
+    (and reject a launch whose argument types drift from it); the simulator ignores it and
+    takes no options."""
+    k = _KERNELS.get(key)
+    if k is None:
+        pyfunc, sig, *opts = build()
+        options = {} if SIMULATOR or not opts else opts[0]
+        k = _KERNELS[key] = cuda.jit(sig, **options)(pyfunc)
+    return k
+
+
+_SM_COUNT: list = []
+
+
+def sm_count() -> int:
+    """Multiprocessors on the current GPU (1 under the simulator)."""
+    if not _SM_COUNT:
+        n = 1 if SIMULATOR else int(cuda.get_current_device().MULTIPROCESSOR_COUNT)
+        _SM_COUNT.append(n)
+    return _SM_COUNT[0]
+
+
+# Grid-stride kernels: 256 threads per block and at most 32 blocks per SM on a GPU (enough
+# resident warps to hide latency, few enough that each thread loops over several elements).
+# The simulator runs every thread as a Python thread, so it gets 16-thread blocks and at most 2
+# blocks, which still exercises the grid-stride loop at n > 32.
+THREADS_1D = 16 if SIMULATOR else 256
+
+
+def grid_1d(n: int) -> tuple[int, int]:
+    """(blocks, threads) for a grid-stride loop over n > 0 elements."""
+    max_blocks = 2 if SIMULATOR else 32 * sm_count()
+    return min((n + THREADS_1D - 1) // THREADS_1D, max_blocks), THREADS_1D
