@@ -87,6 +87,24 @@ class Backend(Protocol):
     def matmul(self, a: Array, b: Array) -> Array:
         """Batched product: a [B, M, K] @ b [B, K, N] -> [B, M, N], same float dtype."""
 
+    # ---- convolution (minidl.ops.conv; CPU: backend/cpu/conv.py, CUDA: cuda/backend/conv.py) ---
+    # NCHW, float32/float64.  stride (sh, sw) >= 1, padding ((top, bottom), (left, right)) >= 0,
+    # dilation (dh, dw) >= 1, groups G dividing C and Co; w is [Co, C/G, kh, kw];
+    # Ho = (H + top + bottom - dh*(kh-1) - 1) // sh + 1 >= 1 (likewise Wo).  No bias here: the op
+    # adds it.
+    def conv2d(self, x: Array, w: Array, stride: Shape, padding: tuple, dilation: Shape,
+               groups: int) -> Array:
+        """Cross-correlation out[n, o, p, q] = sum_{c in group(o), i, j} w[o, c', i, j] *
+        x[n, c, p*sh - top + i*dh, q*sw - left + j*dw] (zero outside x): [N, Co, Ho, Wo]."""
+
+    def conv2d_grad_input(self, g: Array, w: Array, x_shape: Shape, stride: Shape, padding: tuple,
+                          dilation: Shape, groups: int) -> Array:
+        """dL/dx [N, C, H, W] (= x_shape) from g = dL/dout [N, Co, Ho, Wo]; deterministic."""
+
+    def conv2d_grad_weight(self, g: Array, x: Array, w_shape: Shape, stride: Shape,
+                           padding: tuple, dilation: Shape, groups: int) -> Array:
+        """dL/dw [Co, C/G, kh, kw] (= w_shape) from g = dL/dout and x; deterministic."""
+
     # ---- random -------------------------------------------------------------------------------
     def rand_uniform(self, shape: Shape, dtype, seed: int, offset: int) -> Array:
         """U[0,1) from minidl.backend.counter_rng at counters offset..offset+n-1 (bit-identical on
@@ -94,6 +112,88 @@ class Backend(Protocol):
 
     def rand_normal(self, shape: Shape, dtype, seed: int, offset: int) -> Array:
         """N(0,1) from counter_rng.make_normal, likewise."""
+
+    # ---- neural-network primitives (pooling, LRN, log-softmax, dropout) -----------------------
+    # x is [N, C, H, W] for pooling, [N, C, L] for LRN; kernel/stride/padding/dilation are (h, w)
+    # pairs of ints already validated by minidl.ops.pool (pad <= kernel // 2, output >= 1).
+    # Output sizes follow minidl.backend.pool_geometry (PyTorch's rules incl. ceil_mode).
+    # Backward passes are deterministic: every input-gradient element is summed by one owner
+    # (a CUDA thread in gather form; a CPU loop per plane) in the order of the output windows.
+    def max_pool2d(self, x: Array, kernel: Shape, stride: Shape, padding: Shape, dilation: Shape,
+                   ceil_mode: bool) -> tuple:
+        """(out [N, C, OH, OW], argmax int64 [N, C, OH, OW]); the index is flat within the
+        H x W plane (PyTorch's return_indices); ties keep the first in window order, NaN wins."""
+
+    def max_pool2d_grad(self, g: Array, indices: Array, x_shape: Shape, kernel: Shape,
+                        stride: Shape, padding: Shape, dilation: Shape) -> Array:
+        """dx [x_shape]: dx[n, c, p] = sum of g[n, c, o] over windows o whose argmax is p."""
+
+    def avg_pool2d(self, x: Array, kernel: Shape, stride: Shape, padding: Shape, ceil_mode: bool,
+                   count_include_pad: bool, divisor_override) -> Array:
+        """out [N, C, OH, OW] = window sum / divisor (PyTorch's divisor rules; override if not
+        None)."""
+
+    def avg_pool2d_grad(self, g: Array, x_shape: Shape, kernel: Shape, stride: Shape,
+                        padding: Shape, count_include_pad: bool, divisor_override) -> Array:
+        """dx [x_shape]: each input sums g / divisor over the windows that contain it."""
+
+    def lrn(self, x: Array, size: int, alpha: float, beta: float, k: float) -> tuple:
+        """PyTorch's local_response_norm on x [N, C, L]: (out, scale) with
+        scale[n, c] = k + alpha / size * sum of x[n, c']^2 over c' in [c - size//2,
+        c + (size-1)//2] (zero padded) and out = x * scale^-beta."""
+
+    def lrn_grad(self, g: Array, x: Array, out: Array, scale: Array, size: int, alpha: float,
+                 beta: float, k: float) -> Array:
+        """dx = g scale^-beta - 2 alpha beta / size * x * sum over the channels c' whose window
+        holds c of g[c'] out[c'] / scale[c']."""
+
+    def log_softmax(self, x: Array) -> Array:
+        """y = x - max - log(sum(exp(x - max))) over the last axis (stable, fused)."""
+
+    def log_softmax_grad(self, g: Array, y: Array) -> Array:
+        """dx = g - exp(y) * sum(g) over the last axis."""
+
+    def dropout_mask(self, shape: Shape, p: float, seed: int, offset: int, dtype) -> Array:
+        """Inverted-dropout mask: 1 / (1 - p) where counter_rng's uniform at counter offset + i
+        is < 1 - p, else 0 (all zeros for p == 1); the same bits on every backend."""
+
+    # ---- fused optimizer steps (minidl.optim; CPU: backend/cpu/optim.py, CUDA:
+    # cuda/backend/optim.py launching cuda/kernels/optim.py) ---------------------------------
+    # In place on param and its state arrays (all of param's shape and dtype, C-contiguous);
+    # scalars are host floats/bools, `step` the step number being taken (1 first).  An unused
+    # state array may be None.  The per-element rules are written once (math_* in
+    # backend/cpu/optim.py) and compiled for both targets.
+    def sgd_step(self, param: Array, grad: Array, momentum_buf, lr: float, momentum: float,
+                 dampening: float, weight_decay: float, nesterov: bool, maximize: bool,
+                 first_step: bool) -> None:
+        """PyTorch SGD: g += wd p; b = g (first step) or momentum b + (1 - dampening) g;
+        g = g + momentum b (nesterov) or b; p -= lr g.  momentum_buf None when momentum == 0."""
+
+    def sgd_paper_step(self, param: Array, grad: Array, velocity: Array, lr: float,
+                       momentum: float, weight_decay: float, maximize: bool) -> None:
+        """AlexNet paper's SGD: v = momentum v - weight_decay lr p - lr g; p += v."""
+
+    def adam_step(self, param: Array, grad: Array, exp_avg: Array, exp_avg_sq: Array,
+                  max_exp_avg_sq, step: int, lr: float, beta1: float, beta2: float, eps: float,
+                  weight_decay: float, amsgrad: bool, maximize: bool,
+                  decoupled_weight_decay: bool) -> None:
+        """Adam (L2 decay in the gradient) or AdamW (decoupled: p *= 1 - lr wd), with bias
+        correction for `step`; max_exp_avg_sq None unless amsgrad."""
+
+    def rmsprop_step(self, param: Array, grad: Array, square_avg: Array, grad_avg,
+                     momentum_buf, lr: float, alpha: float, eps: float, weight_decay: float,
+                     momentum: float, centered: bool, maximize: bool) -> None:
+        """RMSprop; grad_avg None unless centered, momentum_buf None unless momentum > 0."""
+
+    def adagrad_step(self, param: Array, grad: Array, state_sum: Array, step: int, lr: float,
+                     lr_decay: float, weight_decay: float, eps: float, maximize: bool) -> None:
+        """Adagrad with lr / (1 + (step - 1) lr_decay)."""
+
+    def adadelta_step(self, param: Array, grad: Array, square_avg: Array, acc_delta: Array,
+                      lr: float, rho: float, eps: float, weight_decay: float,
+                      maximize: bool) -> None:
+        """Adadelta: sq = rho sq + (1-rho) g^2; d = sqrt(acc + eps) / sqrt(sq + eps) g;
+        acc = rho acc + (1-rho) d^2; p -= lr d."""
 
 
 def primitive_names() -> list[str]:

@@ -385,3 +385,123 @@ def _abs_grad(T):
             return -g
         return zero
     return f
+
+
+# ---- nn activations (minidl.nn.functional: elu, softplus, hardtanh, scaled_tanh, logsigmoid) ---
+@_register(1, nparams=1, floating_only=True)
+def _elu(T):
+    """x if x > 0 else alpha * (exp(x) - 1)."""
+    zero, one = T(0), T(1)
+
+    def f(x, alpha):
+        return x if x > zero else alpha * (math.exp(x) - one)
+    return f
+
+
+@_register(2, nparams=1, floating_only=True)
+def _elu_grad(T):
+    """g if x > 0 else g * alpha * exp(x)."""
+    zero = T(0)
+
+    def f(g, x, alpha):
+        return g if x > zero else g * alpha * math.exp(x)
+    return f
+
+
+@_register(1, nparams=2, floating_only=True)
+def _softplus(T):
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (PyTorch)."""
+    zero = T(0)
+
+    def f(x, beta, threshold):
+        z = beta * x
+        if z > threshold:
+            return x
+        # log1p(exp(z)) without overflow: max(z, 0) + log1p(exp(-|z|))
+        m = z if z > zero else zero
+        a = -z if z > zero else z
+        return (m + math.log1p(math.exp(a))) / beta
+    return f
+
+
+@_register(2, nparams=2, floating_only=True)
+def _softplus_grad(T):
+    """g * sigmoid(beta x), or g where beta x > threshold."""
+    zero, one = T(0), T(1)
+
+    def f(g, x, beta, threshold):
+        z = beta * x
+        if z > threshold:
+            return g
+        if z >= zero:
+            return g / (one + math.exp(-z))
+        e = math.exp(z)
+        return g * e / (one + e)
+    return f
+
+
+@_register(1, nparams=2)
+def _hardtanh(T):
+    """min(max(x, lo), hi)."""
+    def f(x, lo, hi):
+        if x < lo:
+            return lo
+        if x > hi:
+            return hi
+        return x
+    return f
+
+
+@_register(2, nparams=2)
+def _hardtanh_grad(T):
+    """g where lo < x < hi else 0 (PyTorch: zero at the bounds, unlike clamp)."""
+    zero = T(0)
+
+    def f(g, x, lo, hi):
+        return g if (x > lo and x < hi) else zero
+    return f
+
+
+@_register(1, floating_only=True)
+def _scaled_tanh(T):
+    """LeNet-5's squashing function A tanh(S x) with A = 1.7159, S = 2/3 (LeCun et al. 1998)."""
+    a, s = T(1.7159), T(2.0 / 3.0)
+
+    def f(x):
+        return a * math.tanh(s * x)
+    return f
+
+
+@_register(2, floating_only=True)
+def _scaled_tanh_grad(T):
+    """g * S * (A - y^2 / A) with y = A tanh(S x)."""
+    a, s, inv_a = T(1.7159), T(2.0 / 3.0), T(1.0 / 1.7159)
+
+    def f(g, y):
+        return g * s * (a - y * y * inv_a)
+    return f
+
+
+@_register(1, floating_only=True)
+def _log_sigmoid(T):
+    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), stable for any x."""
+    zero = T(0)
+
+    def f(x):
+        if x >= zero:
+            return -math.log1p(math.exp(-x))
+        return x - math.log1p(math.exp(x))
+    return f
+
+
+@_register(2, floating_only=True)
+def _log_sigmoid_grad(T):
+    """g * sigmoid(-x)."""
+    zero, one = T(0), T(1)
+
+    def f(g, x):
+        if x >= zero:
+            e = math.exp(-x)
+            return g * e / (one + e)
+        return g / (one + math.exp(x))
+    return f

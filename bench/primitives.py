@@ -1,0 +1,235 @@
+"""Side-by-side CPU benchmark of the heavy primitives: minidl vs PyTorch (if installed) in one
+process, at LeNet-5, cuda-convnet CIFAR-10 and AlexNet shapes, forward and forward+backward
+(a benchmark, not a test).
+
+    python bench/primitives.py                       # every case, 15 timed runs each
+    python bench/primitives.py --filter alexnet --reps 9 --no-torch
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/primitives.py   # BLAS auto-detect
+    OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 python bench/primitives.py
+                                 # one core each: the fair comparison on a shared, loaded machine
+
+Each case is a `Case` in CASES: a name (the --filter matches it), a builder `make(lib)` ->
+{mode: zero-argument callable} for lib in ("minidl", "torch"), and a shape note.  minidl and
+torch runs alternate (so load changes on a shared machine hit both alike), with a short pause
+before every timed run so the other library's spinning worker threads (OpenMP / OpenBLAS) have
+gone to sleep.  Printed: median milliseconds of each, the ratio minidl / torch, and the BLAS
+kernel numpy (and torch) use.
+
+Adding a row (e.g. a pooling layer): write a builder returning {"fwd": fn, "fwd+bwd": fn} for
+lib in ("minidl", "torch") and append a Case to CASES.  Conv rows: a network's first layer has
+no input gradient ("no dx"); interior layers compute dx, dw and db.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+import minidl
+import minidl.nn.functional as MF
+
+
+@dataclass
+class Case:
+    name: str
+    make: Callable[[str], dict]  # lib ("minidl" | "torch") -> {mode: zero-argument callable}
+    note: str = ""
+
+
+# ---- builders ------------------------------------------------------------------------------------
+def _arrays(shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(np.float32) for s in shapes]
+
+
+def conv_case(N, C, H, Co, k, stride=1, padding=0, groups=1, input_grad=True):
+    """conv2d(x [N, C, H, H], w [Co, C/groups, k, k], b) with a fixed upstream gradient; the
+    backward computes dw, db and, when input_grad, dx (False for a network's first layer)."""
+    def make(lib):
+        x, w, b = _arrays([(N, C, H, H), (Co, C // groups, k, k), (Co,)])
+        Ho = (H + 2 * padding - k) // stride + 1
+        (g,) = _arrays([(N, Co, Ho, Ho)], seed=1)
+        if lib == "minidl":
+            xt, wt, bt = minidl.from_numpy(x), minidl.from_numpy(w), minidl.from_numpy(b)
+            gt = minidl.from_numpy(g)
+            xt.requires_grad_(input_grad)
+            wt.requires_grad_(True)
+            bt.requires_grad_(True)
+
+            def fwd():
+                with minidl.no_grad():
+                    MF.conv2d(xt, wt, bt, stride, padding, 1, groups)
+
+            def fwd_bwd():
+                wt.grad = bt.grad = xt.grad = None
+                MF.conv2d(xt, wt, bt, stride, padding, 1, groups).backward(gt)
+        else:
+            import torch
+            xt, wt, bt, gt = (torch.from_numpy(a) for a in (x, w, b, g))
+            xt.requires_grad_(input_grad)
+            wt.requires_grad_(True)
+            bt.requires_grad_(True)
+
+            def fwd():
+                with torch.no_grad():
+                    torch.nn.functional.conv2d(xt, wt, bt, stride, padding, 1, groups)
+
+            def fwd_bwd():
+                wt.grad = bt.grad = xt.grad = None
+                torch.nn.functional.conv2d(xt, wt, bt, stride, padding, 1, groups).backward(gt)
+        return {"fwd": fwd, "fwd+bwd": fwd_bwd}
+    return make
+
+
+def _conv(name, N, C, H, Co, k, stride=1, padding=0, groups=1, input_grad=True):
+    note = (f"N{N} {C}->{Co} {H}x{H} k{k}" + (f" s{stride}" if stride != 1 else "")
+            + (f" p{padding}" if padding else "") + (f" g{groups}" if groups != 1 else "")
+            + ("" if input_grad else ", no dx"))
+    return Case(name, conv_case(N, C, H, Co, k, stride, padding, groups, input_grad), note)
+
+
+CASES: list[Case] = [
+    _conv("lenet5 c1", 64, 1, 32, 6, 5, input_grad=False),
+    _conv("lenet5 c2", 64, 6, 14, 16, 5),
+    _conv("cifar10 c1", 128, 3, 32, 64, 5, padding=2, input_grad=False),
+    _conv("cifar10 c2", 128, 64, 16, 64, 5, padding=2),
+    _conv("cifar10 c2 (no dx)", 128, 64, 16, 64, 5, padding=2, input_grad=False),
+    _conv("alexnet conv1", 16, 3, 227, 96, 11, stride=4, input_grad=False),
+    _conv("alexnet conv2", 16, 96, 27, 256, 5, padding=2, groups=2),
+    _conv("alexnet conv3", 16, 256, 13, 384, 3, padding=1),
+    _conv("alexnet conv4", 16, 384, 13, 384, 3, padding=1, groups=2),
+    _conv("alexnet conv5", 16, 384, 13, 256, 3, padding=1, groups=2),
+]
+
+
+# ---- pooling and LRN (minidl.nn.functional: max_pool2d, local_response_norm) -------------------
+def nn_case(N, C, H, kind):
+    """max_pool2d(x, 3, 2) (kind "pool") or local_response_norm(x, 5, 5e-4, 0.75, 2.0) (kind
+    "lrn", the AlexNet paper's layer in PyTorch's alpha convention) on x [N, C, H, H], with a
+    fixed upstream gradient; the backward computes dx."""
+    def make(lib):
+        x, = _arrays([(N, C, H, H)])
+        x *= 10.0  # LRN's scale then differs visibly from k
+        Ho = (H - 3) // 2 + 1 if kind == "pool" else H
+        (g,) = _arrays([(N, C, Ho, Ho)], seed=1)
+        if lib == "minidl":
+            xt, gt, no_grad, F = minidl.from_numpy(x), minidl.from_numpy(g), minidl.no_grad, MF
+        else:
+            import torch
+            xt, gt, no_grad = torch.from_numpy(x), torch.from_numpy(g), torch.no_grad
+            F = torch.nn.functional
+        xt.requires_grad_(True)
+
+        def op():
+            return F.max_pool2d(xt, 3, 2) if kind == "pool" else \
+                F.local_response_norm(xt, 5, 5e-4, 0.75, 2.0)
+
+        def fwd():
+            with no_grad():
+                op()
+
+        def fwd_bwd():
+            xt.grad = None
+            op().backward(gt)
+        return {"fwd": fwd, "fwd+bwd": fwd_bwd}
+    return make
+
+
+CASES += [
+    Case("alexnet maxpool p1", nn_case(16, 96, 55, "pool"), "N16 96x55x55 3x3 s2"),
+    Case("alexnet maxpool p2", nn_case(16, 256, 27, "pool"), "N16 256x27x27 3x3 s2"),
+    Case("alexnet maxpool p5", nn_case(16, 256, 13, "pool"), "N16 256x13x13 3x3 s2"),
+    Case("alexnet lrn1", nn_case(16, 96, 55, "lrn"), "N16 96x55x55 size 5"),
+    Case("alexnet lrn2", nn_case(16, 256, 27, "lrn"), "N16 256x27x27 size 5"),
+]
+
+
+# ---- timing --------------------------------------------------------------------------------------
+_SETTLE = 0.005  # seconds of idle before each timed run: lets spin-waiting pool threads sleep
+
+
+def _time(fn) -> float:
+    time.sleep(_SETTLE)
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def run_case(case: Case, libs, reps: int, warmup: int = 2) -> dict:
+    fns = {lib: case.make(lib) for lib in libs}
+    out = {}
+    for mode in fns[libs[0]]:
+        for lib in libs:
+            for _ in range(warmup):
+                fns[lib][mode]()
+        times = {lib: [] for lib in libs}
+        for _ in range(reps):
+            for lib in libs:
+                times[lib].append(_time(fns[lib][mode]))
+        out[mode] = {lib: 1e3 * statistics.median(ts) for lib, ts in times.items()}
+    return out
+
+
+def blas_info() -> list[str]:
+    lines = [f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
+             f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')} "
+             f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}"]
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return lines + ["threadpoolctl not installed: BLAS kernel unknown"]
+    for p in threadpool_info():
+        lines.append(f"{p.get('user_api')}: {p.get('internal_api')} {p.get('version')} "
+                     f"kernel={p.get('architecture', '?')} threads={p.get('num_threads')} "
+                     f"({os.path.basename(p.get('filepath', ''))})")
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--filter", default="", help="only cases whose name contains this")
+    ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--no-torch", action="store_true")
+    args = ap.parse_args(argv)
+    libs = ["minidl"]
+    if not args.no_torch:
+        try:
+            import torch
+            libs.append("torch")
+        except ImportError:
+            print("torch not installed: minidl only")
+    cases = [c for c in CASES if args.filter in c.name]
+    # run one tiny case first so numba's JIT/cache load and the BLAS pools are warm
+    conv_case(2, 2, 6, 2, 3)("minidl")["fwd+bwd"]()
+    import numba
+
+    print("\n".join(blas_info()))
+    try:  # initialised only if some minidl kernel used numba's parallel pool
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "unused"
+    print(f"numba {numba.__version__}: threading layer {layer}, NUMBA_NUM_THREADS "
+          f"{numba.config.NUMBA_NUM_THREADS}"
+          + (f"; torch {torch.__version__} threads {torch.get_num_threads()}"
+             if "torch" in libs else ""))
+    head = "| case | shape | mode | minidl ms |" + (" torch ms | minidl/torch |"
+                                                    if "torch" in libs else "")
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for case in cases:
+        res = run_case(case, libs, args.reps)
+        for mode, r in res.items():
+            row = f"| {case.name} | {case.note} | {mode} | {r['minidl']:.2f} |"
+            if "torch" in libs:
+                row += f" {r['torch']:.2f} | {r['minidl'] / r['torch']:.2f} |"
+            print(row, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,323 @@
+"""CPU convolution primitives: conv2d, conv2d_grad_input, conv2d_grad_weight (NCHW, any groups).
+
+Algorithm: im2col + BLAS GEMM over chunks of nb images, so the column matrix stays in cache.
+Inside a chunk the images are repacked batch-innermost with the zero padding included, as
+cuda-convnet's [C, H, W, N] layout, and with the columns split by phase modulo the stride
+(space-to-depth along W): `xt[C, Hp, sw, Wq, nb]`.  Then the Wo*nb values one kernel tap
+reads for one output row are contiguous, for any stride and dilation, and every im2col copy
+is a single run of Wo*nb elements (short runs, not bytes, are what an im2col costs).  The
+column matrix of a chunk is `cols[C, kh, kw, Ho, Wo, nb]`: per group g a [K, M] matrix with
+K = C/G*kh*kw, M = Ho*Wo*nb, and
+
+    forward       out_g [Co/G, M] = w_g [Co/G, K] @ cols_g [K, M]     then [Co, L, nb] -> NCHW
+    grad_weight   gw_g  [Co/G, K] += gT_g [Co/G, M] @ cols_g^T [M, K]  (gT: g as [Co, L, nb])
+    grad_input    dcols_g [K, M] = w_g^T [K, Co/G] @ gT_g [Co/G, M]   then col2im, unpack
+
+Groups are the batch dimension of one `np.matmul` call (no Python loop over groups or images;
+the only Python loop is over chunks).  The packing, im2col, col2im and layout changes are
+nogil numba loops over channels (about 12% of the single-core time at CIFAR/AlexNet shapes),
+split over a few Python threads for large chunks (see _run); the GEMMs run on BLAS's threads.
+col2im accumulates each channel's kh*kw taps in a fixed order on one thread: deterministic,
+no atomics.  Measured against PyTorch in bench/primitives.py.
+
+Geometry arguments (validated by minidl.ops.conv): stride (sh, sw), padding ((top, bottom),
+(left, right)), dilation (dh, dw), groups G; Ho = (H + top + bottom - dh*(kh-1) - 1) // sh + 1.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+from numba import njit
+
+__all__ = ["conv2d", "conv2d_grad_input", "conv2d_grad_weight"]
+
+# Target bytes of one chunk's column matrix: small enough to stay in L2/L3 between im2col and
+# the GEMM that reads it, large enough that the GEMM's M = Ho*Wo*nb keeps BLAS efficient
+# (bench/primitives.py; 2 MiB L2 per core, 32 MiB L3 here).
+_CHUNK_BYTES = 8 << 20
+_MIN_GEMM_COLS = 2048
+
+
+# ---- layout kernels ------------------------------------------------------------------------------
+# Flat 1-D arrays with explicit offsets; every inner loop runs over a slice view indexed by the
+# loop variable alone.  (Indexing the flat array with `offset + e` makes numba emit a negative-
+# index wraparound check per element that LLVM cannot vectorize away: measured 12x slower.)
+@njit(cache=True, nogil=True)
+def _pack(lo, hi, x, xt, n0, nb, C, H, W, pt, pl, Hp, sw, Wq):
+    """xt[c, pt + h, (pl + w) % sw, (pl + w) // sw, n] = x[n0 + n, c, h, w]; zero elsewhere.
+
+    Columns are split by phase modulo the stride (space-to-depth along W), so the columns a
+    kernel tap reads at stride sw are contiguous: im2col copies runs of Wo*nb elements."""
+    HW = H * W
+    CHW = C * HW
+    plane_n = Hp * sw * Wq * nb
+    for c in range(lo, hi):
+        plane = xt[c * plane_n:(c + 1) * plane_n]
+        plane[:] = 0
+        for h in range(H):
+            row = x[(n0 * C + c) * HW + h * W:]
+            ph = pl % sw
+            q = pl // sw
+            for w in range(W):
+                d = (((pt + h) * sw + ph) * Wq + q) * nb
+                dst = plane[d:d + nb]
+                src = row[w:w + (nb - 1) * CHW + 1:CHW]
+                for n in range(nb):
+                    dst[n] = src[n]
+                ph += 1
+                if ph == sw:
+                    ph = 0
+                    q += 1
+
+
+@njit(cache=True, nogil=True)
+def _unpack(lo, hi, dxt, dx, n0, nb, C, H, W, pt, pl, Hp, sw, Wq):
+    """dx[n0 + n, c, h, w] = dxt[c, pt + h, (pl + w) % sw, (pl + w) // sw, n] (inverse of _pack)."""
+    HW = H * W
+    CHW = C * HW
+    plane_n = Hp * sw * Wq * nb
+    for c in range(lo, hi):
+        plane = dxt[c * plane_n:(c + 1) * plane_n]
+        for h in range(H):
+            row = dx[(n0 * C + c) * HW + h * W:]
+            ph = pl % sw
+            q = pl // sw
+            for w in range(W):
+                s = (((pt + h) * sw + ph) * Wq + q) * nb
+                src = plane[s:s + nb]
+                dst = row[w:w + (nb - 1) * CHW + 1:CHW]
+                for n in range(nb):
+                    dst[n] = src[n]
+                ph += 1
+                if ph == sw:
+                    ph = 0
+                    q += 1
+
+
+@njit(cache=True, nogil=True)
+def _to_lnb(lo, hi, a, t, n0, nb, Co, L):
+    """t[o, l, n] = a[n0 + n, o, l]: an NCHW output/gradient chunk in the GEMM's column order."""
+    for o in range(lo, hi):
+        for n in range(nb):
+            s = ((n0 + n) * Co + o) * L
+            src = a[s:s + L]
+            dst = t[o * L * nb + n:(o + 1) * L * nb:nb]
+            for e in range(L):
+                dst[e] = src[e]
+
+
+@njit(cache=True, nogil=True)
+def _from_lnb(lo, hi, t, a, n0, nb, Co, L):
+    """a[n0 + n, o, l] = t[o, l, n] (the inverse of _to_lnb)."""
+    for o in range(lo, hi):
+        for n in range(nb):
+            d = ((n0 + n) * Co + o) * L
+            dst = a[d:d + L]
+            src = t[o * L * nb + n:(o + 1) * L * nb:nb]
+            for e in range(L):
+                dst[e] = src[e]
+
+
+@njit(cache=True, nogil=True)
+def _im2col(lo, hi, xt, cols, nb, C, Hp, sw, Wq, kh, kw, Ho, Wo, sh, dh, dw):
+    """cols[c, i, j, oh, ow, n] = padded x[n, c, oh*sh + i*dh, ow*sw + j*dw], read from the
+    phase-split xt of _pack: one contiguous run of Wo*nb elements per (c, i, j, oh)."""
+    run = Wo * nb
+    for t in range(lo, hi):
+        c = t // kh
+        i = t - c * kh
+        for j in range(kw):
+            ph = (j * dw) % sw
+            q = (j * dw) // sw
+            d = ((t * kw + j) * Ho) * run
+            for oh in range(Ho):
+                s = (((c * Hp + oh * sh + i * dh) * sw + ph) * Wq + q) * nb
+                dst = cols[d:d + run]
+                src = xt[s:s + run]
+                for e in range(run):
+                    dst[e] = src[e]
+                d += run
+
+
+@njit(cache=True, nogil=True)
+def _col2im(lo, hi, dcols, dxt, nb, C, Hp, sw, Wq, kh, kw, Ho, Wo, sh, dh, dw):
+    """dxt (the phase-split layout of _pack) = sum over taps of dcols[c, i, j, oh, ow, n] at
+    padded (oh*sh + i*dh, ow*sw + j*dw), zeroed first.  Taps accumulate in a fixed
+    order: deterministic, no atomics."""
+    run = Wo * nb
+    plane = Hp * sw * Wq * nb
+    for c in range(lo, hi):
+        dxt[c * plane:(c + 1) * plane] = 0
+        for i in range(kh):
+            for j in range(kw):
+                ph = (j * dw) % sw
+                q = (j * dw) // sw
+                s = (((c * kh + i) * kw + j) * Ho) * run
+                for oh in range(Ho):
+                    d = (((c * Hp + oh * sh + i * dh) * sw + ph) * Wq + q) * nb
+                    src = dcols[s:s + run]
+                    dst = dxt[d:d + run]
+                    for e in range(run):
+                        dst[e] += src[e]
+                    s += run
+
+
+# ---- threads for the layout kernels ----------------------------------------------------------
+# Python threads running the nogil kernels on disjoint ranges, not numba's parallel pool: idle
+# pool threads here block on a lock instead of spin-waiting, so they do not fight BLAS's own
+# threads (a numba pool beside BLAS's was measured 2-10x slower when the two cores are shared
+# with another process).  NUMBA_NUM_THREADS sets the count (1: everything on the caller).
+_PARALLEL_MIN_ELEMENTS = 1 << 18
+_pool_state: list = [None, None]  # [executor, pid that created it]
+
+
+def _pool(workers: int):
+    ex, pid = _pool_state
+    if ex is None or pid != os.getpid() or ex._max_workers < workers:  # new after a fork
+        ex = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minidl-conv")
+        _pool_state[:] = [ex, os.getpid()]
+    return ex
+
+
+def _run(kernel, n: int, work: int, *args) -> None:
+    """kernel(lo, hi, *args) over [0, n), split over threads when the chunk is large."""
+    t = min(int(numba.config.NUMBA_NUM_THREADS), n)
+    if t <= 1 or work < _PARALLEL_MIN_ELEMENTS:
+        kernel(0, n, *args)
+        return
+    bounds = [n * k // t for k in range(t + 1)]
+    futures = [_pool(t - 1).submit(kernel, bounds[k], bounds[k + 1], *args) for k in range(1, t)]
+    kernel(bounds[0], bounds[1], *args)  # the caller takes the first range
+    for f in futures:
+        f.result()
+
+
+# ---- driver --------------------------------------------------------------------------------------
+def _chunk(n: int, k: int, L: int, itemsize: int) -> int:
+    """Images per chunk: the column matrix near _CHUNK_BYTES, GEMM width >= _MIN_GEMM_COLS."""
+    per_image = max(1, k * L * itemsize)
+    nb = max(_CHUNK_BYTES // per_image, -(-_MIN_GEMM_COLS // max(L, 1)), 1)
+    return int(min(n, nb))
+
+
+class _Geom:
+    """Shapes of one call, and the chunk buffers (reused across full chunks)."""
+
+    def __init__(self, x_shape, w_shape, g_hw, stride, padding, dilation, groups, dtype):
+        self.N, self.C, self.H, self.W = (int(s) for s in x_shape)
+        self.Co, self.Cg, self.kh, self.kw = (int(s) for s in w_shape)
+        (self.sh, self.sw), ((self.pt, _), (self.pl, _)) = stride, padding
+        self.dh, self.dw = dilation
+        self.G = int(groups)
+        self.Ho, self.Wo = g_hw
+        # rows/columns of padded input the taps can reach (bottom/right padding may be unused)
+        self.Hp = max(self.H + self.pt, (self.Ho - 1) * self.sh + (self.kh - 1) * self.dh + 1)
+        self.Wp = max(self.W + self.pl, (self.Wo - 1) * self.sw + (self.kw - 1) * self.dw + 1)
+        self.Wq = -(-self.Wp // self.sw)  # padded columns per stride phase
+        self.K, self.L, self.Cog = self.Cg * self.kh * self.kw, self.Ho * self.Wo, self.Co // self.G
+        self.dtype = np.dtype(dtype)
+        self.nb = _chunk(self.N, self.K, self.L, self.dtype.itemsize)
+        self._bufs: dict = {}
+
+    def buf(self, name: str, per_image: int, m: int):
+        """A flat scratch array of per_image*m elements (full chunks share one allocation)."""
+        if m != self.nb:
+            return np.empty(per_image * m, dtype=self.dtype)
+        b = self._bufs.get(name)
+        if b is None:
+            b = self._bufs[name] = np.empty(per_image * m, dtype=self.dtype)
+        return b
+
+    def work(self, m: int) -> int:
+        """Elements of a chunk's column matrix: what decides whether to split a layout kernel."""
+        return self.C * self.kh * self.kw * self.L * m
+
+    def chunks(self):
+        """(first image, images) of each chunk."""
+        for n0 in range(0, self.N, self.nb):
+            yield n0, min(self.nb, self.N - n0)
+
+    def cols(self, x, n0, m):
+        """The chunk's column matrix as [G, K, Ho*Wo*m]."""
+        q = self
+        xt = q.buf("xt", q.C * q.Hp * q.sw * q.Wq, m)
+        _run(_pack, q.C, q.work(m), x.reshape(-1), xt, n0, m, q.C, q.H, q.W, q.pt, q.pl, q.Hp,
+             q.sw, q.Wq)
+        cols = q.buf("cols", q.C * q.kh * q.kw * q.L, m)
+        _run(_im2col, q.C * q.kh, q.work(m), xt, cols, m, q.C, q.Hp, q.sw, q.Wq, q.kh, q.kw,
+             q.Ho, q.Wo, q.sh, q.dh, q.dw)
+        return cols.reshape(q.G, q.K, q.L * m)
+
+    def g_cols(self, g, n0, m):
+        """The chunk of g as [G, Cog, Ho*Wo*m] (the GEMM's column order)."""
+        t = self.buf("gT", self.Co * self.L, m)
+        _run(_to_lnb, self.Co, self.work(m), g.reshape(-1), t, n0, m, self.Co, self.L)
+        return t.reshape(self.G, self.Cog, self.L * m)
+
+
+def conv2d(x, w, stride, padding, dilation, groups):
+    """out [N, Co, Ho, Wo] = cross-correlation of x [N, C, H, W] with w [Co, C/G, kh, kw]."""
+    N, C, H, W = x.shape
+    Co, Cg, kh, kw = w.shape
+    (sh, sw), ((pt, pb), (pl, pr)), (dh, dw) = stride, padding, dilation
+    Ho = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    Wo = (W + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    out = np.empty((N, Co, Ho, Wo), dtype=x.dtype)
+    if out.size == 0:
+        return out
+    if Cg * kh * kw == 0:
+        out[...] = 0
+        return out
+    q = _Geom(x.shape, w.shape, (Ho, Wo), stride, padding, dilation, groups, x.dtype)
+    x = np.ascontiguousarray(x)
+    w3 = np.ascontiguousarray(w).reshape(q.G, q.Cog, q.K)
+    flat = out.reshape(-1)
+    for n0, m in q.chunks():
+        res = q.buf("res", Co * q.L, m).reshape(q.G, q.Cog, q.L * m)
+        np.matmul(w3, q.cols(x, n0, m), out=res)
+        _run(_from_lnb, Co, q.work(m), res.reshape(-1), flat, n0, m, Co, q.L)
+    return out
+
+
+def conv2d_grad_weight(g, x, w_shape, stride, padding, dilation, groups):
+    """dL/dw [Co, C/G, kh, kw] from g = dL/dout [N, Co, Ho, Wo] and x [N, C, H, W]."""
+    q = _Geom(x.shape, w_shape, g.shape[2:], stride, padding, dilation, groups, g.dtype)
+    gw = np.zeros((q.G, q.Cog, q.K), dtype=g.dtype)
+    if q.N == 0 or q.L == 0 or gw.size == 0:
+        return gw.reshape(w_shape)
+    x = np.ascontiguousarray(x)
+    g = np.ascontiguousarray(g)
+    part = np.empty_like(gw)
+    for n0, m in q.chunks():
+        # [G, Cog, M] @ [G, M, K]: the transposed view goes to BLAS as a transpose flag
+        np.matmul(q.g_cols(g, n0, m), q.cols(x, n0, m).transpose(0, 2, 1),
+                  out=gw if n0 == 0 else part)
+        if n0:
+            gw += part
+    return gw.reshape(w_shape)
+
+
+def conv2d_grad_input(g, w, x_shape, stride, padding, dilation, groups):
+    """dL/dx [N, C, H, W] from g = dL/dout [N, Co, Ho, Wo] and w [Co, C/G, kh, kw]."""
+    q = _Geom(x_shape, w.shape, g.shape[2:], stride, padding, dilation, groups, g.dtype)
+    dx = np.empty((q.N, q.C, q.H, q.W), dtype=g.dtype)
+    if dx.size == 0:
+        return dx
+    if q.L == 0 or q.Cog == 0:
+        dx[...] = 0
+        return dx
+    g = np.ascontiguousarray(g)
+    w3t = np.ascontiguousarray(w).reshape(q.G, q.Cog, q.K).transpose(0, 2, 1)
+    flat = dx.reshape(-1)
+    for n0, m in q.chunks():
+        dcols = q.buf("cols", q.C * q.kh * q.kw * q.L, m)
+        np.matmul(w3t, q.g_cols(g, n0, m), out=dcols.reshape(q.G, q.K, q.L * m))
+        dxt = q.buf("xt", q.C * q.Hp * q.sw * q.Wq, m)
+        _run(_col2im, q.C, q.work(m), dcols, dxt, m, q.C, q.Hp, q.sw, q.Wq, q.kh, q.kw, q.Ho,
+             q.Wo, q.sh, q.dh, q.dw)
+        _run(_unpack, q.C, q.work(m), dxt, flat, n0, m, q.C, q.H, q.W, q.pt, q.pl, q.Hp, q.sw,
+             q.Wq)
+    return dx

@@ -1,0 +1,354 @@
+"""CPU primitives for the neural-network ops: max/avg pooling (+ backward), local response
+normalisation (+ backward), log-softmax over the last axis (+ backward) and dropout masks.
+
+Pooling and LRN are numba `njit(parallel=True)` loops over (n, c) planes: each plane is owned by
+one thread, so backward passes accumulate every input-gradient element in a fixed order (the
+output windows in raster order, the same order the CUDA gather kernels sum in) and two runs
+give bit-identical results.  The dropout mask is counter_rng's uniform, compiled with
+`numba.vectorize`, so it matches the CUDA kernel bit for bit.
+What does not live here: argument checks and autograd (minidl.ops.pool / norm / loss /
+dropout), output-size rules (minidl.backend.pool_geometry).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import get_num_threads, njit, prange, vectorize
+
+from .. import counter_rng
+from ..pool_geometry import pool_output_hw
+
+__all__ = ["max_pool2d", "max_pool2d_grad", "avg_pool2d", "avg_pool2d_grad", "lrn", "lrn_grad",
+           "log_softmax", "log_softmax_grad", "dropout_mask"]
+
+
+# ---- max pooling -------------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _taps(start, K, D, size):
+    """[lo, hi) of the taps k whose position start + k * D lies in [0, size)."""
+    lo = 0 if start >= 0 else (-start + D - 1) // D
+    last = size - 1 - start
+    hi = 0 if last < 0 else min(K, last // D + 1)
+    return lo, max(lo, hi)
+
+
+@njit(parallel=True, cache=True)
+def _max_pool_fwd(x, out, idx, KH, KW, SH, SW, PH, PW, DH, DW, nchunk):
+    # Each (n, c) plane is handled by one thread, separably, one output row at a time: a
+    # vertical pass takes, for every input column, the max over the window's KH rows (value +
+    # int32 flat index; contiguous columns, so branch-free selects LLVM vectorises), then a
+    # horizontal pass takes the max of those over each window's KW columns.  ~(KH-1) OH W +
+    # (KW-1) OH OW compares instead of KH KW OH OW.  The result is PyTorch's raster-order scan:
+    # the largest value, ties to the lowest flat index (first in (kh, kw) order), any NaN beats
+    # numbers and the last NaN wins; the horizontal pass compares flat indices to keep that
+    # order across columns.  A window of -inf keeps its first valid index; a window without a
+    # valid tap (only possible with dilation) gives -inf and index -1.
+    NC, H, W = x.shape
+    OH, OW = out.shape[1], out.shape[2]
+    ninf = x.dtype.type(-np.inf)
+    ntap = np.empty(OW, np.int64)  # valid column taps of each output column, and the first
+    wfirst = np.empty(OW, np.int64)
+    for ow in range(OW):
+        ws = ow * SW - PW
+        lo, hi = _taps(ws, KW, DW, W)
+        ntap[ow] = hi - lo
+        wfirst[ow] = ws + lo * DW
+    # planes are split into `nchunk` chunks (a few per thread); each allocates its column
+    # buffers once
+    for ch in prange(nchunk):
+        cv = np.empty(W, x.dtype)
+        ci = np.empty(W, np.int32)
+        for p in range(ch * NC // nchunk, (ch + 1) * NC // nchunk):
+            xp = x[p]
+            for oh in range(OH):
+                best = out[p, oh]
+                bidx = idx[p, oh]
+                hs = oh * SH - PH
+                klo, khi = _taps(hs, KH, DH, H)
+                if klo == khi:
+                    for ow in range(OW):
+                        best[ow] = ninf
+                        bidx[ow] = -1
+                    continue
+                h = hs + klo * DH
+                row = xp[h]
+                base = h * W
+                for w in range(W):
+                    cv[w] = row[w]
+                    ci[w] = base + w
+                for _ in range(klo + 1, khi):
+                    h += DH
+                    row = xp[h]
+                    base = h * W
+                    for w in range(W):
+                        v = row[w]
+                        b = cv[w]
+                        take = (v > b) | (v != v)  # later rows win only if larger, or NaN
+                        cv[w] = v if take else b
+                        ci[w] = (base + w) if take else ci[w]
+                for ow in range(OW):
+                    n = ntap[ow]
+                    if n == 0:
+                        best[ow] = ninf
+                        bidx[ow] = -1
+                        continue
+                    w = wfirst[ow]
+                    b = cv[w]
+                    bi = ci[w]
+                    for _ in range(1, n):
+                        w += DW
+                        v = cv[w]
+                        i = ci[w]
+                        take = ((v > b) | ((v == b) & (i < bi))
+                                | ((v != v) & ((b == b) | (i > bi))))
+                        b = v if take else b
+                        bi = i if take else bi
+                    best[ow] = b
+                    bidx[ow] = bi
+
+
+@njit(parallel=True, cache=True)
+def _max_pool_bwd(g, idx, gx):
+    # gx [NC, H*W] uninitialised; one thread per plane zeroes its plane (first touch while it is
+    # about to be hot in cache, no separate memset pass) and adds the window gradients in
+    # raster order
+    NC, n = g.shape
+    zero = gx.dtype.type(0)
+    for p in prange(NC):
+        gp = gx[p]
+        for j in range(gp.shape[0]):
+            gp[j] = zero
+        for o in range(n):
+            i = idx[p, o]
+            if i >= 0:
+                gx[p, i] += g[p, o]
+
+
+def max_pool2d(x, kernel, stride, padding, dilation, ceil_mode):
+    N, C, H, W = x.shape
+    OH, OW = pool_output_hw(H, W, kernel, stride, padding, dilation, ceil_mode)
+    out = np.empty((N, C, OH, OW), x.dtype)
+    idx = np.empty((N, C, OH, OW), np.int64)
+    assert H * W < 2 ** 31, "max_pool2d: planes of 2**31 elements or more are not supported"
+    if out.size:
+        _max_pool_fwd(np.ascontiguousarray(x).reshape(N * C, H, W), out.reshape(N * C, OH, OW),
+                      idx.reshape(N * C, OH, OW), kernel[0], kernel[1], stride[0], stride[1],
+                      padding[0], padding[1], dilation[0], dilation[1],
+                      max(1, min(N * C, 4 * get_num_threads())))
+    return out, idx
+
+
+def max_pool2d_grad(g, indices, x_shape, kernel, stride, padding, dilation):
+    N, C, H, W = x_shape
+    if g.size == 0:
+        return np.zeros(x_shape, g.dtype)
+    gx = np.empty((N * C, H * W), g.dtype)
+    if gx.size:
+        _max_pool_bwd(np.ascontiguousarray(g).reshape(N * C, -1), indices.reshape(N * C, -1), gx)
+    return gx.reshape(x_shape)
+
+
+# ---- average pooling ---------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _avg_window(oh, ow, H, W, KH, KW, SH, SW, PH, PW, include_pad, override):
+    """(h0, h1, w0, w1, divisor) of window (oh, ow), PyTorch's divisor rule."""
+    hs = oh * SH - PH
+    ws = ow * SW - PW
+    he = min(hs + KH, H + PH)
+    we = min(ws + KW, W + PW)
+    pool = (he - hs) * (we - ws)
+    hs = max(hs, 0)
+    ws = max(ws, 0)
+    he = min(he, H)
+    we = min(we, W)
+    if override > 0:
+        div = override
+    elif include_pad:
+        div = pool
+    else:
+        div = (he - hs) * (we - ws)
+    return hs, he, ws, we, div
+
+
+@njit(parallel=True, cache=True)
+def _avg_pool_fwd(x, out, KH, KW, SH, SW, PH, PW, include_pad, override):
+    NC, H, W = x.shape
+    OH, OW = out.shape[1], out.shape[2]
+    zero = x.dtype.type(0)
+    for p in prange(NC):
+        for oh in range(OH):
+            for ow in range(OW):
+                h0, h1, w0, w1, div = _avg_window(oh, ow, H, W, KH, KW, SH, SW, PH, PW,
+                                                  include_pad, override)
+                acc = zero
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        acc += x[p, h, w]
+                out[p, oh, ow] = acc / x.dtype.type(div)
+
+
+@njit(parallel=True, cache=True)
+def _avg_pool_bwd(g, gx, KH, KW, SH, SW, PH, PW, include_pad, override):
+    NC, H, W = gx.shape
+    OH, OW = g.shape[1], g.shape[2]
+    for p in prange(NC):
+        for oh in range(OH):
+            for ow in range(OW):
+                h0, h1, w0, w1, div = _avg_window(oh, ow, H, W, KH, KW, SH, SW, PH, PW,
+                                                  include_pad, override)
+                gv = g[p, oh, ow] / g.dtype.type(div)
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        gx[p, h, w] += gv
+
+
+def _override(divisor_override) -> int:
+    return 0 if divisor_override is None else int(divisor_override)
+
+
+def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    N, C, H, W = x.shape
+    OH, OW = pool_output_hw(H, W, kernel, stride, padding, (1, 1), ceil_mode)
+    out = np.empty((N, C, OH, OW), x.dtype)
+    if out.size:
+        _avg_pool_fwd(np.ascontiguousarray(x).reshape(N * C, H, W), out.reshape(N * C, OH, OW),
+                      kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+                      bool(count_include_pad), _override(divisor_override))
+    return out
+
+
+def avg_pool2d_grad(g, x_shape, kernel, stride, padding, count_include_pad, divisor_override):
+    N, C, H, W = x_shape
+    gx = np.zeros((N * C, H, W), g.dtype)
+    if g.size:
+        OH, OW = g.shape[2], g.shape[3]
+        _avg_pool_bwd(np.ascontiguousarray(g).reshape(N * C, OH, OW), gx, kernel[0], kernel[1],
+                      stride[0], stride[1], padding[0], padding[1], bool(count_include_pad),
+                      _override(divisor_override))
+    return gx.reshape(x_shape)
+
+
+# ---- local response normalisation --------------------------------------------------------------
+@njit(parallel=True, cache=True)
+def _lrn_fwd(x, out, scale, size, alpha_n, beta, k):
+    N, C, L = x.shape
+    before = size // 2
+    after = (size - 1) // 2
+    zero = x.dtype.type(0)
+    for i in prange(N * C):
+        n = i // C
+        c = i - n * C
+        s = scale[n, c]
+        for j in range(L):
+            s[j] = zero
+        for cc in range(max(0, c - before), min(C, c + after + 1)):
+            xv = x[n, cc]
+            for j in range(L):
+                s[j] += xv[j] * xv[j]
+        xo = x[n, c]
+        o = out[n, c]
+        for j in range(L):
+            sl = k + alpha_n * s[j]
+            s[j] = sl
+            o[j] = xo[j] * sl ** -beta
+
+
+@njit(parallel=True, cache=True)
+def _lrn_bwd(g, x, out, scale, gx, size, coef, beta):
+    N, C, L = x.shape
+    before = size // 2
+    after = (size - 1) // 2
+    t = np.empty_like(g)
+    for i in prange(N * C):
+        n = i // C
+        c = i - n * C
+        for j in range(L):
+            t[n, c, j] = g[n, c, j] * out[n, c, j] / scale[n, c, j]
+    zero = x.dtype.type(0)
+    for i in prange(N * C):
+        n = i // C
+        c = i - n * C
+        acc = gx[n, c]
+        for j in range(L):
+            acc[j] = zero
+        # channel c is in the window of c' for c' in [c - after, c + before]
+        for cc in range(max(0, c - after), min(C, c + before + 1)):
+            tv = t[n, cc]
+            for j in range(L):
+                acc[j] += tv[j]
+        for j in range(L):
+            acc[j] = g[n, c, j] * scale[n, c, j] ** -beta - coef * x[n, c, j] * acc[j]
+
+
+def lrn(x, size, alpha, beta, k):
+    T = x.dtype.type
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    scale = np.empty_like(x)
+    if x.size:
+        _lrn_fwd(x, out, scale, int(size), T(alpha / size), T(beta), T(k))
+    return out, scale
+
+
+def lrn_grad(g, x, out, scale, size, alpha, beta, k):
+    T = x.dtype.type
+    gx = np.empty_like(x)
+    if x.size:
+        _lrn_bwd(np.ascontiguousarray(g), x, out, scale, gx, int(size),
+                 T(2.0 * alpha * beta / size), T(beta))
+    return gx
+
+
+# ---- log-softmax over the last axis ------------------------------------------------------------
+def log_softmax(x):
+    if x.size == 0:
+        return np.empty_like(x)
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = x - x.max(axis=-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def log_softmax_grad(g, y):
+    if g.size == 0:
+        return np.empty_like(g)
+    return g - np.exp(y) * g.sum(axis=-1, keepdims=True)
+
+
+# ---- dropout -----------------------------------------------------------------------------------
+def make_keep(T, jit):
+    """Scalar mask function (seed, counter, q, scale) -> scale if uniform < q else 0, compiled
+    for a target by `jit`; the CUDA dropout kernel uses the same factory."""
+    uniform = jit(counter_rng.make_uniform(T, jit))
+    zero = T(0)
+
+    def keep(seed, counter, q, scale):
+        return scale if uniform(seed, counter) < q else zero
+    return keep
+
+
+_NB = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
+_keep_ufuncs: dict = {}
+
+
+def _keep_ufunc(dtype):
+    uf = _keep_ufuncs.get(dtype)
+    if uf is None:
+        t = _NB[dtype]
+        uf = vectorize([f"{t}(uint64, uint64, {t}, {t})"])(make_keep(dtype.type, njit))
+        _keep_ufuncs[dtype] = uf
+    return uf
+
+
+def dropout_params(p: float, dtype) -> tuple:
+    """(q, scale) in `dtype`: keep when uniform < q = 1 - p, kept values scaled by 1 / q."""
+    T = np.dtype(dtype).type
+    q = 1.0 - float(p)
+    return T(q), T(1.0 / q if q > 0 else 0.0)
+
+
+def dropout_mask(shape, p, seed, offset, dtype):
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64))
+    q, scale = dropout_params(p, dtype)
+    counters = np.arange(n, dtype=np.uint64) + np.uint64(offset)
+    return np.asarray(_keep_ufunc(dtype)(np.uint64(seed), counters, q, scale)).reshape(shape)
+

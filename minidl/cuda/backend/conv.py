@@ -1,0 +1,108 @@
+"""CUDA launchers for the convolution primitives: conv2d, conv2d_grad_input, conv2d_grad_weight.
+Kernels (implicit GEMMs, groups in blockIdx.z): minidl.cuda.kernels.conv.
+
+Launchers only pick the tile config and grid, allocate outputs and launch; geometry was
+validated by minidl.ops.conv.  Zero-size outputs launch nothing; an empty reduction (no input
+channels, or no output pixels) gives zeros.  grad_weight splits its N*Ho*Wo reduction into S
+slices when the [Co, K] output alone would not fill the GPU, then sums the S partials in a fixed
+order (deterministic); everything stays on the device.
+"""
+from __future__ import annotations
+
+from ...errors import ShapeError
+from ..kernels import conv as ck
+from ..kernels._common import SIMULATOR, sm_count
+from .memory import empty, full
+
+__all__ = ["conv2d", "conv2d_grad_input", "conv2d_grad_weight"]
+
+_MAX_YZ = 65535
+_MAX_X = (1 << 31) - 1
+# grad_weight split-K: aim for this many blocks per SM, with at least this many k-tiles per slice
+_BLOCKS_PER_SM = 4
+_MIN_KTILES = 2 if SIMULATOR else 8
+# tests set this to force a number of slices (None: chosen from the GPU size)
+_force_splits: int | None = None
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _grid(op: str, nx: int, ny: int, nz: int) -> tuple[int, int, int]:
+    if nx > _MAX_X or ny > _MAX_YZ or nz > _MAX_YZ:
+        raise ShapeError(f"{op}: problem too large for one CUDA launch (grid {nx} x {ny} x {nz})")
+    return nx, ny, nz
+
+
+def _geom(stride, padding, dilation):
+    (sh, sw), ((pt, _), (pl, _)), (dh, dw) = stride, padding, dilation
+    return int(sh), int(sw), int(pt), int(pl), int(dh), int(dw)
+
+
+def conv2d(x, w, stride, padding, dilation, groups):
+    N, C, H, W = (int(s) for s in x.shape)
+    Co, Cg, kh, kw = (int(s) for s in w.shape)
+    (sh, sw), ((pt, pb), (pl, pr)), (dh, dwl) = stride, padding, dilation
+    Ho = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    Wo = (W + pl + pr - dwl * (kw - 1) - 1) // sw + 1
+    if N * Co * Ho * Wo == 0 or Cg * kh * kw == 0:
+        return full((N, Co, Ho, Wo), 0, x.dtype)
+    out = empty((N, Co, Ho, Wo), x.dtype)
+    Cog = Co // groups
+    _, cfg = ck.config(x.dtype, Cog)
+    BM, BN = cfg[:2]
+    grid = _grid("conv2d", _cdiv(N * Ho * Wo, BN), _cdiv(Cog, BM), int(groups))
+    ck.fwd_kernel(x.dtype, cfg)[grid, ck.threads(cfg)](
+        out, x, w, *_geom(stride, padding, dilation), int(groups))
+    return out
+
+
+def conv2d_grad_input(g, w, x_shape, stride, padding, dilation, groups):
+    N, C, H, W = (int(s) for s in x_shape)
+    Co, Cg, kh, kw = (int(s) for s in w.shape)
+    if N * C * H * W == 0 or g.size == 0:
+        return full((N, C, H, W), 0, g.dtype)
+    dx = empty((N, C, H, W), g.dtype)
+    _, cfg = ck.config(g.dtype, Cg)
+    BM, BN = cfg[:2]
+    grid = _grid("conv2d_grad_input", _cdiv(N * H * W, BN), _cdiv(Cg, BM), int(groups))
+    ck.grad_input_kernel(g.dtype, cfg)[grid, ck.threads(cfg)](
+        dx, g, w, *_geom(stride, padding, dilation), int(groups))
+    return dx
+
+
+def _splits(P: int, BK: int, tiles: int, groups: int) -> int:
+    """Slices of the N*Ho*Wo reduction: enough blocks for the GPU, >= _MIN_KTILES k-tiles each."""
+    ktiles = _cdiv(P, BK)
+    if _force_splits is not None:
+        s = _force_splits
+    else:
+        s = min(_cdiv(_BLOCKS_PER_SM * sm_count(), tiles), ktiles // _MIN_KTILES)
+    return max(1, min(s, ktiles, _MAX_YZ // groups))
+
+
+def conv2d_grad_weight(g, x, w_shape, stride, padding, dilation, groups):
+    N, C, H, W = (int(s) for s in x.shape)
+    Co, Cg, kh, kw = (int(s) for s in w_shape)
+    Ho, Wo = int(g.shape[2]), int(g.shape[3])
+    K, P, groups = Cg * kh * kw, N * Ho * Wo, int(groups)
+    if Co * K == 0 or P == 0:
+        return full((Co, Cg, kh, kw), 0, g.dtype)
+    dw = empty((Co, Cg, kh, kw), g.dtype)
+    Cog = Co // groups
+    _, cfg = ck.config(g.dtype, Cog)
+    BM, BN, BK = cfg[:3]
+    nx, ny = _cdiv(K, BN), _cdiv(Cog, BM)
+    S = _splits(P, BK, nx * ny * groups, groups)
+    pchunk = _cdiv(_cdiv(P, BK), S) * BK
+    S = _cdiv(P, pchunk)  # no empty slice
+    part = dw.reshape(1, Co, K) if S == 1 else empty((S, Co, K), g.dtype)
+    grid = _grid("conv2d_grad_weight", nx, ny, groups * S)
+    ck.grad_weight_kernel(g.dtype, cfg)[grid, ck.threads(cfg)](
+        part, g, x, kh, kw, *_geom(stride, padding, dilation), groups, S, pchunk)
+    if S > 1:
+        n = Co * K
+        blocks = min(_cdiv(n, ck.WSUM_THREADS), 2 if SIMULATOR else 32 * sm_count())
+        ck.wsum_kernel(g.dtype)[blocks, ck.WSUM_THREADS](dw.reshape(n), part.reshape(S, n))
+    return dw

@@ -1,0 +1,223 @@
+"""Losses: nll_loss, cross_entropy (class indices or probabilities, class weights, ignore_index,
+label smoothing), mse_loss, binary_cross_entropy_with_logits.
+
+nll/cross-entropy never gather: a constant coefficient matrix W [M, C] (one-hot of the target
+times class weight, smoothed, zero on ignored rows) is built on the device, and the loss is
+-(log_probs * W).sum(1), so the backward is one multiply (deterministic, no scatter).
+Target range checks read the (small, int64) target on the host, before any launch.
+What does not live here: the loss modules (minidl.nn.loss).
+"""
+from __future__ import annotations
+
+from .. import dtypes
+from ..autograd import no_grad
+from ..errors import DTypeError, ShapeError
+from ._base import same_device
+from .reduce import log_softmax
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+class TargetIndexError(ShapeError, IndexError):
+    """A class-index target outside [0, C) (an IndexError too, like PyTorch's)."""
+
+
+def _wrap(arr, device):
+    from ..tensor import Tensor
+    return Tensor._wrap(arr, device)
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+def _check_reduction(op, reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: {reduction} is not a valid value for reduction (expected one of "
+                         f"'none', 'mean', 'sum')")
+
+
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _channels_last(x):
+    """[N, C, d1..] -> ([M, C], batch shape [N, d1..]); [C] -> ([1, C], ())."""
+    if x.ndim == 1:
+        return x.reshape(1, x.shape[0]), ()
+    if x.ndim == 2:
+        return x, (x.shape[0],)
+    order = (0,) + tuple(range(2, x.ndim)) + (1,)
+    batch = (x.shape[0],) + tuple(x.shape[2:])
+    return x.permute(order).reshape(-1, x.shape[1]), batch
+
+
+def _check_class_target(op, input, target):
+    """Shape checks for class-index targets; returns the target's expected shape."""
+    if input.ndim == 0:
+        raise ShapeError(f"{op}: input must have at least 1 dimension [C], got a 0-d tensor")
+    want = () if input.ndim == 1 else (input.shape[0],) + tuple(input.shape[2:])
+    if input.ndim >= 2 and (target.ndim == 0 or target.shape[0] != input.shape[0]):
+        tb = target.shape[0] if target.ndim else "(none)"
+        raise ShapeError(f"{op}: Expected input batch_size ({input.shape[0]}) to match target "
+                         f"batch_size ({tb}); input {list(input.shape)}, target "
+                         f"{list(target.shape)}")
+    if tuple(target.shape) != want:
+        raise ShapeError(f"{op}: expected target of shape {list(want)} for input "
+                         f"{list(input.shape)}, got {list(target.shape)}")
+    return want
+
+
+def _check_range(target, C, ignore_index):
+    t = target._backend.to_numpy(target._data).reshape(-1)
+    bad = (t != ignore_index) & ((t < 0) | (t >= C))
+    if bad.any():
+        raise TargetIndexError(f"Target {int(t[bad][0])} is out of bounds.")
+
+
+def _check_weight(op, weight, C, input):
+    if weight is None:
+        return
+    if tuple(weight.shape) != (C,):
+        raise ShapeError(f"{op}: weight tensor should be defined either for all {C} classes or "
+                         f"no classes but got weight tensor of shape: {list(weight.shape)}")
+    same_device(op, input, weight)
+
+
+def _class_coefficients(target, C, weight, ignore_index, smoothing, dtype, device):
+    """(W [M, C], denominator) for class-index targets: loss_i = -(lp_i * W_i).sum()."""
+    from ..tensor import arange
+
+    with no_grad():
+        t = target.reshape(-1, 1)
+        valid = (t != ignore_index).to(dtype)
+        onehot = (arange(C, device=device).reshape(1, C) == t).to(dtype)
+        w = weight.to(dtype).reshape(1, C) if weight is not None else None
+        picked = onehot * w if w is not None else onehot
+        denom = (picked * valid).sum()
+        coef = onehot * (1.0 - smoothing) + smoothing / C if smoothing > 0 else onehot
+        if w is not None:
+            coef = coef * w
+        coef = coef * valid
+    return coef, denom
+
+
+def _nll_from_log_probs(op, lp, target, batch, weight, ignore_index, reduction, smoothing):
+    C = lp.shape[1]
+    coef, denom = _class_coefficients(target, C, weight, ignore_index, smoothing, lp.dtype,
+                                      lp.device)
+    loss = -(lp * coef).sum(1)
+    if reduction == "mean":
+        return loss.sum() / denom
+    if reduction == "sum":
+        return loss.sum()
+    return loss.reshape(batch)
+
+
+# ---- public losses -----------------------------------------------------------------------------
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of class-index targets: input log-probs [N, C] / [N, C, d..] /
+    [C], target int64 [N] / [N, d..] / [];  mean divides by the sum of the targets' weights."""
+    op = "nll_loss"
+    _check_reduction(op, reduction)
+    same_device(op, input, target)
+    if target.dtype is not dtypes.int64:
+        raise DTypeError(f"{op}: expected target of dtype int64 (class indices), got "
+                         f"{target.dtype}")
+    if not input.dtype.is_floating_point:
+        raise DTypeError(f"{op}: expected a floating point input, got {input.dtype}")
+    _check_class_target(op, input, target)
+    C = input.shape[0] if input.ndim == 1 else input.shape[1]
+    _check_weight(op, weight, C, input)
+    _check_range(target, C, ignore_index)
+    lp, batch = _channels_last(input)
+    return _nll_from_log_probs(op, lp, target, batch, weight, int(ignore_index), reduction, 0.0)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """log_softmax over the class dim (1, or 0 for unbatched [C]) followed by nll_loss for int64
+    class-index targets, or -(target * log_softmax).sum(class dim) for float probability
+    targets (same shape as input; mean divides by the number of rows)."""
+    op = "cross_entropy"
+    _check_reduction(op, reduction)
+    same_device(op, input, target)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0. Got: "
+                         f"{label_smoothing}")
+    if not input.dtype.is_floating_point:
+        raise DTypeError(f"{op}: expected a floating point input, got {input.dtype}")
+    if input.ndim == 0:
+        raise ShapeError(f"{op}: input must have at least 1 dimension [C], got a 0-d tensor")
+    C = input.shape[0] if input.ndim == 1 else input.shape[1]
+    _check_weight(op, weight, C, input)
+    eps = float(label_smoothing)
+    if target.dtype is dtypes.int64:
+        _check_class_target(op, input, target)
+        _check_range(target, C, ignore_index)
+        x, batch = _channels_last(input)
+        return _nll_from_log_probs(op, log_softmax(x, -1), target, batch, weight,
+                                   int(ignore_index), reduction, eps)
+    if not target.dtype.is_floating_point:
+        raise DTypeError(f"{op}: expected target of dtype int64 (class indices) or float "
+                         f"(probabilities), got {target.dtype}")
+    if tuple(target.shape) != tuple(input.shape):
+        if input.ndim >= 2 and target.ndim >= 1 and target.shape[0] != input.shape[0]:
+            raise ShapeError(f"{op}: Expected input batch_size ({input.shape[0]}) to match "
+                             f"target batch_size ({target.shape[0]}); input "
+                             f"{list(input.shape)}, target {list(target.shape)}")
+        raise ShapeError(f"{op}: expected probability target of the input's shape "
+                         f"{list(input.shape)}, got {list(target.shape)}")
+    x, batch = _channels_last(input)
+    t, _ = _channels_last(target.to(input.dtype))
+    if eps > 0:
+        t = t * (1.0 - eps) + eps / C
+    if weight is not None:
+        t = t * weight.to(input.dtype).reshape(1, C)
+    loss = -(log_softmax(x, -1) * t).sum(1)
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss.reshape(batch)
+
+
+def mse_loss(input, target, reduction="mean"):
+    """mean / sum / elementwise (input - target)^2 (broadcasting like PyTorch)."""
+    op = "mse_loss"
+    _check_reduction(op, reduction)
+    same_device(op, input, target)
+    if not input.dtype.is_floating_point:
+        raise DTypeError(f"{op}: expected a floating point input, got {input.dtype}")
+    d = input - target.to(input.dtype)
+    return _reduce(d * d, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
+                                     pos_weight=None):
+    """-w [p t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], computed stably as
+    (1 - t) x - (1 + (p - 1) t) logsigmoid(x) (p = pos_weight, broadcast over the last dim)."""
+    op = "binary_cross_entropy_with_logits"
+    _check_reduction(op, reduction)
+    same_device(op, input, target)
+    if not input.dtype.is_floating_point:
+        raise DTypeError(f"{op}: expected a floating point input, got {input.dtype}")
+    if tuple(target.shape) != tuple(input.shape):
+        raise ShapeError(f"{op}: Target size ({list(target.shape)}) must be the same as input "
+                         f"size ({list(input.shape)})")
+    from .elementwise import unary
+
+    t = target.to(input.dtype)
+    logsig = unary("log_sigmoid", input)
+    if pos_weight is not None:
+        same_device(op, input, pos_weight)
+        lw = (pos_weight.to(input.dtype) - 1.0) * t + 1.0
+        loss = (1.0 - t) * input - lw * logsig
+    else:
+        loss = (1.0 - t) * input - logsig
+    if weight is not None:
+        same_device(op, input, weight)
+        loss = loss * weight.to(input.dtype)
+    return _reduce(loss, reduction)
+

@@ -1,0 +1,334 @@
+"""Op-table rows for minidl.nn.functional: pooling, local response norm, batch/layer norm,
+linear, losses and the nn activations (elu, softplus, hardtanh, scaled_tanh, logsigmoid).
+
+Each row's reference is written here directly in numpy (loops over windows / channels where
+that is the clearest statement of the definition); samples are tiny and awkward (odd sizes,
+overlapping windows, padding, dilation, ceil_mode) so the CUDA simulator runs them quickly.
+Dropout is not a row (its output is random): tests/test_dropout.py covers it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import minidl
+import minidl.nn.functional as F
+from minidl.errors import DTypeError, ShapeError
+
+from .opinfo import ErrorInput, Maker, OpInfo, SampleInput
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _out_size(n, k, s, p, d, ceil):
+    span = n + 2 * p - d * (k - 1) - 1
+    o = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (o - 1) * s >= n + p:
+        o -= 1
+    return o
+
+
+# ---- references --------------------------------------------------------------------------------
+def ref_max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                   return_indices=False):
+    if x.ndim == 3:  # unbatched [C, H, W]
+        r = ref_max_pool2d(x[None], kernel_size, stride, padding, dilation, ceil_mode, True)
+        return (r[0][0], r[1][0]) if return_indices else r[0][0]
+    k = _pair(kernel_size)
+    s = k if stride is None else _pair(stride)
+    p, d = _pair(padding), _pair(dilation)
+    N, C, H, W = x.shape
+    OH = _out_size(H, k[0], s[0], p[0], d[0], ceil_mode)
+    OW = _out_size(W, k[1], s[1], p[1], d[1], ceil_mode)
+    out = np.empty((N, C, OH, OW), x.dtype)
+    idx = np.empty((N, C, OH, OW), np.int64)
+    for oh in range(OH):
+        for ow in range(OW):
+            hs = [oh * s[0] - p[0] + i * d[0] for i in range(k[0])]
+            ws = [ow * s[1] - p[1] + j * d[1] for j in range(k[1])]
+            flat = [h * W + w for h in hs for w in ws if 0 <= h < H and 0 <= w < W]
+            vals = x.reshape(N, C, H * W)[:, :, flat]
+            arg = np.argmax(vals, axis=2)  # first maximum in raster order
+            out[:, :, oh, ow] = np.take_along_axis(vals, arg[..., None], 2)[..., 0]
+            idx[:, :, oh, ow] = np.asarray(flat)[arg]
+    return (out, idx) if return_indices else out
+
+
+def ref_avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                   count_include_pad=True, divisor_override=None):
+    k = _pair(kernel_size)
+    s = k if stride is None else _pair(stride)
+    p = _pair(padding)
+    N, C, H, W = x.shape
+    OH = _out_size(H, k[0], s[0], p[0], 1, ceil_mode)
+    OW = _out_size(W, k[1], s[1], p[1], 1, ceil_mode)
+    out = np.empty((N, C, OH, OW), x.dtype)
+    for oh in range(OH):
+        for ow in range(OW):
+            h0, w0 = oh * s[0] - p[0], ow * s[1] - p[1]
+            h1, w1 = min(h0 + k[0], H + p[0]), min(w0 + k[1], W + p[1])
+            area = (h1 - h0) * (w1 - w0)
+            h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, H), min(w1, W)
+            div = divisor_override or (area if count_include_pad else (h1 - h0) * (w1 - w0))
+            out[:, :, oh, ow] = x[:, :, h0:h1, w0:w1].sum(axis=(2, 3)) / div
+    return out
+
+
+def ref_adaptive_avg_pool2d(x, output_size):
+    H, W = x.shape[-2:]
+    o = _pair(output_size)
+    OH, OW = (H if o[0] is None else o[0]), (W if o[1] is None else o[1])
+    out = np.empty(x.shape[:-2] + (OH, OW), x.dtype)
+    for i in range(OH):
+        for j in range(OW):
+            h0, h1 = (i * H) // OH, -(-((i + 1) * H) // OH)
+            w0, w1 = (j * W) // OW, -(-((j + 1) * W) // OW)
+            out[..., i, j] = x[..., h0:h1, w0:w1].mean(axis=(-2, -1))
+    return out
+
+
+def ref_local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
+    C = x.shape[1]
+    out = np.empty_like(x)
+    for c in range(C):
+        lo, hi = max(0, c - size // 2), min(C, c + (size - 1) // 2 + 1)
+        out[:, c] = x[:, c] / (k + alpha / size * (x[:, lo:hi] ** 2).sum(axis=1)) ** beta
+    return out
+
+
+def ref_batch_norm_train(x, weight, bias, eps=1e-5):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    y = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    return (y * weight.reshape(shape) + bias.reshape(shape)).astype(x.dtype)
+
+
+def ref_layer_norm(x, normalized_shape, weight, bias, eps=1e-5):
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    y = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    return (y * weight + bias).astype(x.dtype)
+
+
+def ref_linear(x, w, b):
+    return (x @ w.T + b).astype(x.dtype)
+
+
+def _log_softmax_rows(x):
+    m = x.max(axis=1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
+
+
+def ref_cross_entropy(x, target, weight, label_smoothing=0.0, ignore_index=-100,
+                      reduction="mean"):
+    N, C = x.shape
+    lp = _log_softmax_rows(x.astype(np.float64))
+    losses, denom = np.zeros(N), 0.0
+    for i in range(N):
+        if target[i] == ignore_index:
+            continue
+        nll = -weight[target[i]] * lp[i, target[i]]
+        losses[i] = (1 - label_smoothing) * nll - label_smoothing / C * (weight * lp[i]).sum()
+        denom += weight[target[i]]
+    if reduction == "none":
+        return losses.astype(x.dtype)
+    return np.asarray(losses.sum() / denom if reduction == "mean" else losses.sum(), x.dtype)
+
+
+def ref_nll_loss(lp, target, reduction="mean"):
+    picked = -lp[np.arange(len(target)), target]
+    if reduction == "none":
+        return picked
+    return np.asarray(picked.mean() if reduction == "mean" else picked.sum(), lp.dtype)
+
+
+def ref_mse_loss(x, y, reduction="mean"):
+    d = (x - y) ** 2
+    return d if reduction == "none" else np.asarray(d.mean() if reduction == "mean" else d.sum(),
+                                                    x.dtype)
+
+
+def ref_bce_with_logits(x, y, pos_weight):
+    xd = x.astype(np.float64)
+    log_sig = -np.logaddexp(0.0, -xd)
+    log_one_minus = -np.logaddexp(0.0, xd)
+    return np.asarray((-(pos_weight * y * log_sig + (1 - y) * log_one_minus)).mean(), x.dtype)
+
+
+def _act(fn):
+    return lambda x, *a, **k: fn(x.astype(np.float64), *a, **k).astype(x.dtype)
+
+
+def _softplus(x, beta=1.0, threshold=20.0):
+    soft = np.log1p(np.exp(np.minimum(beta * x, threshold))) / beta
+    return np.where(beta * x > threshold, x, soft)
+
+
+# ---- samples -----------------------------------------------------------------------------------
+def _pool_samples(device, dtype, rg, max_pool=True):
+    m = Maker(device, dtype, rg)
+    x4 = (2, 3, 7, 6)
+    cases = [
+        ((2, 3, 9, 9), (3,), {"stride": 2}, "alexnet_3x3_s2"),
+        ((1, 2, 7, 5), (2,), {}, "lenet_2x2_odd"),
+        (x4, (3,), {"stride": 2, "padding": 1, "ceil_mode": True}, "pad_ceil"),
+        ((1, 1, 1, 1), (1,), {}, "size1"),
+        ((1, 2, 6, 7), ((2, 3),), {"stride": (1, 2), "padding": (1, 0)}, "rect"),
+    ]
+    if max_pool:
+        cases.append(((1, 2, 8, 6), ((3, 2),), {"stride": 1, "padding": 1, "dilation": (2, 1)},
+                      "dilated"))
+        cases.append(((2, 5, 5), (2,), {"stride": 1}, "unbatched"))
+    else:
+        cases.append((x4, (3,), {"stride": 2, "padding": 1, "count_include_pad": False,
+                                 "ceil_mode": True}, "exclude_pad"))
+        cases.append(((1, 2, 5, 5), (2,), {"divisor_override": 3}, "divisor_override"))
+    out = []
+    for shape, args, kw, name in cases:
+        x = m.distinct(shape, spacing=0.05) if max_pool else m(shape)
+        out.append(SampleInput((x,) + args, kw, name))
+    return out
+
+
+def _pool_errors(op):
+    def errors(device):
+        x = minidl.zeros(1, 3, 5, 5, device=device)
+        return [
+            ErrorInput((x, 3), {"padding": 2}, ShapeError,
+                       rf"{op.__name__}: pad should be at most half of effective kernel size"),
+            ErrorInput((x, 7), {}, ShapeError, rf"{op.__name__}: output size is too small: "
+                                               r"computed output \[1, 3, 0, 0\]"),
+            ErrorInput((minidl.zeros(5, 5, device=device), 2), {}, ShapeError,
+                       r"expected a non-empty 3D \[C, H, W\] or 4D \[N, C, H, W\] input"),
+        ]
+    return errors
+
+
+def _adaptive_samples(device, dtype, rg):
+    m = Maker(device, dtype, rg)
+    return [SampleInput((m((2, 3, 7, 5)), (3, 2)), {}, "uneven"),
+            SampleInput((m((1, 2, 6, 6)), 3), {}, "even"),
+            SampleInput((m((2, 5, 4)), (None, 3)), {}, "unbatched_none")]
+
+
+def _lrn_samples(device, dtype, rg):
+    m = Maker(device, dtype, rg)
+    return [SampleInput((m((2, 7, 3, 3)), 5), {"alpha": 0.1, "beta": 0.75, "k": 2.0}, "alexnet"),
+            SampleInput((m((1, 4, 5)), 2), {"alpha": 0.5}, "even_size_3d"),
+            SampleInput((m((1, 3, 2, 2, 2)), 9), {"alpha": 1.0, "beta": 0.5}, "size_gt_c_5d")]
+
+
+def _bn_samples(device, dtype, rg):
+    m = Maker(device, dtype, rg)
+    return [SampleInput((m((5, 3)), m((3,)), m((3,))), {}, "NC"),
+            SampleInput((m((2, 3, 4, 5)), m((3,)), m((3,))), {"eps": 1e-3}, "NCHW")]
+
+
+def _bn_train(x, weight, bias, eps=1e-5):
+    return F.batch_norm(x, None, None, weight, bias, training=True, eps=eps)
+
+
+def _ln_samples(device, dtype, rg):
+    m = Maker(device, dtype, rg)
+    return [SampleInput((m((4, 6)), (6,), m((6,)), m((6,))), {}, "last"),
+            SampleInput((m((2, 3, 5)), (3, 5), m((3, 5)), m((3, 5))), {}, "last_two")]
+
+
+def _linear_samples(device, dtype, rg):
+    m = Maker(device, dtype, rg)
+    return [SampleInput((m((5, 4)), m((3, 4)), m((3,))), {}, "2d"),
+            SampleInput((m((2, 3, 4)), m((7, 4)), m((7,))), {}, "batched")]
+
+
+def _ce_samples(device, dtype, rg):
+    m = Maker(device, dtype, rg)
+    t = minidl.tensor([0, 4, 2, 4, 1, 3], device=device)
+    w = Maker(device, dtype, False)((5,), low=0.2, high=2.0)
+    return [SampleInput((m((6, 5), low=-4, high=4), t, w), {}, "weighted"),
+            SampleInput((m((6, 5)), t, w), {"label_smoothing": 0.2, "ignore_index": 4},
+                        "smooth_ignore"),
+            SampleInput((m((6, 5)), t, w), {"reduction": "none"}, "none")]
+
+
+def _nll_samples(device, dtype, rg):
+    m = Maker(device, dtype, rg)
+    t = minidl.tensor([2, 0, 1, 2], device=device)
+    return [SampleInput((m((4, 3)), t), {}, "mean"),
+            SampleInput((m((4, 3)), t), {"reduction": "sum"}, "sum")]
+
+
+def _mse_samples(device, dtype, rg):
+    m = Maker(device, dtype, rg)
+    return [SampleInput((m((3, 5)), m((3, 5))), {}, "mean"),
+            SampleInput((m((7,)), m((7,))), {"reduction": "none"}, "none")]
+
+
+def _bce_samples(device, dtype, rg):
+    m = Maker(device, dtype, rg)
+    pw = Maker(device, dtype, False)((4,), low=0.5, high=3.0)
+    x, y = m((3, 4), low=-6, high=6), m((3, 4), low=0, high=1)
+    return [SampleInput((x, y, pw), {}, "pos_weight")]
+
+
+def _ce_errors(device):
+    x = minidl.zeros(3, 10, device=device)
+    return [
+        ErrorInput((x, minidl.tensor([1, 2, 12], device=device)), {}, ShapeError,
+                   r"Target 12 is out of bounds\."),
+        ErrorInput((x, minidl.tensor([1, 2, 1, 3], device=device)), {}, ShapeError,
+                   r"Expected input batch_size \(3\) to match target batch_size \(4\)"),
+        ErrorInput((x, minidl.tensor([True, False, True], device=device)), {}, DTypeError,
+                   r"cross_entropy: expected target of dtype int64 \(class indices\) or float"),
+    ]
+
+
+def _act_samples(avoid):
+    def samples(device, dtype, rg):
+        m = Maker(device, dtype, rg)
+        return [SampleInput((m((4, 7), low=-4, high=4, avoid=avoid),), {}, "4x7"),
+                SampleInput((m((17,), low=-30, high=30, avoid=avoid),), {}, "wide_range")]
+    return samples
+
+
+def _act_row(name, op, ref, avoid=()):
+    return OpInfo(name=name, op=op, ref=_act(ref), sample_inputs=_act_samples(avoid),
+                  avoid=avoid, atol=1e-6, rtol=1e-6)
+
+
+OPS: list[OpInfo] = [
+    OpInfo(name="max_pool2d", op=F.max_pool2d, ref=ref_max_pool2d,
+           sample_inputs=lambda d, t, r: _pool_samples(d, t, r, True),
+           error_inputs=_pool_errors(F.max_pool2d)),
+    OpInfo(name="max_pool2d_with_indices",
+           op=lambda x, *a, **k: F.max_pool2d(x, *a, return_indices=True, **k),
+           ref=lambda x, *a, **k: ref_max_pool2d(x, *a, return_indices=True, **k),
+           sample_inputs=lambda d, t, r: _pool_samples(d, t, r, True)[:3],
+           gradcheck_fn=lambda x, *a, **k: F.max_pool2d(x, *a, **k)),
+    OpInfo(name="avg_pool2d", op=F.avg_pool2d, ref=ref_avg_pool2d,
+           sample_inputs=lambda d, t, r: _pool_samples(d, t, r, False),
+           error_inputs=_pool_errors(F.avg_pool2d)),
+    OpInfo(name="adaptive_avg_pool2d", op=F.adaptive_avg_pool2d, ref=ref_adaptive_avg_pool2d,
+           sample_inputs=_adaptive_samples, atol=1e-6, rtol=1e-6),
+    OpInfo(name="local_response_norm", op=F.local_response_norm, ref=ref_local_response_norm,
+           sample_inputs=_lrn_samples),
+    OpInfo(name="batch_norm_train", op=_bn_train, ref=ref_batch_norm_train,
+           sample_inputs=_bn_samples, atol=1e-5, rtol=1e-5),
+    OpInfo(name="layer_norm", op=F.layer_norm, ref=ref_layer_norm, sample_inputs=_ln_samples,
+           atol=1e-5, rtol=1e-5),
+    OpInfo(name="linear", op=F.linear, ref=ref_linear, sample_inputs=_linear_samples,
+           atol=1e-5, rtol=1e-5),
+    OpInfo(name="cross_entropy", op=F.cross_entropy, ref=ref_cross_entropy,
+           sample_inputs=_ce_samples, error_inputs=_ce_errors, atol=1e-6, rtol=1e-6),
+    OpInfo(name="nll_loss", op=F.nll_loss, ref=ref_nll_loss, sample_inputs=_nll_samples),
+    OpInfo(name="mse_loss", op=F.mse_loss, ref=ref_mse_loss, sample_inputs=_mse_samples),
+    OpInfo(name="binary_cross_entropy_with_logits",
+           op=lambda x, y, pw: F.binary_cross_entropy_with_logits(x, y, pos_weight=pw),
+           ref=ref_bce_with_logits, sample_inputs=_bce_samples, atol=1e-6, rtol=1e-6),
+    _act_row("elu", F.elu, lambda x: np.where(x > 0, x, np.expm1(x)), avoid=(0.0,)),
+    _act_row("softplus", lambda x: F.softplus(x, 2.0, 5.0), lambda x: _softplus(x, 2.0, 5.0),
+             avoid=(2.5,)),
+    _act_row("hardtanh", lambda x: F.hardtanh(x, -0.5, 1.5), lambda x: np.clip(x, -0.5, 1.5),
+             avoid=(-0.5, 1.5)),
+    _act_row("scaled_tanh", F.scaled_tanh, lambda x: 1.7159 * np.tanh(2.0 * x / 3.0)),
+    _act_row("logsigmoid", F.logsigmoid, lambda x: -np.logaddexp(0.0, -x)),
+]

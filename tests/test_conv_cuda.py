@@ -1,0 +1,155 @@
+"""conv2d on CUDA (numba's simulator or a GPU) against the CPU backend: output and all three
+gradients on small awkward geometries around the kernels' tile sizes (read from
+minidl.cuda.kernels.conv, so the simulator's tiny tiles are crossed: tile-1 / tile+1 rows and
+columns, groups 1 / 2 / C, stride 2, dilation 2, asymmetric "same" padding, forced split-K);
+plus the device-mismatch error.  Each launch stays at a few hundred threads for the simulator.
+
+    NUMBA_ENABLE_CUDASIM=1 python -m pytest -q -m cuda tests/test_conv_cuda.py
+    python -m pytest -q -m ptx tests/ -k conv   # inventory coverage here; tests/test_ptx.py
+                                                # compiles each kernel for sm_80 and sm_90
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import minidl
+import minidl.nn.functional as F
+from minidl.errors import DeviceError
+
+_SIM = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+@pytest.fixture(scope="module")
+def ck():
+    """minidl.cuda.kernels.conv (skips without a GPU or the simulator)."""
+    if not minidl.cuda.is_available():
+        pytest.skip("no CUDA GPU and NUMBA_ENABLE_CUDASIM is not set")
+    from minidl.cuda.kernels import conv
+
+    return conv
+
+
+def _np(shape, seed):
+    return np.random.default_rng(seed).uniform(-1, 1, size=shape).astype(np.float32)
+
+
+def _run(device, x, w, b, kw, g):
+    xt = minidl.tensor(x, device=device, requires_grad=True)
+    wt = minidl.tensor(w, device=device, requires_grad=True)
+    bt = None if b is None else minidl.tensor(b, device=device, requires_grad=True)
+    out = F.conv2d(xt, wt, bt, **kw)
+    out.backward(minidl.tensor(g, device=device))
+    res = [out.detach().cpu().numpy(), xt.grad.cpu().numpy(), wt.grad.cpu().numpy()]
+    return res + ([] if bt is None else [bt.grad.cpu().numpy()])
+
+
+def _check(N, C, H, W, Co, kh, kw, b=True, **kw_):
+    groups = kw_.get("groups", 1)
+    x, w = _np((N, C, H, W), 1), _np((Co, C // groups, kh, kw), 2)
+    bias = _np((Co,), 3) if b else None
+    out_shape = F.conv2d(minidl.tensor(x), minidl.tensor(w), None, **kw_).shape
+    g = _np(out_shape, 4)
+    cpu = _run("cpu", x, w, bias, kw_, g)
+    gpu = _run("cuda", x, w, bias, kw_, g)
+    for name, a, c in zip(("out", "grad_input", "grad_weight", "grad_bias"), gpu, cpu):
+        np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def _tiles(ck, rows, dtype=np.float32):
+    """(BM, BN, BK) of the config the launcher picks for a GEMM with `rows` rows."""
+    return ck.config(dtype, rows)[1][:3]
+
+
+@pytest.mark.cuda
+def test_one_past_the_tile(ck):
+    """Co = BM + 1 output channels, N*Ho*Wo = BN + 1 pixels, K = C*kh*kw = 2*BK - 1 (wide)."""
+    BM, BN, BK = _tiles(ck, 1000)
+    _check(1, 2 * BK - 1, 1, BN + 1, BM + 1, 1, 1)
+
+
+@pytest.mark.cuda
+def test_one_short_of_the_tile(ck):
+    """Co = BM - 1, pixels = BN - 1, K = BK + 1 (a (BK+1) x 1 kernel on one input channel;
+    grad-input then has a single row: the thin config)."""
+    BM, BN, BK = _tiles(ck, 1000)
+    _check(1, 1, BK + 1, BN - 1, BM - 1, BK + 1, 1, b=False)
+
+
+@pytest.mark.cuda
+def test_thin_tile_edge(ck):
+    """Co = thin BM exactly (the largest GEMM still using the thin config), 2 groups."""
+    tBM = _tiles(ck, 1)[0]
+    _check(2, 2, 3, 4, 2 * tBM, 2, 2, groups=2, padding=(1, 0))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("case", [
+    dict(N=2, C=3, H=5, W=4, Co=5, kh=3, kw=2, padding=1),
+    dict(N=1, C=4, H=7, W=6, Co=6, kh=3, kw=3, stride=2, padding=1, groups=2),
+    dict(N=1, C=3, H=5, W=5, Co=3, kh=3, kw=3, padding=1, groups=3),          # depthwise
+    dict(N=1, C=2, H=7, W=6, Co=3, kh=3, kw=2, dilation=2, padding="same"),   # asymmetric same
+    dict(N=2, C=2, H=6, W=7, Co=2, kh=2, kw=3, stride=(2, 1), dilation=(1, 2)),
+    dict(N=1, C=3, H=9, W=9, Co=2, kh=5, kw=5, stride=4, padding=2),          # AlexNet-ish stride
+], ids=["basic", "g2-s2", "depthwise", "same-d2", "s21-d12", "k5-s4"])
+def test_matches_cpu(ck, case):
+    _check(**case)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("splits", [1, 3])
+def test_grad_weight_split_k_is_deterministic_and_matches(ck, splits, monkeypatch):
+    from minidl.cuda.backend import conv as launch
+
+    monkeypatch.setattr(launch, "_force_splits", splits)
+    _check(2, 2, 5, 5, 3, 3, 3, padding=1, b=False)
+    x = minidl.tensor(_np((2, 2, 5, 5), 1), device="cuda")
+    g = minidl.tensor(_np((2, 3, 5, 5), 4), device="cuda")
+    B = x._backend
+    geo = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    a = B.conv2d_grad_weight(g._data, x._data, (3, 2, 3, 3), *geo).copy_to_host()
+    b = B.conv2d_grad_weight(g._data, x._data, (3, 2, 3, 3), *geo).copy_to_host()
+    assert np.array_equal(a, b)
+
+
+@pytest.mark.cuda
+def test_zero_size_and_unbatched(ck):
+    out = F.conv2d(minidl.zeros(0, 2, 4, 4, device="cuda"), minidl.ones(3, 2, 3, 3, device="cuda"))
+    assert out.shape == (0, 3, 2, 2)
+    x = minidl.tensor(_np((2, 4, 3), 1))
+    w = minidl.tensor(_np((2, 2, 2, 2), 2))
+    want = F.conv2d(x, w).numpy()
+    got = F.conv2d(x.to("cuda"), w.to("cuda")).cpu().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.cuda
+def test_device_mismatch_raises_before_launch(ck):
+    x = minidl.zeros(1, 3, 8, 8)
+    w = minidl.zeros(4, 3, 3, 3, device="cuda")
+    with pytest.raises(DeviceError, match="cpu and cuda:0|cuda:0 and cpu"):
+        F.conv2d(x, w)
+    with pytest.raises(DeviceError):
+        F.conv2d(x.to("cuda"), w, minidl.zeros(4))
+
+
+@pytest.mark.ptx
+def test_inventory_covers_every_launch_config():
+    """Every (kernel, dtype, config) the launchers can pick on a GPU is in the PTX inventory
+    (so tests/test_ptx.py compiles it for sm_80/sm_90 and fails on spills)."""
+    if _SIM:
+        pytest.skip("the inventory is collected without the simulator")
+    from minidl.cuda import inventory
+    from minidl.cuda.kernels import conv
+
+    names = {k[0] for k in inventory.kernels(["minidl.cuda.kernels.conv"])}
+    assert "minidl.cuda.kernels.conv" in inventory.KERNEL_MODULES
+    for dt in ("float32", "float64"):
+        for rows in (1, 16, 17, 1000):
+            cname, cfg = conv.config(dt, rows, conv.GPU_CONFIGS)
+            tag = f"{dt},{cname}:{'x'.join(map(str, cfg))}"
+            for k in ("conv2d_fwd", "conv2d_grad_input", "conv2d_grad_weight"):
+                assert f"{k}[{tag}]" in names
+        assert f"conv2d_wsum[{dt}]" in names

@@ -1,0 +1,158 @@
+"""local_response_norm, batch_norm and layer_norm on the CPU: forward against loop-based numpy
+references written here, float64 gradcheck, running-statistics updates, errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minidl
+import minidl.nn.functional as F
+from minidl.errors import DTypeError, ShapeError
+from minidl.testing.gradcheck import gradcheck
+
+
+def t(a, requires_grad=False):
+    return minidl.from_numpy(np.ascontiguousarray(a)).requires_grad_(requires_grad)
+
+
+def ref_lrn(x, size, alpha, beta, k):
+    """PyTorch's definition, one channel at a time."""
+    C = x.shape[1]
+    out = np.empty_like(x)
+    for c in range(C):
+        lo, hi = max(0, c - size // 2), min(C, c + (size - 1) // 2 + 1)
+        s = (x[:, lo:hi] ** 2).sum(axis=1)
+        out[:, c] = x[:, c] / (k + alpha / size * s) ** beta
+    return out
+
+
+def ref_lrn_paper(x, n, alpha, beta, k):
+    """Krizhevsky et al. 2012, section 3.3: sum over max(0, i - n/2) .. min(N-1, i + n/2)."""
+    C = x.shape[1]
+    out = np.empty_like(x)
+    for i in range(C):
+        lo, hi = max(0, i - n // 2), min(C - 1, i + n // 2)
+        s = (x[:, lo:hi + 1] ** 2).sum(axis=1)
+        out[:, i] = x[:, i] / (k + alpha * s) ** beta
+    return out
+
+
+# ---- local response norm -----------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,size,alpha,beta,k", [
+    ((2, 7, 5, 4), 5, 1e-1, 0.75, 2.0), ((1, 3, 2), 4, 0.5, 0.5, 1.0),
+    ((2, 1, 3, 3), 3, 1.0, 1.0, 1.0), ((1, 6, 2, 2, 2), 2, 0.3, 0.75, 1.5),
+    ((3, 5, 1), 1, 1e-4, 0.75, 1.0), ((1, 4, 3), 9, 2.0, 0.6, 1.0),
+])
+def test_lrn_forward_matches_loops(dtype, shape, size, alpha, beta, k):
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    y = F.local_response_norm(t(x), size, alpha, beta, k)
+    tol = 2e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y.numpy(), ref_lrn(x, size, alpha, beta, k), rtol=tol, atol=tol)
+
+
+def test_lrn_alexnet_paper_parameters():
+    # the paper's layer (k=2, n=5, alpha=1e-4, beta=0.75, alpha not divided by n) is
+    # local_response_norm(x, 5, alpha=5e-4, beta=0.75, k=2)
+    x = np.random.default_rng(1).standard_normal((2, 96, 3, 3)) * 30
+    y = F.local_response_norm(t(x), 5, alpha=5e-4, beta=0.75, k=2.0)
+    np.testing.assert_allclose(y.numpy(), ref_lrn_paper(x, 5, 1e-4, 0.75, 2.0), rtol=1e-12)
+
+
+@given(st.integers(1, 2), st.integers(1, 6), st.integers(1, 4), st.integers(1, 6),
+       st.sampled_from([(1e-1, 0.75, 2.0), (1.0, 0.5, 1.0), (0.5, 1.5, 0.5)]))
+def test_lrn_gradcheck(n, c, length, size, params):
+    alpha, beta, k = params
+    x = t(np.random.default_rng(c * 7 + size).standard_normal((n, c, length)), requires_grad=True)
+    assert gradcheck(lambda a: F.local_response_norm(a, size, alpha, beta, k), (x,))
+
+
+def test_lrn_gradcheck_4d():
+    x = t(np.random.default_rng(2).standard_normal((2, 5, 3, 2)), requires_grad=True)
+    assert gradcheck(lambda a: F.local_response_norm(a, 3, 0.2, 0.75, 1.0), (x,))
+
+
+def test_lrn_errors():
+    with pytest.raises(ShapeError, match=r"local_response_norm: Expected 3D or higher "
+                                         r"dimensionality input \(got 2 dimensions\)"):
+        F.local_response_norm(t(np.zeros((3, 4))), 3)
+    with pytest.raises(ShapeError, match="size must be a positive int"):
+        F.local_response_norm(t(np.zeros((1, 3, 4))), 0)
+    with pytest.raises(DTypeError, match="local_response_norm: expected a floating point"):
+        F.local_response_norm(minidl.zeros(1, 3, 4, dtype=minidl.int64), 3)
+
+
+# ---- batch norm --------------------------------------------------------------------------------
+def ref_bn(x, mean, var, w, b, eps):
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+    if w is not None:
+        y = y * w.reshape(shape)
+    if b is not None:
+        y = y + b.reshape(shape)
+    return y
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4, 3, 6), (2, 3, 4, 5)])
+def test_batch_norm_training_and_running_stats(shape):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape) * 2 + 1
+    w, b = rng.standard_normal(3), rng.standard_normal(3)
+    rm, rv = np.array([0.1, -0.2, 0.3]), np.array([1.0, 2.0, 0.5])
+    rmt, rvt = t(rm.copy()), t(rv.copy())
+    y = F.batch_norm(t(x), rmt, rvt, t(w), t(b), training=True, momentum=0.2, eps=1e-3)
+    axes = (0,) + tuple(range(2, x.ndim))
+    m, v = x.mean(axis=axes), x.var(axis=axes)
+    n = x.size // 3
+    np.testing.assert_allclose(y.numpy(), ref_bn(x, m, v, w, b, 1e-3), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(rmt.numpy(), 0.8 * rm + 0.2 * m, rtol=1e-12)
+    np.testing.assert_allclose(rvt.numpy(), 0.8 * rv + 0.2 * v * n / (n - 1), rtol=1e-12)
+    # eval mode uses the running statistics and leaves them alone
+    y2 = F.batch_norm(t(x), rmt, rvt, t(w), t(b), training=False, eps=1e-3)
+    np.testing.assert_allclose(y2.numpy(), ref_bn(x, rmt.numpy(), rvt.numpy(), w, b, 1e-3),
+                               rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (3, 2, 5), (2, 3, 2, 3)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_gradcheck(shape, training):
+    rng = np.random.default_rng(4)
+    x = t(rng.standard_normal(shape), requires_grad=True)
+    w = t(rng.standard_normal(shape[1]), requires_grad=True)
+    b = t(rng.standard_normal(shape[1]), requires_grad=True)
+    rm, rv = t(rng.standard_normal(shape[1])), t(rng.uniform(0.5, 2, shape[1]))
+    assert gradcheck(lambda a, ww, bb: F.batch_norm(a, None if training else rm,
+                                                    None if training else rv, ww, bb,
+                                                    training=training), (x, w, b))
+
+
+def test_batch_norm_errors():
+    with pytest.raises(ShapeError, match=r"Expected more than 1 value per channel when training, "
+                                         r"got input size \[1, 3\]"):
+        F.batch_norm(t(np.zeros((1, 3))), None, None, training=True)
+    with pytest.raises(ShapeError, match=r"batch_norm: expected running_mean of shape \[3\]"):
+        F.batch_norm(t(np.zeros((2, 3))), t(np.zeros(4)), t(np.ones(3)))
+
+
+# ---- layer norm --------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape,ns", [((4, 6), (6,)), ((2, 3, 4), (3, 4)), ((2, 3, 5), 5)])
+def test_layer_norm_forward_and_gradcheck(shape, ns):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape)
+    nst = (ns,) if isinstance(ns, int) else ns
+    w, b = rng.standard_normal(nst), rng.standard_normal(nst)
+    axes = tuple(range(x.ndim - len(nst), x.ndim))
+    m, v = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    y = F.layer_norm(t(x), ns, t(w), t(b), eps=1e-4)
+    np.testing.assert_allclose(y.numpy(), (x - m) / np.sqrt(v + 1e-4) * w + b, rtol=1e-10,
+                               atol=1e-12)
+    xt, wt, bt = t(x, True), t(w, True), t(b, True)
+    assert gradcheck(lambda a, ww, bb: F.layer_norm(a, ns, ww, bb), (xt, wt, bt))
+
+
+def test_layer_norm_errors():
+    with pytest.raises(ShapeError, match=r"Given normalized_shape=\[4\], expected input with "
+                                         r"shape \[\*, 4\], but got input of size\[2, 3\]"):
+        F.layer_norm(t(np.zeros((2, 3))), (4,))

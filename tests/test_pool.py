@@ -1,0 +1,259 @@
+"""max_pool2d / avg_pool2d / adaptive_avg_pool2d on the CPU: forward against loop-based numpy
+references written here, float64 gradcheck over hypothesis-drawn geometries, PyTorch's output
+size rules (ceil_mode), error messages, and bit-identical (deterministic) gradients."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import minidl
+import minidl.nn.functional as F
+from minidl.errors import DTypeError, ShapeError
+from minidl.testing.gradcheck import gradcheck
+
+
+# ---- references (plain loops) ------------------------------------------------------------------
+def out_size(n, k, s, p, d, ceil):
+    span = n + 2 * p - d * (k - 1) - 1
+    o = (math.ceil(span / s) if ceil else span // s) + 1
+    if ceil and (o - 1) * s >= n + p:
+        o -= 1
+    return o
+
+
+def ref_max_pool(x, k, s, p, d, ceil):
+    N, C, H, W = x.shape
+    OH, OW = out_size(H, k[0], s[0], p[0], d[0], ceil), out_size(W, k[1], s[1], p[1], d[1], ceil)
+    out = np.zeros((N, C, OH, OW), x.dtype)
+    idx = np.zeros((N, C, OH, OW), np.int64)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(OH):
+                for ow in range(OW):
+                    best, bi = -np.inf, None
+                    for i in range(k[0]):
+                        for j in range(k[1]):
+                            h, w = oh * s[0] - p[0] + i * d[0], ow * s[1] - p[1] + j * d[1]
+                            if 0 <= h < H and 0 <= w < W:
+                                v = x[n, c, h, w]
+                                if bi is None or v > best or np.isnan(v):
+                                    best, bi = v, h * W + w
+                    out[n, c, oh, ow], idx[n, c, oh, ow] = best, -1 if bi is None else bi
+    return out, idx
+
+
+def ref_avg_pool(x, k, s, p, ceil, include_pad, override):
+    N, C, H, W = x.shape
+    OH, OW = out_size(H, k[0], s[0], p[0], 1, ceil), out_size(W, k[1], s[1], p[1], 1, ceil)
+    out = np.zeros((N, C, OH, OW), x.dtype)
+    for oh in range(OH):
+        for ow in range(OW):
+            h0, w0 = oh * s[0] - p[0], ow * s[1] - p[1]
+            h1, w1 = min(h0 + k[0], H + p[0]), min(w0 + k[1], W + p[1])
+            area = (h1 - h0) * (w1 - w0)
+            h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, H), min(w1, W)
+            div = override or (area if include_pad else (h1 - h0) * (w1 - w0))
+            out[:, :, oh, ow] = x[:, :, h0:h1, w0:w1].sum(axis=(2, 3)) / div
+    return out
+
+
+def ref_adaptive(x, oh_, ow_):
+    N, C, H, W = x.shape
+    out = np.zeros((N, C, oh_, ow_), x.dtype)
+    for i in range(oh_):
+        for j in range(ow_):
+            h0, h1 = (i * H) // oh_, -(-((i + 1) * H) // oh_)
+            w0, w1 = (j * W) // ow_, -(-((j + 1) * W) // ow_)
+            out[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+    return out
+
+
+def distinct(shape, seed=0, dtype=np.float64):
+    """Values 0.1 apart in random order: no near-ties, so max pooling is differentiable."""
+    n = int(np.prod(shape))
+    vals = np.random.default_rng(seed).permutation(n) * 0.1 - 0.05 * n
+    return vals.reshape(shape).astype(dtype)
+
+
+def t(a, requires_grad=False):
+    return minidl.from_numpy(np.ascontiguousarray(a)).requires_grad_(requires_grad)
+
+
+# ---- geometry strategy -------------------------------------------------------------------------
+@st.composite
+def pool_geometry(draw, dilation=True):
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if dilation else (1, 1)
+    ceil = draw(st.booleans())
+    N, C = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    H, W = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    for n, i in ((H, 0), (W, 1)):
+        o = out_size(n, k[i], s[i], p[i], d[i], ceil)
+        assume(o >= 1)
+        # with dilation a window can miss the input entirely (output -inf): not differentiable
+        assume(all(any(0 <= j * s[i] - p[i] + t * d[i] < n for t in range(k[i]))
+                   for j in range(o)))
+    return (N, C, H, W), k, s, p, d, ceil
+
+
+# ---- output sizes ------------------------------------------------------------------------------
+@pytest.mark.parametrize("H,k,s,p,ceil,want", [
+    (55, 3, 2, 0, False, 27), (27, 3, 2, 0, False, 13), (13, 3, 2, 0, False, 6),  # AlexNet
+    (5, 2, 2, 0, True, 3), (6, 3, 2, 1, True, 4),
+    (5, 3, 2, 1, True, 3),  # the last window would start in the right padding: dropped
+    (28, 2, 2, 0, False, 14), (1, 1, 1, 0, True, 1), (4, 3, 3, 1, True, 2),
+])
+def test_output_size_rules(H, k, s, p, ceil, want):
+    x = t(np.zeros((1, 1, H, H)))
+    assert tuple(F.max_pool2d(x, k, s, p, ceil_mode=ceil).shape) == (1, 1, want, want)
+    assert tuple(F.avg_pool2d(x, k, s, p, ceil_mode=ceil).shape) == (1, 1, want, want)
+
+
+# ---- forward vs references ---------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("geom", [
+    ((2, 3, 11, 11), (3, 3), (2, 2), (0, 0), (1, 1), False),  # AlexNet-style overlapping
+    ((1, 2, 7, 6), (2, 2), (2, 2), (0, 0), (1, 1), True),  # LeNet-style, odd size, ceil
+    ((2, 1, 9, 8), (3, 2), (2, 1), (1, 1), (2, 2), True),  # dilation and padding
+    ((1, 1, 1, 1), (1, 1), (1, 1), (0, 0), (1, 1), False),
+])
+def test_max_pool_forward_matches_loops(dtype, geom):
+    shape, k, s, p, d, ceil = geom
+    x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    out, idx = F.max_pool2d(t(x), k, s, p, d, ceil, return_indices=True)
+    rout, ridx = ref_max_pool(x, k, s, p, d, ceil)
+    assert out.dtype.np == dtype and idx.dtype is minidl.int64
+    np.testing.assert_array_equal(out.numpy(), rout)
+    np.testing.assert_array_equal(idx.numpy(), ridx)
+
+
+def test_max_pool_window_without_valid_tap():
+    # dilation 3 with padding 1 over a width-2 input: the only window's taps (-1, 2) miss it
+    out, idx = F.max_pool2d(t(np.ones((1, 1, 2, 2))), 2, 1, 1, 3, return_indices=True)
+    assert out.numpy()[0, 0, 0, 0] == -np.inf and idx.numpy()[0, 0, 0, 0] == -1
+
+
+def test_max_pool_ties_nan_and_inf():
+    x = np.zeros((1, 1, 4, 4))
+    x[0, 0, 1, 1] = np.nan
+    x[0, 0, 3, :] = -np.inf
+    out, idx = F.max_pool2d(t(x), 2, 2, return_indices=True)
+    rout, ridx = ref_max_pool(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    np.testing.assert_array_equal(out.numpy(), rout)  # nan == nan for assert_array_equal
+    np.testing.assert_array_equal(idx.numpy(), ridx)
+    assert idx.numpy()[0, 0, 0, 1] == 2  # all zeros: the first element of the window wins
+
+
+def test_max_pool_unbatched_and_default_stride():
+    x = np.random.default_rng(2).standard_normal((3, 6, 6))
+    out = F.max_pool2d(t(x), 3)
+    assert tuple(out.shape) == (3, 2, 2)
+    np.testing.assert_array_equal(out.numpy(), ref_max_pool(x[None], (3, 3), (3, 3), (0, 0),
+                                                            (1, 1), False)[0][0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("geom", [
+    ((2, 3, 11, 11), (3, 3), (2, 2), (1, 1), True, True, None),
+    ((2, 3, 11, 11), (3, 3), (2, 2), (1, 1), True, False, None),
+    ((1, 2, 7, 6), (2, 3), (1, 2), (1, 0), False, True, 4),
+    ((1, 1, 5, 5), (2, 2), (2, 2), (0, 0), True, True, None),
+])
+def test_avg_pool_forward_matches_loops(dtype, geom):
+    shape, k, s, p, ceil, inc, override = geom
+    x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
+    out = F.avg_pool2d(t(x), k, s, p, ceil, inc, override)
+    tol = 1e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out.numpy(), ref_avg_pool(x, k, s, p, ceil, inc, override),
+                               rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("size,out", [((6, 6), (6, 6)), ((13, 13), (6, 6)), ((7, 5), (3, 2)),
+                                      ((5, 7), 1), ((8, 9), (None, 4)), ((3, 3), (5, 4))])
+def test_adaptive_avg_pool_matches_loops(size, out):
+    x = np.random.default_rng(4).standard_normal((2, 3) + size)
+    y = F.adaptive_avg_pool2d(t(x), out)
+    o = (out, out) if isinstance(out, int) else out
+    o = (size[0] if o[0] is None else o[0], size[1] if o[1] is None else o[1])
+    np.testing.assert_allclose(y.numpy(), ref_adaptive(x, *o), rtol=1e-12, atol=1e-12)
+
+
+# ---- gradients ---------------------------------------------------------------------------------
+@given(pool_geometry())
+def test_max_pool_gradcheck(geom):
+    shape, k, s, p, d, ceil = geom
+    x = t(distinct(shape), requires_grad=True)
+    assert gradcheck(lambda a: F.max_pool2d(a, k, s, p, d, ceil), (x,))
+
+
+@given(pool_geometry(dilation=False), st.booleans(), st.sampled_from([None, 3]))
+def test_avg_pool_gradcheck(geom, include_pad, override):
+    shape, k, s, p, _, ceil = geom
+    x = t(np.random.default_rng(5).standard_normal(shape), requires_grad=True)
+    assert gradcheck(lambda a: F.avg_pool2d(a, k, s, p, ceil, include_pad, override), (x,))
+
+
+@pytest.mark.parametrize("out", [(3, 2), (4, 4), 1])
+def test_adaptive_avg_pool_gradcheck(out):
+    x = t(np.random.default_rng(6).standard_normal((2, 2, 7, 5)), requires_grad=True)
+    assert gradcheck(lambda a: F.adaptive_avg_pool2d(a, out), (x,))
+
+
+def test_max_pool_backward_sums_overlapping_windows():
+    # a single large value inside 4 overlapping 3x3/s2 windows receives all their gradients
+    x = np.zeros((1, 1, 5, 5))
+    x[0, 0, 2, 2] = 5.0
+    xt = t(x, requires_grad=True)
+    F.max_pool2d(xt, 3, 2).sum().backward()
+    assert xt.grad.numpy()[0, 0, 2, 2] == 4.0 and xt.grad.numpy().sum() == 4.0
+
+
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_pool_gradients_are_bit_identical_across_runs(pool):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 8, 27, 27)).astype(np.float32)
+    g = rng.standard_normal((4, 8, 13, 13)).astype(np.float32)
+    grads = []
+    for _ in range(2):
+        xt = t(x, requires_grad=True)
+        if pool == "max":
+            y = F.max_pool2d(xt, 3, 2)
+        else:
+            y = F.avg_pool2d(xt, 3, 2, 1, ceil_mode=True)[..., :13, :13]
+        y.backward(t(g))
+        grads.append(xt.grad.numpy().tobytes())
+    assert grads[0] == grads[1]
+
+
+# ---- errors ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fn", [F.max_pool2d, F.avg_pool2d])
+def test_pool_errors(fn):
+    name = fn.__name__
+    x = t(np.zeros((1, 3, 5, 5)))
+    with pytest.raises(ShapeError, match=rf"{name}: pad should be at most half of effective "
+                                         r"kernel size, but got pad=2, kernel_size=3"):
+        fn(x, 3, 1, 2)
+    with pytest.raises(ShapeError, match=rf"{name}: output size is too small: computed output "
+                                         r"\[1, 3, 0, 0\].*larger than the padded input 5x5"):
+        fn(x, 7)
+    with pytest.raises(ShapeError, match=rf"{name}: expected a non-empty 3D .* got input \[5, 5\]"):
+        fn(t(np.zeros((5, 5))), 2)
+    with pytest.raises(ShapeError, match="stride must be greater than zero"):
+        fn(x, 3, 0)
+    with pytest.raises(ShapeError, match="kernel_size must be greater than zero"):
+        fn(x, 0)
+    with pytest.raises(DTypeError, match=rf"{name}: expected a floating point input"):
+        fn(minidl.zeros(1, 1, 4, 4, dtype=minidl.int64), 2)
+
+
+def test_adaptive_and_override_errors():
+    with pytest.raises(ShapeError, match="output_size must be positive"):
+        F.adaptive_avg_pool2d(t(np.zeros((1, 1, 4, 4))), 0)
+    with pytest.raises(ShapeError, match="divisor must be not zero"):
+        F.avg_pool2d(t(np.zeros((1, 1, 4, 4))), 2, divisor_override=0)
