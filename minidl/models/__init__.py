@@ -1,0 +1,30 @@
+"""minidl.models: the classic networks, built from minidl.nn layers.
+
+- `lenet5(variant="paper" | "modern", num_classes=10, output=...)`: LeCun et al. 1998 (lenet.py).
+- `alexnet(num_classes=1000, variant="paper" | "single")`: Krizhevsky et al. 2012 (alexnet.py).
+- `cifar_convnet(num_classes=10)`: cuda-convnet's CIFAR-10 "18% error" network (cifar.py).
+
+`get_model(name, **kwargs)` builds one by name (used by the `minidl train` CLI), and
+`INPUT_SPECS[name]` says what input each expects (channels, height, width).
+What does not live here: layers (minidl.nn), the training loop (minidl.train).
+"""
+from __future__ import annotations
+
+from .alexnet import AlexNet, alexnet
+from .cifar import CifarConvNet, cifar_convnet
+from .lenet import LeNet5, RBFOutput, lenet5
+
+__all__ = ["lenet5", "LeNet5", "RBFOutput", "alexnet", "AlexNet", "cifar_convnet",
+           "CifarConvNet", "get_model", "MODELS", "INPUT_SPECS"]
+
+MODELS = {"lenet5": lenet5, "alexnet": alexnet, "cifar_convnet": cifar_convnet}
+
+# (channels, height, width) each model is built for
+INPUT_SPECS = {"lenet5": (1, 32, 32), "alexnet": (3, 224, 224), "cifar_convnet": (3, 32, 32)}
+
+
+def get_model(name: str, **kwargs):
+    """Build the model `name` ("lenet5", "alexnet", "cifar_convnet") with `kwargs`."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+    return MODELS[name](**kwargs)
