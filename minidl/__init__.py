@@ -16,9 +16,13 @@ from .tensor import (Tensor, arange, as_tensor, empty, empty_like, eye, from_num
                      randperm, tensor, zeros, zeros_like)
 
 float = float32  # noqa: A001
+"""Alias of float32, as torch.float."""
 double = float64
+"""Alias of float64, as torch.double."""
 long = int64
+"""Alias of int64, as torch.long."""
 bool = bool_  # noqa: A001
+"""Alias of bool_, as torch.bool."""
 
 __version__ = "0.1.0"
 

@@ -16,6 +16,7 @@ _state = threading.local()
 
 
 def is_grad_enabled() -> bool:
+    """True unless inside `no_grad` (or `set_grad_enabled(False)`) on this thread."""
     return getattr(_state, "enabled", True)
 
 
@@ -101,6 +102,7 @@ class Node:
         self._retained: dict = {}    # output_nr -> weakref to a non-leaf tensor that retains grad
 
     def name(self) -> str:
+        """The node's display name, e.g. "MulBackward0"."""
         return getattr(self, "_name", None) or f"{self._fn.__name__}Backward0"
 
     def __repr__(self) -> str:
@@ -108,10 +110,12 @@ class Node:
 
     # ---- ctx API ----
     def save_for_backward(self, *tensors) -> None:
+        """Save tensors for backward (read back as `saved_tensors`); in-place changes to them are detected."""
         self._saved = [None if t is None else (t._alias(), t._version.value) for t in tensors]
 
     @property
     def saved_tensors(self) -> tuple:
+        """The tensors given to save_for_backward; RuntimeError if freed or modified in place since."""
         if self._freed:
             raise RuntimeError(_FREED)
         out = []
@@ -130,9 +134,11 @@ class Node:
         return tuple(out)
 
     def mark_non_differentiable(self, *tensors) -> None:
+        """Mark outputs of forward that get no gradient (e.g. indices)."""
         self._non_diff.update(id(t) for t in tensors)
 
     def set_materialize_grads(self, value: bool) -> None:
+        """With True (the default), None output gradients reach backward as zeros."""
         self.materialize_grads = bool(value)
 
     # ---- engine ----
@@ -186,9 +192,11 @@ class AccumulateGrad:
 
     @property
     def variable(self):
+        """The leaf tensor this node accumulates into (None once it is freed)."""
         return self._var()
 
     def name(self) -> str:
+        """"AccumulateGrad"."""
         return "AccumulateGrad"
 
     def __repr__(self) -> str:
@@ -222,14 +230,17 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
+        """Compute the outputs from `args`, saving on `ctx` what backward needs (no graph is recorded)."""
         raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
 
     @staticmethod
     def backward(ctx, *grad_outputs):
+        """Given the gradient of each output, return one gradient (or None) per forward argument."""
         raise NotImplementedError("You must implement the backward function for custom autograd.Function.")
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        """Run forward and, when an input requires grad under grad mode, record a graph node for backward."""
         Tensor = _tensor_cls()
         tensors = [a for a in args if isinstance(a, Tensor)]
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)

@@ -26,11 +26,16 @@ class DType:
 
 
 bool_ = DType("bool", np.bool_, False, 0)
+"""Boolean elements (numpy bool_); no gradients."""
 int64 = DType("int64", np.int64, False, 1)
+"""64-bit integer elements (indices, labels); no gradients."""
 float32 = DType("float32", np.float32, True, 2)
+"""32-bit floating point, the default dtype."""
 float64 = DType("float64", np.float64, True, 3)
+"""64-bit floating point (gradcheck needs it)."""
 
 ALL = (bool_, int64, float32, float64)
+"""The four dtypes, in promotion order: bool_, int64, float32, float64."""
 _BY_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
 _BY_NAME.update({"float": float32, "double": float64, "long": int64, "bool_": bool_,
@@ -38,6 +43,7 @@ _BY_NAME.update({"float": float32, "double": float64, "long": int64, "bool_": bo
 
 
 def from_name(name: str) -> DType:
+    """The dtype called `name` ("float32", "float", "double", "long", "int", "bool", ...)."""
     return _BY_NAME[name]
 
 

@@ -17,36 +17,45 @@ _ = (_ew, _mm, _mv, _red)
 
 
 def abs(x):
+    """|x|, elementwise."""
     return _ew.unary("abs", x)
 
 
 def exp(x):
+    """e ** x, elementwise."""
     return _ew.unary("exp", x)
 
 
 def log(x):
+    """Natural logarithm, elementwise."""
     return _ew.unary("log", x)
 
 
 def sqrt(x):
+    """Square root, elementwise."""
     return _ew.unary("sqrt", x)
 
 
 def relu(x):
+    """max(x, 0), elementwise."""
     return _ew.unary("relu", x)
 
 
 def sigmoid(x):
+    """1 / (1 + exp(-x)), elementwise."""
     return _ew.unary("sigmoid", x)
 
 
 def tanh(x):
+    """Hyperbolic tangent, elementwise."""
     return _ew.unary("tanh", x)
 
 
 def maximum(a, b):
+    """Elementwise maximum of a and b, broadcasting."""
     return _ew.binary("maximum", a, b)
 
 
 def minimum(a, b):
+    """Elementwise minimum of a and b, broadcasting."""
     return _ew.binary("minimum", a, b)

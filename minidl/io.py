@@ -43,7 +43,9 @@ from .errors import CheckpointError, DeviceError
 __all__ = ["save", "load", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "minidl-checkpoint"
+"""The `minidl_format` attribute of every checkpoint's root."""
 FORMAT_VERSION = 1
+"""The checkpoint format version this minidl writes (and the newest it reads)."""
 _SEQ_MIN = 16  # lists/tuples of >= this many plain ints/floats become one dataset
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 

@@ -21,6 +21,7 @@ class Generator:
         self._offset = 0
 
     def manual_seed(self, seed: int) -> "Generator":
+        """Set the seed and rewind the counter to 0; returns self."""
         seed = int(seed)
         if not -(1 << 63) <= seed < (1 << 64):
             raise ValueError(f"Overflow when unpacking long: seed {seed} out of range")
@@ -35,6 +36,7 @@ class Generator:
         return s
 
     def initial_seed(self) -> int:
+        """The seed this generator was last seeded with."""
         return self._seed
 
     def get_state(self) -> np.ndarray:
@@ -42,6 +44,7 @@ class Generator:
         return np.array([self._seed, self._offset], dtype=np.uint64).view(np.int64)
 
     def set_state(self, state) -> "Generator":
+        """Restore a state from get_state() (an int64 array or tensor [seed, offset]); returns self."""
         arr = np.asarray(state.numpy() if hasattr(state, "numpy") else state)
         arr = arr.astype(np.int64).view(np.uint64)
         if arr.shape != (2,):
@@ -67,6 +70,7 @@ class Generator:
 
 
 default_generator = Generator()
+"""The generator minidl's random functions draw from unless given `generator=`."""
 
 
 def manual_seed(seed: int) -> Generator:
@@ -75,16 +79,20 @@ def manual_seed(seed: int) -> Generator:
 
 
 def seed() -> int:
+    """Re-seed the default generator non-deterministically; returns the new seed."""
     return default_generator.seed()
 
 
 def initial_seed() -> int:
+    """The seed the default generator was last seeded with."""
     return default_generator.initial_seed()
 
 
 def get_rng_state() -> np.ndarray:
+    """The default generator's state, an int64 array [seed, offset]."""
     return default_generator.get_state()
 
 
 def set_rng_state(state) -> None:
+    """Restore the default generator's state from get_rng_state()."""
     default_generator.set_state(state)

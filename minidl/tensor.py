@@ -27,7 +27,8 @@ _NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTen
 
 
 class Tensor:
-    """An n-dimensional array on a device, with reverse-mode autodiff (PyTorch's semantics)."""
+    """An n-dimensional array on a device, with reverse-mode autodiff (PyTorch's semantics);
+    the attribute `grad` holds the gradient backward() accumulated (None before)."""
 
     __slots__ = ("_data", "_device", "_dtype", "_requires_grad", "grad", "_grad_fn", "_output_nr",
                  "_version", "_accum", "_retains", "__weakref__", "__dict__")
@@ -61,9 +62,11 @@ class Tensor:
     # ---- metadata ---------------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
+        """The size of each dimension, as a tuple of ints."""
         return tuple(self._data.shape)
 
     def size(self, dim=None):
+        """The shape as a tuple, or the size of dimension `dim` (negative counts from the end)."""
         if dim is None:
             return self.shape
         from .ops._base import norm_dim
@@ -71,12 +74,15 @@ class Tensor:
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions (0 for a scalar tensor)."""
         return len(self._data.shape)
 
     def dim(self) -> int:
+        """The number of dimensions, like `ndim`."""
         return self.ndim
 
     def numel(self) -> int:
+        """The number of elements (the product of the shape; 1 for a 0-d tensor)."""
         n = 1
         for s in self._data.shape:
             n *= s
@@ -86,14 +92,17 @@ class Tensor:
 
     @property
     def dtype(self):
+        """The element type: minidl.float32, float64, int64 or bool."""
         return self._dtype
 
     @property
     def device(self) -> Device:
+        """The Device the storage lives on ("cpu" or "cuda:i")."""
         return self._device
 
     @property
     def is_cuda(self) -> bool:
+        """True when the tensor lives on a CUDA device."""
         return self._device.type == "cuda"
 
     @property
@@ -101,14 +110,17 @@ class Tensor:
         return backend_for(self._device)
 
     def is_floating_point(self) -> bool:
+        """True for float32 and float64 tensors."""
         return self._dtype.is_floating_point
 
     def element_size(self) -> int:
+        """Bytes per element."""
         return self._dtype.itemsize
 
     # ---- autograd fields --------------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
+        """Whether backward() computes a gradient for this tensor (settable on leaves of floating dtype)."""
         return self._requires_grad
 
     @requires_grad.setter
@@ -122,15 +134,18 @@ class Tensor:
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Set `requires_grad` in place and return self."""
         self.requires_grad = requires_grad
         return self
 
     @property
     def grad_fn(self):
+        """The graph node that produced this tensor, or None for a leaf."""
         return self._grad_fn
 
     @property
     def is_leaf(self) -> bool:
+        """True when the tensor was not produced by a recorded op (grad_fn is None)."""
         return self._grad_fn is None
 
     @property
@@ -148,14 +163,17 @@ class Tensor:
         return self._accum
 
     def detach(self) -> "Tensor":
+        """A tensor sharing this storage and version counter, outside the graph."""
         return self._alias()
 
     def detach_(self) -> "Tensor":
+        """Cut this tensor from the graph in place: it becomes a leaf without requires_grad."""
         self._grad_fn = None
         self._requires_grad = False
         return self
 
     def retain_grad(self) -> None:
+        """Keep `.grad` for this non-leaf tensor after backward() (leaves always keep it)."""
         if self._grad_fn is None:
             return
         import weakref
@@ -164,6 +182,7 @@ class Tensor:
 
     @property
     def retains_grad(self) -> bool:
+        """True after retain_grad() on a non-leaf tensor."""
         return self._retains
 
     def register_hook(self, hook):
@@ -176,6 +195,8 @@ class Tensor:
         return hook
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into `.grad` of the leaves that require grad; `gradient` (same shape
+        as self) is required unless self has one element."""
         if create_graph:
             raise NotImplementedError("create_graph=True (higher-order gradients) is not supported")
         autograd.backward(self, gradient, retain_graph=retain_graph, inputs=inputs)
@@ -186,6 +207,7 @@ class Tensor:
         return f"minidl.cuda.{base}" if self.is_cuda else f"minidl.{base}"
 
     def numpy(self, force: bool = False) -> np.ndarray:
+        """The CPU storage as a numpy array (shared, not copied); force=True detaches and copies."""
         if force:
             return self.detach().cpu()._data
         if self._requires_grad:
@@ -203,11 +225,13 @@ class Tensor:
         return np.array(arr, copy=True) if copy else arr
 
     def item(self):
+        """The value of a one-element tensor as a Python number."""
         if self.numel() != 1:
             raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
         return self._backend.to_numpy(self._data).reshape(()).item()
 
     def tolist(self):
+        """The values as nested Python lists (a number for a 0-d tensor)."""
         return self._backend.to_numpy(self._data).tolist()
 
     def __float__(self):
@@ -292,50 +316,65 @@ class Tensor:
         return out
 
     def cpu(self) -> "Tensor":
+        """A copy on the CPU (self when already there)."""
         return self.to(CPU)
 
     def cuda(self, device=None) -> "Tensor":
+        """A copy on CUDA device `device` (default: the current one); self when already there."""
         return self.to(Device("cuda", device if isinstance(device, int) else None)
                        if not isinstance(device, (str, Device)) else device)
 
     def float(self) -> "Tensor":
+        """Cast to float32 (self when already float32)."""
         return self.to(dtypes.float32)
 
     def double(self) -> "Tensor":
+        """Cast to float64 (self when already float64)."""
         return self.to(dtypes.float64)
 
     def long(self) -> "Tensor":
+        """Cast to int64 (self when already int64)."""
         return self.to(dtypes.int64)
 
     def bool(self) -> "Tensor":
+        """Cast to bool (self when already bool)."""
         return self.to(dtypes.bool_)
 
     def type_as(self, other: "Tensor") -> "Tensor":
+        """Cast to the dtype of `other`."""
         return self.to(other.dtype)
 
     def clone(self) -> "Tensor":
+        """A copy with its own storage; gradients flow back to self."""
         return movement.Clone.apply(self)
 
     def contiguous(self) -> "Tensor":
+        """Self: minidl storage is always C-contiguous."""
         return self  # storage is always C-contiguous
 
     def is_contiguous(self) -> bool:
+        """Always True: minidl storage is always C-contiguous."""
         return True
 
     # ---- new tensors like self ----------------------------------------------------------------
     def new_zeros(self, size, dtype=None, device=None) -> "Tensor":
+        """Zeros of `size`, with self's dtype and device unless given."""
         return zeros(*_size(size), dtype=dtype or self._dtype, device=device or self._device)
 
     def new_ones(self, size, dtype=None, device=None) -> "Tensor":
+        """Ones of `size`, with self's dtype and device unless given."""
         return ones(*_size(size), dtype=dtype or self._dtype, device=device or self._device)
 
     def new_full(self, size, fill_value, dtype=None, device=None) -> "Tensor":
+        """`size` filled with `fill_value`, with self's dtype and device unless given."""
         return full(_size(size), fill_value, dtype=dtype or self._dtype, device=device or self._device)
 
     def new_empty(self, size, dtype=None, device=None) -> "Tensor":
+        """Uninitialised tensor of `size`, with self's dtype and device unless given."""
         return empty(*_size(size), dtype=dtype or self._dtype, device=device or self._device)
 
     def new_tensor(self, data, dtype=None, device=None) -> "Tensor":
+        """A copy of `data` as a tensor with self's dtype and device unless given."""
         return tensor(data, dtype=dtype or self._dtype, device=device or self._device)
 
     # ---- arithmetic -------------------------------------------------------------------------
@@ -364,79 +403,257 @@ class Tensor:
     def __or__(self, o): return ew.logical("logical_or", self, o)
     def __invert__(self): return ew.logical("logical_not", self)
 
-    def add(self, o, alpha=1): return ew.binary("add", self, o if alpha == 1 else o * alpha)
-    def sub(self, o, alpha=1): return ew.binary("sub", self, o if alpha == 1 else o * alpha)
-    def mul(self, o): return ew.binary("mul", self, o)
-    def div(self, o): return ew.binary("div", self, o)
-    def pow(self, e): return ew.pow(self, e)
-    def matmul(self, o): return mm.matmul(self, o)
-    def mm(self, o): return mm.matmul(self, o)
-    def neg(self): return ew.unary("neg", self)
-    def abs(self): return ew.unary("abs", self)
-    def exp(self): return ew.unary("exp", self)
-    def log(self): return ew.unary("log", self)
-    def sqrt(self): return ew.unary("sqrt", self)
-    def rsqrt(self): return 1.0 / ew.unary("sqrt", self)
-    def square(self): return ew.binary("mul", self, self)
-    def sign(self): return Tensor._wrap(self._backend.map("sign", [self._data]), self._device)
-    def relu(self): return ew.unary("relu", self)
-    def sigmoid(self): return ew.unary("sigmoid", self)
-    def tanh(self): return ew.unary("tanh", self)
-    def clamp(self, min=None, max=None): return ew.clamp(self, min, max)
+    def add(self, o, alpha=1):
+        """self + alpha * o, broadcasting (o a tensor or a Python number)."""
+        return ew.binary("add", self, o if alpha == 1 else o * alpha)
+
+    def sub(self, o, alpha=1):
+        """self - alpha * o, broadcasting."""
+        return ew.binary("sub", self, o if alpha == 1 else o * alpha)
+
+    def mul(self, o):
+        """self * o, elementwise, broadcasting."""
+        return ew.binary("mul", self, o)
+
+    def div(self, o):
+        """self / o, true division (int inputs give float32), broadcasting."""
+        return ew.binary("div", self, o)
+
+    def pow(self, e):
+        """self ** e, elementwise; `e` a tensor or a Python number."""
+        return ew.pow(self, e)
+
+    def matmul(self, o):
+        """self @ o with torch.matmul's rules: [.., n, k] @ [.., k, m] -> [.., n, m], batch dims broadcast."""
+        return mm.matmul(self, o)
+
+    def mm(self, o):
+        """Matrix product, same as `matmul`."""
+        return mm.matmul(self, o)
+
+    def neg(self):
+        """-self."""
+        return ew.unary("neg", self)
+
+    def abs(self):
+        """|self|, elementwise."""
+        return ew.unary("abs", self)
+
+    def exp(self):
+        """e ** self, elementwise."""
+        return ew.unary("exp", self)
+
+    def log(self):
+        """Natural logarithm, elementwise."""
+        return ew.unary("log", self)
+
+    def sqrt(self):
+        """Square root, elementwise."""
+        return ew.unary("sqrt", self)
+
+    def rsqrt(self):
+        """1 / sqrt(self), elementwise."""
+        return 1.0 / ew.unary("sqrt", self)
+
+    def square(self):
+        """self * self."""
+        return ew.binary("mul", self, self)
+
+    def sign(self):
+        """-1, 0 or 1 per element (not differentiable)."""
+        return Tensor._wrap(self._backend.map("sign", [self._data]), self._device)
+
+    def relu(self):
+        """max(self, 0), elementwise."""
+        return ew.unary("relu", self)
+
+    def sigmoid(self):
+        """1 / (1 + exp(-self)), elementwise."""
+        return ew.unary("sigmoid", self)
+
+    def tanh(self):
+        """Hyperbolic tangent, elementwise."""
+        return ew.unary("tanh", self)
+
+    def clamp(self, min=None, max=None):
+        """Limit elements to [min, max]; either bound may be None, or a tensor."""
+        return ew.clamp(self, min, max)
     clip = clamp
-    def maximum(self, o): return ew.binary("maximum", self, o)
-    def minimum(self, o): return ew.binary("minimum", self, o)
-    def eq(self, o): return ew.compare("eq", self, o)
-    def ne(self, o): return ew.compare("ne", self, o)
-    def lt(self, o): return ew.compare("lt", self, o)
-    def le(self, o): return ew.compare("le", self, o)
-    def gt(self, o): return ew.compare("gt", self, o)
-    def ge(self, o): return ew.compare("ge", self, o)
-    def logical_not(self): return ew.logical("logical_not", self)
-    def logical_and(self, o): return ew.logical("logical_and", self, o)
-    def logical_or(self, o): return ew.logical("logical_or", self, o)
-    def where(self, cond, other): return ew.where(cond, self, other)
+
+    def maximum(self, o):
+        """Elementwise maximum of self and o, broadcasting."""
+        return ew.binary("maximum", self, o)
+
+    def minimum(self, o):
+        """Elementwise minimum of self and o, broadcasting."""
+        return ew.binary("minimum", self, o)
+
+    def eq(self, o):
+        """self == o, a bool tensor (broadcasting)."""
+        return ew.compare("eq", self, o)
+
+    def ne(self, o):
+        """self != o, a bool tensor (broadcasting)."""
+        return ew.compare("ne", self, o)
+
+    def lt(self, o):
+        """self < o, a bool tensor (broadcasting)."""
+        return ew.compare("lt", self, o)
+
+    def le(self, o):
+        """self <= o, a bool tensor (broadcasting)."""
+        return ew.compare("le", self, o)
+
+    def gt(self, o):
+        """self > o, a bool tensor (broadcasting)."""
+        return ew.compare("gt", self, o)
+
+    def ge(self, o):
+        """self >= o, a bool tensor (broadcasting)."""
+        return ew.compare("ge", self, o)
+
+    def logical_not(self):
+        """Elementwise NOT (nonzero is True), a bool tensor."""
+        return ew.logical("logical_not", self)
+
+    def logical_and(self, o):
+        """Elementwise AND (nonzero is True), a bool tensor."""
+        return ew.logical("logical_and", self, o)
+
+    def logical_or(self, o):
+        """Elementwise OR (nonzero is True), a bool tensor."""
+        return ew.logical("logical_or", self, o)
+
+    def where(self, cond, other):
+        """Elements of self where `cond`, else of `other` (all three broadcast)."""
+        return ew.where(cond, self, other)
 
     # ---- reductions -------------------------------------------------------------------------
-    def sum(self, dim=None, keepdim=False, dtype=None): return red.sum(self, dim, keepdim, dtype)
-    def mean(self, dim=None, keepdim=False, dtype=None): return red.mean(self, dim, keepdim, dtype)
-    def max(self, dim=None, keepdim=False): return red.max(self, dim, keepdim)
-    def min(self, dim=None, keepdim=False): return red.min(self, dim, keepdim)
-    def amax(self, dim=(), keepdim=False): return red.amax(self, dim, keepdim)
-    def amin(self, dim=(), keepdim=False): return red.amin(self, dim, keepdim)
-    def argmax(self, dim=None, keepdim=False): return red.argmax(self, dim, keepdim)
-    def argmin(self, dim=None, keepdim=False): return red.argmin(self, dim, keepdim)
+    def sum(self, dim=None, keepdim=False, dtype=None):
+        """Sum over `dim` (an int, a tuple, or None for all); bool/int sum to int64."""
+        return red.sum(self, dim, keepdim, dtype)
+
+    def mean(self, dim=None, keepdim=False, dtype=None):
+        """Mean over `dim` (an int, a tuple, or None for all); floating dtypes only."""
+        return red.mean(self, dim, keepdim, dtype)
+
+    def max(self, dim=None, keepdim=False):
+        """The largest element; with `dim`, (values, indices) along it; with a tensor, `maximum`."""
+        return red.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        """The smallest element; with `dim`, (values, indices) along it; with a tensor, `minimum`."""
+        return red.min(self, dim, keepdim)
+
+    def amax(self, dim=(), keepdim=False):
+        """Largest elements over `dim` (default all); the gradient is shared among ties."""
+        return red.amax(self, dim, keepdim)
+
+    def amin(self, dim=(), keepdim=False):
+        """Smallest elements over `dim` (default all); the gradient is shared among ties."""
+        return red.amin(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        """Index of the largest element along `dim` (of the flattened tensor when None), int64."""
+        return red.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        """Index of the smallest element along `dim` (of the flattened tensor when None), int64."""
+        return red.argmin(self, dim, keepdim)
+
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        """Variance over `dim`, with Bessel's correction unless unbiased=False or correction=0."""
         return red.var(self, dim, unbiased, keepdim, correction)
+
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        """Standard deviation over `dim`: sqrt of `var` with the same arguments."""
         return red.std(self, dim, unbiased, keepdim, correction)
-    def all(self, dim=None, keepdim=False): return red.all(self, dim, keepdim)
-    def any(self, dim=None, keepdim=False): return red.any(self, dim, keepdim)
-    def softmax(self, dim): return red.softmax(self, dim)
-    def log_softmax(self, dim): return red.log_softmax(self, dim)
+
+    def all(self, dim=None, keepdim=False):
+        """True where every element over `dim` (default all) is nonzero, a bool tensor."""
+        return red.all(self, dim, keepdim)
+
+    def any(self, dim=None, keepdim=False):
+        """True where some element over `dim` (default all) is nonzero, a bool tensor."""
+        return red.any(self, dim, keepdim)
+
+    def softmax(self, dim):
+        """exp(x) / sum(exp(x)) along `dim`, computed stably."""
+        return red.softmax(self, dim)
+
+    def log_softmax(self, dim):
+        """log(softmax(x)) along `dim`, computed stably."""
+        return red.log_softmax(self, dim)
 
     # ---- movement ---------------------------------------------------------------------------
-    def reshape(self, *shape): return movement.reshape(self, *shape)
+    def reshape(self, *shape):
+        """The same elements in a new shape (ints or one tuple; one -1 is inferred)."""
+        return movement.reshape(self, *shape)
+
     def view(self, *shape):
+        """Same as `reshape` (storage is always contiguous); view(dtype) is not supported."""
         if len(shape) == 1 and isinstance(shape[0], (dtypes.DType, np.dtype)):
             raise NotImplementedError("view(dtype) is not supported")
         return movement.reshape(self, *shape)
-    def view_as(self, other): return movement.reshape(self, other.shape)
-    def reshape_as(self, other): return movement.reshape(self, other.shape)
-    def flatten(self, start_dim=0, end_dim=-1): return movement.flatten(self, start_dim, end_dim)
-    def squeeze(self, dim=None): return movement.squeeze(self, dim)
-    def unsqueeze(self, dim): return movement.unsqueeze(self, dim)
-    def permute(self, *dims): return movement.permute(self, *dims)
-    def transpose(self, dim0, dim1): return movement.transpose(self, dim0, dim1)
-    def t(self): return movement.t(self)
+
+    def view_as(self, other):
+        """Reshape to `other.shape`."""
+        return movement.reshape(self, other.shape)
+
+    def reshape_as(self, other):
+        """Reshape to `other.shape`."""
+        return movement.reshape(self, other.shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        """Merge dims start_dim..end_dim into one: [N, C, H, W].flatten(1) -> [N, C*H*W]."""
+        return movement.flatten(self, start_dim, end_dim)
+
+    def squeeze(self, dim=None):
+        """Drop size-1 dims (all of them, or only `dim`)."""
+        return movement.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        """Insert a size-1 dim at position `dim`."""
+        return movement.unsqueeze(self, dim)
+
+    def permute(self, *dims):
+        """Reorder the dims: x.permute(0, 2, 3, 1) turns [N, C, H, W] into [N, H, W, C]."""
+        return movement.permute(self, *dims)
+
+    def transpose(self, dim0, dim1):
+        """Swap dims `dim0` and `dim1`."""
+        return movement.transpose(self, dim0, dim1)
+
+    def t(self):
+        """Transpose a 2-d tensor; 0-d and 1-d tensors are returned as they are."""
+        return movement.t(self)
+
     @property
-    def T(self): return movement.permute(self, tuple(reversed(range(self.ndim))))
+    def T(self):
+        """All dims reversed: [a, b, c] -> [c, b, a]."""
+        return movement.permute(self, tuple(reversed(range(self.ndim))))
+
     @property
-    def mT(self): return movement.transpose(self, -2, -1)
-    def expand(self, *sizes): return movement.expand(self, *sizes)
-    def expand_as(self, other): return movement.expand(self, other.shape)
-    def gather(self, dim, index): return movement.gather(self, dim, index)
-    def scatter_add(self, dim, index, src): return movement.scatter_add(self, dim, index, src)
+    def mT(self):
+        """The last two dims swapped (batched matrix transpose)."""
+        return movement.transpose(self, -2, -1)
+
+    def expand(self, *sizes):
+        """Broadcast size-1 dims to `sizes` (-1 keeps a dim); new leading dims may be added."""
+        return movement.expand(self, *sizes)
+
+    def expand_as(self, other):
+        """Broadcast to `other.shape`."""
+        return movement.expand(self, other.shape)
+
+    def gather(self, dim, index):
+        """out[i][j] = self[index[i][j]][j] for dim=0 (and so on): picks along `dim` by int64 `index`."""
+        return movement.gather(self, dim, index)
+
+    def scatter_add(self, dim, index, src):
+        """A copy of self plus `src` at the positions along `dim` that `index` gives (repeats add up)."""
+        return movement.scatter_add(self, dim, index, src)
+
     def __getitem__(self, index): return movement.getitem(self, index)
     def __setitem__(self, index, value): movement.setitem(self, index, value)
 
@@ -465,25 +682,65 @@ class Tensor:
         self._bump()
         return self
 
-    def add_(self, o, alpha=1): return self._inplace("add_", self.add(o, alpha=alpha))
-    def sub_(self, o, alpha=1): return self._inplace("sub_", self.sub(o, alpha=alpha))
-    def mul_(self, o): return self._inplace("mul_", self * o)
-    def div_(self, o): return self._inplace("div_", self / o)
-    def pow_(self, e): return self._inplace("pow_", self ** e)
-    def clamp_(self, min=None, max=None): return self._inplace("clamp_", self.clamp(min, max))
-    def relu_(self): return self._inplace("relu_", self.relu())
-    def neg_(self): return self._inplace("neg_", -self)
-    def sqrt_(self): return self._inplace("sqrt_", self.sqrt())
-    def exp_(self): return self._inplace("exp_", self.exp())
-    def addcmul_(self, t1, t2, value=1): return self._inplace("addcmul_", self + t1 * t2 * value)
-    def addcdiv_(self, t1, t2, value=1): return self._inplace("addcdiv_", self + t1 / t2 * value)
-    def lerp_(self, end, weight): return self._inplace("lerp_", self + (end - self) * weight)
+    def add_(self, o, alpha=1):
+        """In place: self += alpha * o."""
+        return self._inplace("add_", self.add(o, alpha=alpha))
+
+    def sub_(self, o, alpha=1):
+        """In place: self -= alpha * o."""
+        return self._inplace("sub_", self.sub(o, alpha=alpha))
+
+    def mul_(self, o):
+        """In place: self *= o."""
+        return self._inplace("mul_", self * o)
+
+    def div_(self, o):
+        """In place: self /= o."""
+        return self._inplace("div_", self / o)
+
+    def pow_(self, e):
+        """In place: self **= e."""
+        return self._inplace("pow_", self ** e)
+
+    def clamp_(self, min=None, max=None):
+        """In place: limit elements to [min, max]."""
+        return self._inplace("clamp_", self.clamp(min, max))
+
+    def relu_(self):
+        """In place: max(self, 0)."""
+        return self._inplace("relu_", self.relu())
+
+    def neg_(self):
+        """In place: -self."""
+        return self._inplace("neg_", -self)
+
+    def sqrt_(self):
+        """In place: sqrt(self)."""
+        return self._inplace("sqrt_", self.sqrt())
+
+    def exp_(self):
+        """In place: exp(self)."""
+        return self._inplace("exp_", self.exp())
+
+    def addcmul_(self, t1, t2, value=1):
+        """In place: self += value * t1 * t2."""
+        return self._inplace("addcmul_", self + t1 * t2 * value)
+
+    def addcdiv_(self, t1, t2, value=1):
+        """In place: self += value * t1 / t2."""
+        return self._inplace("addcdiv_", self + t1 / t2 * value)
+
+    def lerp_(self, end, weight):
+        """In place: self += weight * (end - self)."""
+        return self._inplace("lerp_", self + (end - self) * weight)
+
     def __iadd__(self, o): return self.add_(o)
     def __isub__(self, o): return self.sub_(o)
     def __imul__(self, o): return self.mul_(o)
     def __itruediv__(self, o): return self.div_(o)
 
     def copy_(self, src) -> "Tensor":
+        """Copy `src` (a tensor or array-like, broadcast to self's shape) into self; dtype and device stay."""
         if not isinstance(src, Tensor):
             src = tensor(src, dtype=self._dtype, device=self._device)
         if src.device != self._device:
@@ -493,16 +750,20 @@ class Tensor:
         return self._inplace("copy_", src.detach().to(self._dtype).expand(*self.shape))
 
     def fill_(self, value) -> "Tensor":
+        """In place: set every element to `value`."""
         return self._inplace("fill_", full(self.shape, value, dtype=self._dtype, device=self._device))
 
     def zero_(self) -> "Tensor":
+        """In place: set every element to 0."""
         return self.fill_(0)
 
     def uniform_(self, a=0.0, b=1.0, generator=None) -> "Tensor":
+        """In place: fill with U[a, b) from minidl's generator."""
         r = rand(*self.shape, dtype=self._dtype, device=self._device, generator=generator)
         return self._inplace("uniform_", r * (b - a) + a)
 
     def normal_(self, mean=0.0, std=1.0, generator=None) -> "Tensor":
+        """In place: fill with N(mean, std^2) from minidl's generator."""
         r = randn(*self.shape, dtype=self._dtype, device=self._device, generator=generator)
         return self._inplace("normal_", r * std + mean)
 
@@ -580,6 +841,7 @@ def _unwrap_nested(data):
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """`data` as a tensor without a copy when possible (a tensor, or a CPU numpy array, already right)."""
     if isinstance(data, Tensor):
         return data.to(device=device, dtype=dtype) if (dtype or device) else data
     if isinstance(data, np.ndarray) and dtype is None and device in (None, "cpu", CPU):
@@ -599,18 +861,23 @@ def from_numpy(a: np.ndarray) -> Tensor:
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of zeros of shape `size` (ints or one tuple); float32 unless `dtype`."""
     return _make(lambda B, s, d: B.full(s, 0, d.np), _shape_args(size), dtype, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ones of shape `size` (ints or one tuple); float32 unless `dtype`."""
     return _make(lambda B, s, d: B.full(s, 1, d.np), _shape_args(size), dtype, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """An uninitialised tensor of shape `size` (ints or one tuple); float32 unless `dtype`."""
     return _make(lambda B, s, d: B.empty(s, d.np), _shape_args(size), dtype, device, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of shape `size` filled with `fill_value`; dtype from the value (bool, int64, float32) unless
+    given."""
     if dtype is None:
         dtype = (dtypes.bool_ if isinstance(fill_value, bool) else
                  dtypes.int64 if isinstance(fill_value, numbers.Integral) else dtypes.float32)
@@ -619,23 +886,29 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
 
 
 def zeros_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Zeros with t's shape, and its dtype and device unless given."""
     return zeros(*t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
 
 
 def ones_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Ones with t's shape, and its dtype and device unless given."""
     return ones(*t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
 
 
 def empty_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uninitialised tensor with t's shape, and its dtype and device unless given."""
     return empty(*t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
 
 
 def full_like(t, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """`fill_value` in t's shape, with t's dtype and device unless given."""
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """start, start + step, ... up to but excluding `end` (arange(n): 0..n-1); int64 if all arguments are
+    ints, else float32."""
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -648,11 +921,13 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """`steps` evenly spaced values from start to end inclusive, float32 unless `dtype`."""
     arr = np.linspace(start, end, int(steps))
     return tensor(arr, dtype=dtype or dtypes.float32, device=device, requires_grad=requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """The n x m (default n x n) identity matrix, float32 unless `dtype`."""
     return tensor(np.eye(n, m), dtype=dtype or dtypes.float32, device=device,
                   requires_grad=requires_grad)
 
@@ -686,6 +961,7 @@ def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -
 
 
 def randint(low, high=None, size=(), dtype=None, device=None, generator=None) -> Tensor:
+    """Random integers in [low, high) (randint(high) starts at 0) of shape `size`, int64 unless `dtype`."""
     if high is None:
         low, high = 0, low
     if high <= low:
@@ -696,10 +972,12 @@ def randint(low, high=None, size=(), dtype=None, device=None, generator=None) ->
 
 
 def rand_like(t, dtype=None, device=None) -> Tensor:
+    """U[0, 1) with t's shape, and its dtype and device unless given."""
     return rand(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
 
 
 def randn_like(t, dtype=None, device=None) -> Tensor:
+    """N(0, 1) with t's shape, and its dtype and device unless given."""
     return randn(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
 
 

@@ -23,14 +23,6 @@ FOUNDATION = [
 ]
 
 
-def _tensors(obj):
-    if isinstance(obj, minidl.Tensor):
-        yield obj
-    elif isinstance(obj, (tuple, list)):
-        for o in obj:
-            yield from _tensors(o)
-
-
 def _outputs(out) -> tuple:
     return tuple(out) if isinstance(out, tuple) else (out,)
 
@@ -60,7 +52,7 @@ def check_forward(op: OpInfo, sample: SampleInput, dtype) -> None:
 
 
 def check_gradients(op: OpInfo, sample: SampleInput) -> None:
-    if not any(t.requires_grad for t in _tensors(sample.args)):
+    if not any(t.requires_grad for t in sample.tensors()):
         return
     fn = op.gradcheck_fn or op.op
     try:
@@ -95,12 +87,12 @@ def test_samples_are_well_formed(op):
             assert isinstance(s, SampleInput) and isinstance(s.args, tuple)
             assert isinstance(s.kwargs, dict) and s.name
             assert not any(isinstance(v, minidl.Tensor) for v in s.kwargs.values())
-            for t in _tensors(s.args):
+            for t in s.tensors():
                 assert t.device.type == "cpu"
                 assert t.numel() <= 1200, f"{op.name}[{s.name}]: keep samples small (CUDA sim)"
     if op.differentiable:
         grads = [t for s in op.sample_inputs("cpu", minidl.float64, True)
-                 for t in _tensors(s.args) if t.requires_grad]
+                 for t in s.tensors() if t.requires_grad]
         assert grads, f"{op.name}: differentiable but no sample input requires grad"
         assert all(t.dtype is minidl.float64 for t in grads)
 

@@ -19,14 +19,6 @@ pytestmark = pytest.mark.cuda
 CUDA_ROWS = [o for o in OP_DB if o.supports_cuda]
 
 
-def _tensors(obj):
-    if isinstance(obj, minidl.Tensor):
-        yield obj
-    elif isinstance(obj, (tuple, list)):
-        for o in obj:
-            yield from _tensors(o)
-
-
 def _outputs(out) -> tuple:
     return tuple(out) if isinstance(out, tuple) else (out,)
 
@@ -51,7 +43,7 @@ def test_cuda_matches_cpu(op, dtype, i, cuda_device):
     cpu = op.sample_inputs("cpu", dtype, rg)[i]
     gpu = op.sample_inputs(cuda_device, dtype, rg)[i]
     where = f"{op.name}[{cpu.name}]"
-    for t in _tensors(gpu.args):
+    for t in gpu.tensors():
         assert t.device.type == "cuda", f"{where}: sample_inputs ignored the device"
     out_c = _outputs(op.op(*cpu.args, **cpu.kwargs))
     out_g = _outputs(op.op(*gpu.args, **gpu.kwargs))
@@ -64,8 +56,8 @@ def test_cuda_matches_cpu(op, dtype, i, cuda_device):
                      msg=f"{where}: forward output {k}")
     if not rg:
         return
-    ins_c = [t for t in _tensors(cpu.args) if t.requires_grad]
-    ins_g = [t for t in _tensors(gpu.args) if t.requires_grad]
+    ins_c = [t for t in cpu.tensors() if t.requires_grad]
+    ins_g = [t for t in gpu.tensors() if t.requires_grad]
     diff = [k for k, o in enumerate(out_c) if o.requires_grad]
     if not ins_c or not diff:
         return

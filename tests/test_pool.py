@@ -1,9 +1,8 @@
 """max_pool2d / avg_pool2d / adaptive_avg_pool2d on the CPU: forward against loop-based numpy
-references written here, float64 gradcheck over hypothesis-drawn geometries, PyTorch's output
+references (the op table's for the averages; max pooling's here, as it also covers NaN and
+windows with no valid tap), float64 gradcheck over hypothesis-drawn geometries, PyTorch's output
 size rules (ceil_mode), error messages, and bit-identical (deterministic) gradients."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
@@ -14,20 +13,14 @@ import minidl
 import minidl.nn.functional as F
 from minidl.errors import DTypeError, ShapeError
 from minidl.testing.gradcheck import gradcheck
+from minidl.testing.opinfo_nn import pool_out_size, ref_adaptive_avg_pool2d, ref_avg_pool2d
 
 
 # ---- references (plain loops) ------------------------------------------------------------------
-def out_size(n, k, s, p, d, ceil):
-    span = n + 2 * p - d * (k - 1) - 1
-    o = (math.ceil(span / s) if ceil else span // s) + 1
-    if ceil and (o - 1) * s >= n + p:
-        o -= 1
-    return o
-
-
 def ref_max_pool(x, k, s, p, d, ceil):
     N, C, H, W = x.shape
-    OH, OW = out_size(H, k[0], s[0], p[0], d[0], ceil), out_size(W, k[1], s[1], p[1], d[1], ceil)
+    OH = pool_out_size(H, k[0], s[0], p[0], d[0], ceil)
+    OW = pool_out_size(W, k[1], s[1], p[1], d[1], ceil)
     out = np.zeros((N, C, OH, OW), x.dtype)
     idx = np.zeros((N, C, OH, OW), np.int64)
     for n in range(N):
@@ -44,32 +37,6 @@ def ref_max_pool(x, k, s, p, d, ceil):
                                     best, bi = v, h * W + w
                     out[n, c, oh, ow], idx[n, c, oh, ow] = best, -1 if bi is None else bi
     return out, idx
-
-
-def ref_avg_pool(x, k, s, p, ceil, include_pad, override):
-    N, C, H, W = x.shape
-    OH, OW = out_size(H, k[0], s[0], p[0], 1, ceil), out_size(W, k[1], s[1], p[1], 1, ceil)
-    out = np.zeros((N, C, OH, OW), x.dtype)
-    for oh in range(OH):
-        for ow in range(OW):
-            h0, w0 = oh * s[0] - p[0], ow * s[1] - p[1]
-            h1, w1 = min(h0 + k[0], H + p[0]), min(w0 + k[1], W + p[1])
-            area = (h1 - h0) * (w1 - w0)
-            h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, H), min(w1, W)
-            div = override or (area if include_pad else (h1 - h0) * (w1 - w0))
-            out[:, :, oh, ow] = x[:, :, h0:h1, w0:w1].sum(axis=(2, 3)) / div
-    return out
-
-
-def ref_adaptive(x, oh_, ow_):
-    N, C, H, W = x.shape
-    out = np.zeros((N, C, oh_, ow_), x.dtype)
-    for i in range(oh_):
-        for j in range(ow_):
-            h0, h1 = (i * H) // oh_, -(-((i + 1) * H) // oh_)
-            w0, w1 = (j * W) // ow_, -(-((j + 1) * W) // ow_)
-            out[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
-    return out
 
 
 def distinct(shape, seed=0, dtype=np.float64):
@@ -94,7 +61,7 @@ def pool_geometry(draw, dilation=True):
     N, C = draw(st.integers(1, 2)), draw(st.integers(1, 3))
     H, W = draw(st.integers(1, 9)), draw(st.integers(1, 9))
     for n, i in ((H, 0), (W, 1)):
-        o = out_size(n, k[i], s[i], p[i], d[i], ceil)
+        o = pool_out_size(n, k[i], s[i], p[i], d[i], ceil)
         assume(o >= 1)
         # with dilation a window can miss the input entirely (output -inf): not differentiable
         assume(all(any(0 <= j * s[i] - p[i] + t * d[i] < n for t in range(k[i]))
@@ -170,7 +137,7 @@ def test_avg_pool_forward_matches_loops(dtype, geom):
     x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
     out = F.avg_pool2d(t(x), k, s, p, ceil, inc, override)
     tol = 1e-6 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(out.numpy(), ref_avg_pool(x, k, s, p, ceil, inc, override),
+    np.testing.assert_allclose(out.numpy(), ref_avg_pool2d(x, k, s, p, ceil, inc, override),
                                rtol=tol, atol=tol)
 
 
@@ -179,9 +146,7 @@ def test_avg_pool_forward_matches_loops(dtype, geom):
 def test_adaptive_avg_pool_matches_loops(size, out):
     x = np.random.default_rng(4).standard_normal((2, 3) + size)
     y = F.adaptive_avg_pool2d(t(x), out)
-    o = (out, out) if isinstance(out, int) else out
-    o = (size[0] if o[0] is None else o[0], size[1] if o[1] is None else o[1])
-    np.testing.assert_allclose(y.numpy(), ref_adaptive(x, *o), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y.numpy(), ref_adaptive_avg_pool2d(x, out), rtol=1e-12, atol=1e-12)
 
 
 # ---- gradients ---------------------------------------------------------------------------------

@@ -84,6 +84,7 @@ class RandomSampler(_SeededSampler):
 
     @property
     def num_samples(self) -> int:
+        """Indices drawn per epoch: `num_samples` if given, else len(data_source)."""
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def __iter__(self) -> Iterator[int]:

@@ -40,6 +40,7 @@ IMAGENET_PCA = {
                         [-0.5808, -0.0045, -0.8140],
                         [-0.5836, -0.6948, 0.4203]], dtype=np.float32),
 }
+"""ImageNet's RGB eigenvalues ("eigval") and eigenvectors (columns of "eigvec"): AlexNet's lighting noise."""
 
 
 # ---------------------------------------------------------------- layout helpers
@@ -147,6 +148,7 @@ def crop(img: np.ndarray, top: int, left: int, height: int, width: int,
 
 
 def center_crop(img: np.ndarray, output_size) -> np.ndarray:
+    """The central `output_size` (h, w or one int) window of an HW / HWC image."""
     th, tw = _pair(output_size, "center_crop")
     h, w = _size(img)
     return crop(img, int(round((h - th) / 2.0)), int(round((w - tw) / 2.0)), th, tw)
@@ -222,6 +224,7 @@ def resize(img: np.ndarray, size, interpolation: str = "bilinear", max_size=None
 
 
 def resized_crop(img, top, left, height, width, size, interpolation="bilinear") -> np.ndarray:
+    """Crop the window at (top, left) of height x width, then resize it to `size`."""
     return resize(crop(img, top, left, height, width), size, interpolation)
 
 

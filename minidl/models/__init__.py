@@ -18,9 +18,10 @@ __all__ = ["lenet5", "LeNet5", "RBFOutput", "alexnet", "AlexNet", "cifar_convnet
            "CifarConvNet", "get_model", "MODELS", "INPUT_SPECS"]
 
 MODELS = {"lenet5": lenet5, "alexnet": alexnet, "cifar_convnet": cifar_convnet}
+"""Model name -> constructor (`get_model` and `minidl train` look names up here)."""
 
-# (channels, height, width) each model is built for
 INPUT_SPECS = {"lenet5": (1, 32, 32), "alexnet": (3, 224, 224), "cifar_convnet": (3, 32, 32)}
+"""Model name -> the (channels, height, width) input it is built for."""
 
 
 def get_model(name: str, **kwargs):

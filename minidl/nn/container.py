@@ -69,10 +69,12 @@ class Sequential(Module):
         return out
 
     def append(self, module: Module) -> "Sequential":
+        """Add `module` at the end; returns self."""
         self.add_module(str(len(self)), module)
         return self
 
     def insert(self, index: int, module: Module) -> "Sequential":
+        """Insert `module` before position `index`; returns self."""
         if not isinstance(module, Module):
             raise AssertionError(f"module should be of type: {Module}")
         n = len(self._modules)
@@ -86,6 +88,7 @@ class Sequential(Module):
         return self
 
     def extend(self, sequential: Iterable[Module]) -> "Sequential":
+        """Append each module of `sequential`; returns self."""
         for layer in sequential:
             self.append(layer)
         return self
@@ -136,10 +139,12 @@ class ModuleList(Module):
         return ModuleList(list(self) + list(other))
 
     def append(self, module: Module) -> "ModuleList":
+        """Add `module` at the end; returns self."""
         self.add_module(str(len(self)), module)
         return self
 
     def insert(self, index: int, module: Module) -> None:
+        """Insert `module` before position `index`."""
         mods = list(self._modules.values())
         mods.insert(index, module)
         self._modules = OrderedDict()
@@ -147,6 +152,7 @@ class ModuleList(Module):
             self.add_module(str(i), m)
 
     def extend(self, modules: Iterable[Module]) -> "ModuleList":
+        """Append each module of the iterable `modules`; returns self."""
         if isinstance(modules, (Module, str)) or not hasattr(modules, "__iter__"):
             raise TypeError("ModuleList.extend should be called with an iterable, but got "
                             + type(modules).__name__)
@@ -201,23 +207,29 @@ class ModuleDict(Module):
         return key in self._modules
 
     def clear(self) -> None:
+        """Remove every module."""
         self._modules.clear()
 
     def pop(self, key: str) -> Module:
+        """Remove the module under `key` and return it."""
         v = self[key]
         del self[key]
         return v
 
     def keys(self):
+        """The keys, in insertion order."""
         return self._modules.keys()
 
     def items(self):
+        """(key, module) pairs, in insertion order."""
         return self._modules.items()
 
     def values(self):
+        """The modules, in insertion order."""
         return self._modules.values()
 
     def update(self, modules) -> None:
+        """Add (or replace) the modules of a mapping or of an iterable of (key, module) pairs."""
         if isinstance(modules, Mapping):
             for key, module in modules.items():
                 self[key] = module

@@ -1,8 +1,6 @@
 """Conv2d: 2-D convolution (cross-correlation) with PyTorch's constructor and initialisation."""
 from __future__ import annotations
 
-import math
-
 from ..tensor import Tensor, empty
 from . import functional as F
 from . import init
@@ -23,7 +21,9 @@ def _pair(v) -> tuple:
 
 
 class Conv2d(Module):
-    """Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+    """2-D convolution (cross-correlation): [N, C_in, H, W] -> [N, C_out, H_out, W_out].
+
+    Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
     bias=True, padding_mode='zeros', device=None, dtype=None).
 
     Input [N, C_in, H, W] (or unbatched [C_in, H, W]) -> [N, C_out, H_out, W_out] with
@@ -74,12 +74,11 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        """Re-initialise as PyTorch does: weight and bias U(+-1/sqrt(fan_in)),
+        fan_in = in_channels / groups * kH * kW."""
+        bound = init._layer_default_(self.weight)
+        if self.bias is not None and bound:  # fan_in 0: PyTorch leaves the bias as allocated
+            init.uniform_(self.bias, -bound, bound)
 
     def _explicit_padding(self) -> tuple:
         """(top, bottom, left, right) zero padding."""

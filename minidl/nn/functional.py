@@ -17,24 +17,29 @@ from ..ops._base import same_device as _same_device
 
 # ---- activations -------------------------------------------------------------------------------
 def relu(input, inplace=False):
+    """max(x, 0), elementwise."""
     out = _ew.unary("relu", input)
     return input._inplace("relu_", out) if inplace else out
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x if x > 0 else negative_slope * x."""
     out = _ew.unary("leaky_relu", input, (float(negative_slope),))
     return input._inplace("leaky_relu_", out) if inplace else out
 
 
 def sigmoid(input):
+    """1 / (1 + exp(-x)), elementwise."""
     return _ew.unary("sigmoid", input)
 
 
 def tanh(input):
+    """Hyperbolic tangent, elementwise."""
     return _ew.unary("tanh", input)
 
 
 def gelu(input, approximate="none"):
+    """x * Phi(x), Phi the standard normal CDF (the exact erf form; no tanh approximation)."""
     if approximate != "none":
         raise NotImplementedError("gelu: only approximate='none' (the exact erf form) is supported")
     return _ew.unary("gelu", input)
@@ -177,6 +182,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 
 
 def mse_loss(input, target, reduction="mean"):
+    """Mean (or sum, or elementwise with reduction="none") of (input - target)^2; shapes broadcast."""
     return _loss.mse_loss(input, target, reduction)
 
 
@@ -188,5 +194,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 # ---- padding -----------------------------------------------------------------------------------
 def pad(input, pad, mode="constant", value=0.0):
+    """Pad the last dims with `value`: pad = (left, right) for the last dim, then (top, bottom), ...; mode
+    "constant" only."""
     from ..ops.movement import pad as _pad
     return _pad(input, pad, mode, value)

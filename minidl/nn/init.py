@@ -86,16 +86,19 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill `tensor` with `val`, in place, without recording a graph."""
     with no_grad():
         return tensor.fill_(val)
 
 
 def zeros_(tensor: Tensor) -> Tensor:
+    """Fill `tensor` with zeros, in place, without recording a graph."""
     with no_grad():
         return tensor.zero_()
 
 
 def ones_(tensor: Tensor) -> Tensor:
+    """Fill `tensor` with ones, in place, without recording a graph."""
     with no_grad():
         return tensor.fill_(1.0)
 
@@ -126,6 +129,15 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
     gain = calculate_gain(nonlinearity, a)
     bound = math.sqrt(3.0) * gain / math.sqrt(fan)
     return uniform_(tensor, -bound, bound, generator)
+
+
+def _layer_default_(weight: Tensor) -> float:
+    """PyTorch's Linear/Conv weight init, kaiming_uniform_(a=sqrt(5)) = U(+-1/sqrt(fan_in)).
+
+    Returns that bound, 1/sqrt(fan_in) (0 when fan_in is 0), which is the bias's range too."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+    return 1 / math.sqrt(fan_in) if fan_in > 0 else 0
 
 
 def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",

@@ -1,8 +1,6 @@
 """Linear, Identity and Flatten layers."""
 from __future__ import annotations
 
-import math
-
 from ..tensor import Tensor, empty
 from . import functional as F
 from . import init
@@ -59,10 +57,9 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        """Re-initialise as PyTorch does: weight and bias U(-1/sqrt(in_features), 1/sqrt(in_features))."""
+        bound = init._layer_default_(self.weight)
         if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:

@@ -12,6 +12,7 @@ from collections import OrderedDict, namedtuple
 from typing import Any, Callable, Iterator
 
 from .. import dtypes as _dtypes
+from .._grads import zero_grads
 from ..autograd import no_grad
 from ..device import Device
 from ..errors import ShapeError
@@ -95,6 +96,7 @@ class Module:
         object.__setattr__(self, "_forward_hooks_with_kwargs", set())
 
     def forward(self, *args, **kwargs):
+        """The computation of the module, called by `module(*args)`; every subclass defines it."""
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
                                   '"forward" function')
 
@@ -243,19 +245,23 @@ class Module:
                                    remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter (of submodules too, unless recurse=False), each shared one once."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix: str = "", recurse: bool = True,
                       remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, buffer) pairs, each shared buffer once."""
         return self._named_members(lambda m: m._buffers.items(), prefix, recurse,
                                    remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Every buffer (of submodules too unless recurse=False)."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        """(name, module) for the direct submodules."""
         memo = set()
         for name, module in self._modules.items():
             if module is not None and id(module) not in memo:
@@ -263,6 +269,7 @@ class Module:
                 yield name, module
 
     def children(self) -> Iterator["Module"]:
+        """The direct submodules."""
         for _, m in self.named_children():
             yield m
 
@@ -283,6 +290,7 @@ class Module:
             yield from module.named_modules(memo, sub, remove_duplicate)
 
     def modules(self) -> Iterator["Module"]:
+        """Self and every submodule, in pre-order."""
         for _, m in self.named_modules():
             yield m
 
@@ -300,6 +308,7 @@ class Module:
         return mod
 
     def get_parameter(self, target: str) -> Parameter:
+        """The parameter at dotted path `target` ("features.0.weight")."""
         module_path, _, name = target.rpartition(".")
         mod = self.get_submodule(module_path)
         if name not in mod._parameters:
@@ -321,21 +330,14 @@ class Module:
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """Set requires_grad on every parameter; returns self."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all parameters (to None by default)."""
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                if p.grad.grad_fn is not None:
-                    p.grad = p.grad.detach()
-                p.grad.zero_()
+        zero_grads(self.parameters(), set_to_none)
 
     def apply(self, fn: Callable[["Module"], None]) -> "Module":
         """Call fn on every submodule (children first) and then on self; e.g. custom init."""
@@ -388,16 +390,20 @@ class Module:
         return self._apply_inplace(convert)
 
     def cuda(self, device: int | str | None = None) -> "Module":
+        """Move parameters and buffers to a CUDA device, in place; returns self."""
         return self.to(Device("cuda", device) if isinstance(device, int) or device is None
                        else Device(device))
 
     def cpu(self) -> "Module":
+        """Move parameters and buffers to the CPU, in place; returns self."""
         return self.to("cpu")
 
     def float(self) -> "Module":
+        """Cast floating parameters and buffers to float32, in place; returns self."""
         return self.to(_dtypes.float32)
 
     def double(self) -> "Module":
+        """Cast floating parameters and buffers to float64, in place; returns self."""
         return self.to(_dtypes.float64)
 
     # ---- calling --------------------------------------------------------------------------------

@@ -47,12 +47,14 @@ class _BatchNorm(Module):
         self.reset_parameters()
 
     def reset_running_stats(self) -> None:
+        """With track_running_stats: running_mean to 0, running_var to 1, num_batches_tracked to 0."""
         if self.track_running_stats:
             self.running_mean.zero_()
             self.running_var.fill_(1)
             self.num_batches_tracked.zero_()
 
     def reset_parameters(self) -> None:
+        """Reset the running statistics and, with affine=True, weight to ones and bias to zeros."""
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
@@ -126,6 +128,7 @@ class LayerNorm(Module):
             self.register_parameter("bias", None)
 
     def reset_parameters(self) -> None:
+        """With elementwise_affine=True: weight to ones, bias (if any) to zeros."""
         if self.elementwise_affine:
             init.ones_(self.weight)
             if self.bias is not None:

@@ -323,6 +323,7 @@ def pow(x, exponent):
 
 
 def clamp(x, min=None, max=None):
+    """Limit elements of x to [min, max]; either bound may be None (not both), or a tensor."""
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
     from ..tensor import Tensor

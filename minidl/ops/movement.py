@@ -65,6 +65,7 @@ class Reshape(Function):
 
 
 def reshape(x, *shape):
+    """The same elements in a new shape (ints or one tuple; one -1 is inferred)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     shape = infer_shape("view" if False else "reshape", shape, x.numel())
@@ -80,6 +81,7 @@ def _alias_view(x):
 
 
 def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dims start_dim..end_dim into one: flatten(x, 1) turns [N, C, H, W] into [N, C*H*W]."""
     if x.ndim == 0:
         return x.reshape(1)
     s = norm_dim("flatten", start_dim, x.ndim)
@@ -91,6 +93,7 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 def squeeze(x, dim=None):
+    """Drop size-1 dims (all of them, or only `dim`)."""
     shape = tuple(x.shape)
     if dim is None:
         return x.reshape(tuple(n for n in shape if n != 1))
@@ -100,6 +103,7 @@ def squeeze(x, dim=None):
 
 
 def unsqueeze(x, dim):
+    """Insert a size-1 dim at position `dim`."""
     d = norm_dim("unsqueeze", dim, x.ndim + 1)
     shape = tuple(x.shape)
     return x.reshape(shape[:d] + (1,) + shape[d:])
@@ -126,6 +130,7 @@ class AsStrided(Function):
 
 
 def permute(x, *dims):
+    """Reorder the dims: permute(x, (0, 2, 3, 1)) turns [N, C, H, W] into [N, H, W, C]."""
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     if len(dims) != x.ndim:
@@ -142,6 +147,7 @@ def permute(x, *dims):
 
 
 def transpose(x, dim0, dim1):
+    """Swap dims `dim0` and `dim1`."""
     if x.ndim == 0:
         return x.reshape(())
     d0, d1 = norm_dim("transpose", dim0, x.ndim), norm_dim("transpose", dim1, x.ndim)
@@ -175,6 +181,7 @@ class Expand(Function):
 
 
 def expand(x, *sizes):
+    """Broadcast size-1 dims of x to `sizes` (-1 keeps a dim); new leading dims may be added."""
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     if len(sizes) < x.ndim:
@@ -425,6 +432,8 @@ class Gather(Function):
 
 
 def gather(x, dim, index):
+    """Pick elements along `dim` by the int64 `index` (out has index's shape):
+    out[i][j] = x[index[i][j]][j] for dim=0."""
     return Gather.apply(x, dim, index)
 
 
@@ -485,6 +494,7 @@ class Cat(Function):
 
 
 def cat(tensors, dim=0):
+    """Join tensors of equal shape except in `dim` along `dim`."""
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
@@ -513,6 +523,7 @@ def _position(items, t) -> int:
 
 
 def stack(tensors, dim=0):
+    """Join tensors of equal shape along a new dim `dim`: k x [a, b] -> [k, a, b] for dim=0."""
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")

@@ -38,12 +38,14 @@ class Sum(Function):
 
 
 def sum(x, dim=None, keepdim=False, dtype=None):
+    """Sum over `dim` (an int, a tuple, or None for all); bool/int sum to int64."""
     if dtype is not None:
         x = x.to(dtypes.to_dtype(dtype))
     return Sum.apply(x, norm_dims("sum", dim, x.ndim), bool(keepdim))
 
 
 def mean(x, dim=None, keepdim=False, dtype=None):
+    """Mean over `dim` (an int, a tuple, or None for all); floating dtypes only."""
     if dtype is not None:
         x = x.to(dtypes.to_dtype(dtype))
     if not x.dtype.is_floating_point:
@@ -125,19 +127,23 @@ def _extreme(name, x, dim=None, keepdim=False):
 
 
 def max(x, dim=None, keepdim=False):
+    """The largest element; with `dim`, (values, indices) along it; with a tensor, `maximum`."""
     return _extreme("max", x, dim, keepdim)
 
 
 def min(x, dim=None, keepdim=False):
+    """The smallest element; with `dim`, (values, indices) along it; with a tensor, `minimum`."""
     return _extreme("min", x, dim, keepdim)
 
 
 def amax(x, dim=(), keepdim=False):
+    """Largest elements over `dim` (default all); the gradient is shared among ties."""
     dims = norm_dims("amax", None if dim == () else dim, x.ndim)
     return AExtreme.apply(x, "max", dims, bool(keepdim)) if dims else x.clone()
 
 
 def amin(x, dim=(), keepdim=False):
+    """Smallest elements over `dim` (default all); the gradient is shared among ties."""
     dims = norm_dims("amin", None if dim == () else dim, x.ndim)
     return AExtreme.apply(x, "min", dims, bool(keepdim)) if dims else x.clone()
 
@@ -155,10 +161,12 @@ def _arg(name, x, dim=None, keepdim=False):
 
 
 def argmax(x, dim=None, keepdim=False):
+    """Index of the largest element along `dim` (of the flattened tensor when None), int64."""
     return _arg("argmax", x, dim, keepdim)
 
 
 def argmin(x, dim=None, keepdim=False):
+    """Index of the smallest element along `dim` (of the flattened tensor when None), int64."""
     return _arg("argmin", x, dim, keepdim)
 
 
@@ -178,6 +186,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
+    """Standard deviation over `dim`: sqrt of `var` with the same arguments."""
     return var(x, dim, unbiased, keepdim, correction).sqrt()
 
 

@@ -14,6 +14,7 @@ import warnings
 from itertools import chain
 from typing import Any, Callable, Iterable
 
+from .._grads import zero_grads
 from ..autograd import enable_grad
 from ..errors import DeviceError
 from ..tensor import Tensor
@@ -114,16 +115,7 @@ class Optimizer:
     # ---- gradients ------------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all optimized parameters (to None by default, like PyTorch)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    if p.grad.grad_fn is not None:
-                        p.grad = p.grad.detach()
-                    p.grad.zero_()
+        zero_grads(chain.from_iterable(g["params"] for g in self.param_groups), set_to_none)
 
     def step(self, closure: Callable | None = None):
         """Perform one optimization step; `closure` re-evaluates the model and returns the loss."""

@@ -64,6 +64,7 @@ Helpers for rows: `Maker(device, dtype, requires_grad)` builds deterministic sam
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import operator
@@ -76,6 +77,10 @@ import numpy as np
 import minidl
 from minidl.dtypes import DType, float32, float64
 
+# the API for writing rows; the ref_*/op_* helpers and sample builders are the table's own
+__all__ = ["OpInfo", "SampleInput", "ErrorInput", "Maker", "make_tensor", "keep_away",
+           "to_numpy_args", "OP_DB", "op_by_name"]
+
 
 @dataclass
 class SampleInput:
@@ -84,6 +89,16 @@ class SampleInput:
     args: tuple
     kwargs: dict = field(default_factory=dict)
     name: str = ""
+
+    def tensors(self) -> list:
+        """The Tensors among `args`, also inside tuples/lists, in order."""
+        def walk(obj):
+            if isinstance(obj, minidl.Tensor):
+                yield obj
+            elif isinstance(obj, (tuple, list)):
+                for o in obj:
+                    yield from walk(o)
+        return list(walk(self.args))
 
 
 @dataclass
@@ -209,6 +224,7 @@ class Maker:
         return make_tensor(shape, self.device, minidl.int64, False, low, high, seed=self._next())
 
     def mask(self, shape):
+        """A random bool tensor of `shape`."""
         return make_tensor(shape, self.device, minidl.bool_, False, seed=self._next())
 
 
@@ -232,6 +248,20 @@ def _st():
 
     from . import strategies as S
     return st, S
+
+
+def _composite(draw_sample):
+    """A row's `strategy` from `draw_sample(draw, st, S)`, st and S as _st() gives them: a
+    factory, so hypothesis is imported only when the strategy is built."""
+    @functools.wraps(draw_sample)
+    def factory():
+        st, S = _st()
+
+        @st.composite
+        def strategy(draw):
+            return draw_sample(draw, st, S)
+        return strategy()
+    return factory
 
 
 def _si(*args, name="hypothesis", **kwargs):
@@ -490,39 +520,31 @@ def _broadcast_errors(fn, name):
 
 
 def _st_binary(a_range=(-3.0, 3.0), b_range=(-3.0, 3.0), b_avoid=(), b_margin=0.3):
-    def factory():
-        st, S = _st()
-
-        @st.composite
-        def draw_sample(draw):
-            sa, sb = draw(S.broadcastable_shapes(2, 0, 3, 1, 4))
-            a = draw(S.tensors(sa, min_value=a_range[0], max_value=a_range[1],
-                               requires_grad=True))
-            if draw(st.booleans()):
-                b = draw(S.tensors(sb, min_value=b_range[0], max_value=b_range[1], avoid=b_avoid,
-                                   margin=b_margin, requires_grad=True))
-            else:
-                v = draw(st.floats(b_range[0], b_range[1], allow_nan=False))
-                b = float(keep_away(np.array(v), b_avoid, b_margin, *b_range))
-            return SampleInput((a, b), {}, "hypothesis")
-        return draw_sample()
+    @_composite
+    def factory(draw, st, S):
+        sa, sb = draw(S.broadcastable_shapes(2, 0, 3, 1, 4))
+        a = draw(S.tensors(sa, min_value=a_range[0], max_value=a_range[1],
+                           requires_grad=True))
+        if draw(st.booleans()):
+            b = draw(S.tensors(sb, min_value=b_range[0], max_value=b_range[1], avoid=b_avoid,
+                               margin=b_margin, requires_grad=True))
+        else:
+            v = draw(st.floats(b_range[0], b_range[1], allow_nan=False))
+            b = float(keep_away(np.array(v), b_avoid, b_margin, *b_range))
+        return SampleInput((a, b), {}, "hypothesis")
     return factory
 
 
-def _st_binary_separated():
+@_composite
+def _st_binary_separated(draw, st, S):
     """a and b on interleaved grids 0.25 apart (a on k/4, b on k/4 + 1/8): never tied, so
     maximum/minimum are differentiable at every drawn point."""
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        sa, sb = draw(S.broadcastable_shapes(2, 0, 3, 1, 4))
-        ka = draw(S.arrays(sa, minidl.int64, -12, 12))
-        kb = draw(S.arrays(sb, minidl.int64, -12, 12))
-        a = minidl.from_numpy(np.asarray(ka * 0.25)).requires_grad_()
-        b = minidl.from_numpy(np.asarray(kb * 0.25 + 0.125)).requires_grad_()
-        return SampleInput((a, b), {}, "hypothesis")
-    return draw_sample()
+    sa, sb = draw(S.broadcastable_shapes(2, 0, 3, 1, 4))
+    ka = draw(S.arrays(sa, minidl.int64, -12, 12))
+    kb = draw(S.arrays(sb, minidl.int64, -12, 12))
+    a = minidl.from_numpy(np.asarray(ka * 0.25)).requires_grad_()
+    b = minidl.from_numpy(np.asarray(kb * 0.25 + 0.125)).requires_grad_()
+    return SampleInput((a, b), {}, "hypothesis")
 
 
 def _cmp_samples(device, dtype, requires_grad):
@@ -558,17 +580,13 @@ def _where_errors(device):
     return [_E((x, x, x), {}, minidl.DTypeError, "where: expected condition to be a bool tensor")]
 
 
-def _st_where():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        sc, sa, sb = draw(S.broadcastable_shapes(3, 0, 3, 1, 4))
-        cond = draw(S.tensors(sc, dtype=minidl.bool_))
-        a = draw(S.tensors(sa, requires_grad=True))
-        b = draw(S.tensors(sb, requires_grad=True))
-        return SampleInput((cond, a, b), {}, "hypothesis")
-    return draw_sample()
+@_composite
+def _st_where(draw, st, S):
+    sc, sa, sb = draw(S.broadcastable_shapes(3, 0, 3, 1, 4))
+    cond = draw(S.tensors(sc, dtype=minidl.bool_))
+    a = draw(S.tensors(sa, requires_grad=True))
+    b = draw(S.tensors(sb, requires_grad=True))
+    return SampleInput((cond, a, b), {}, "hypothesis")
 
 
 def _pow_scalar_samples(device, dtype, requires_grad):
@@ -588,16 +606,12 @@ def _pow_scalar_samples(device, dtype, requires_grad):
     ]
 
 
-def _st_pow_scalar():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        p = draw(st.sampled_from([2, 3, 0.5, -1.0, -1.5, 2.5]))
-        low = 0.2 if (p < 0 or p != int(p)) else -3.0
-        x = draw(S.tensors(S.shapes(0, 3, 1, 4), min_value=low, max_value=3.0, requires_grad=True))
-        return SampleInput((x, p), {}, "hypothesis")
-    return draw_sample()
+@_composite
+def _st_pow_scalar(draw, st, S):
+    p = draw(st.sampled_from([2, 3, 0.5, -1.0, -1.5, 2.5]))
+    low = 0.2 if (p < 0 or p != int(p)) else -3.0
+    x = draw(S.tensors(S.shapes(0, 3, 1, 4), min_value=low, max_value=3.0, requires_grad=True))
+    return SampleInput((x, p), {}, "hypothesis")
 
 
 def _rpow_samples(device, dtype, requires_grad):
@@ -629,18 +643,14 @@ def _clamp_errors(device):
     return [_E((x,), {}, RuntimeError, "clamp: At least one of 'min' or 'max' must not be None")]
 
 
-def _st_clamp():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        lo = draw(st.one_of(st.none(), st.floats(-2.0, 0.0)))
-        hi = draw(st.one_of(st.none() if lo is not None else st.floats(0.5, 2.0),
-                            st.floats(0.5, 2.0)))
-        pts = tuple(v for v in (lo, hi) if v is not None)
-        x = draw(S.tensors(S.shapes(0, 3, 1, 4), avoid=pts, margin=0.05, requires_grad=True))
-        return SampleInput((x,), {"min": lo, "max": hi}, "hypothesis")
-    return draw_sample()
+@_composite
+def _st_clamp(draw, st, S):
+    lo = draw(st.one_of(st.none(), st.floats(-2.0, 0.0)))
+    hi = draw(st.one_of(st.none() if lo is not None else st.floats(0.5, 2.0),
+                        st.floats(0.5, 2.0)))
+    pts = tuple(v for v in (lo, hi) if v is not None)
+    x = draw(S.tensors(S.shapes(0, 3, 1, 4), avoid=pts, margin=0.05, requires_grad=True))
+    return SampleInput((x,), {"min": lo, "max": hi}, "hypothesis")
 
 
 def _matmul_samples(device, dtype, requires_grad):
@@ -676,23 +686,19 @@ def _matmul_errors(device):
     ]
 
 
-def _st_matmul():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        m_, k, n = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
-        kind = draw(st.sampled_from(["2d", "1d_left", "1d_right", "1d_both", "batched"]))
-        if kind == "batched":
-            ba, bb = draw(S.broadcastable_shapes(2, 0, 2, 1, 3))
-            sa, sb = ba + (m_, k), bb + (k, n)
-        else:
-            sa = (k,) if kind in ("1d_left", "1d_both") else (m_, k)
-            sb = (k,) if kind in ("1d_right", "1d_both") else (k, n)
-        a = draw(S.tensors(sa, requires_grad=True))
-        b = draw(S.tensors(sb, requires_grad=True))
-        return SampleInput((a, b), {}, "hypothesis")
-    return draw_sample()
+@_composite
+def _st_matmul(draw, st, S):
+    m_, k, n = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    kind = draw(st.sampled_from(["2d", "1d_left", "1d_right", "1d_both", "batched"]))
+    if kind == "batched":
+        ba, bb = draw(S.broadcastable_shapes(2, 0, 2, 1, 3))
+        sa, sb = ba + (m_, k), bb + (k, n)
+    else:
+        sa = (k,) if kind in ("1d_left", "1d_both") else (m_, k)
+        sb = (k,) if kind in ("1d_right", "1d_both") else (k, n)
+    a = draw(S.tensors(sa, requires_grad=True))
+    b = draw(S.tensors(sb, requires_grad=True))
+    return SampleInput((a, b), {}, "hypothesis")
 
 
 def _reduce_samples(distinct=False, allow_empty=True, full_only=False, kwargs_list=None):
@@ -760,29 +766,25 @@ def _mean_errors(device):
 
 
 def _st_reduce(distinct=False, multi=True, allow_none=True, extra=None, min_side=1):
-    def factory():
-        st, S = _st()
-
-        @st.composite
-        def draw_sample(draw):
-            shape = draw(S.shapes(1, 3, min_side, 4))
-            nd = len(shape)
-            if distinct:
-                a = draw(S.distinct_arrays(shape))
-                x = minidl.from_numpy(a).requires_grad_()
-            else:
-                x = draw(S.tensors(shape, requires_grad=True))
-            choices = [st.integers(-nd, nd - 1)]
-            if allow_none:
-                choices.append(st.none())
-            if multi:
-                choices.append(st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd,
-                                        unique=True).map(tuple))
-            kw = {"dim": draw(st.one_of(*choices)), "keepdim": draw(st.booleans())}
-            if extra is not None:
-                kw.update(draw(extra(st)))
-            return SampleInput((x,), kw, "hypothesis")
-        return draw_sample()
+    @_composite
+    def factory(draw, st, S):
+        shape = draw(S.shapes(1, 3, min_side, 4))
+        nd = len(shape)
+        if distinct:
+            a = draw(S.distinct_arrays(shape))
+            x = minidl.from_numpy(a).requires_grad_()
+        else:
+            x = draw(S.tensors(shape, requires_grad=True))
+        choices = [st.integers(-nd, nd - 1)]
+        if allow_none:
+            choices.append(st.none())
+        if multi:
+            choices.append(st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd,
+                                    unique=True).map(tuple))
+        kw = {"dim": draw(st.one_of(*choices)), "keepdim": draw(st.booleans())}
+        if extra is not None:
+            kw.update(draw(extra(st)))
+        return SampleInput((x,), kw, "hypothesis")
     return factory
 
 
@@ -872,17 +874,13 @@ def _softmax_errors(name):
     return errors
 
 
-def _st_softmax():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        shape = draw(S.shapes(1, 3, 1, 4))
-        scale = draw(st.sampled_from([1.0, 30.0]))
-        x = draw(S.tensors(shape, min_value=-3 * scale, max_value=3 * scale, requires_grad=True))
-        return SampleInput((x,), {"dim": draw(st.integers(-len(shape), len(shape) - 1))},
-                           "hypothesis")
-    return draw_sample()
+@_composite
+def _st_softmax(draw, st, S):
+    shape = draw(S.shapes(1, 3, 1, 4))
+    scale = draw(st.sampled_from([1.0, 30.0]))
+    x = draw(S.tensors(shape, min_value=-3 * scale, max_value=3 * scale, requires_grad=True))
+    return SampleInput((x,), {"dim": draw(st.integers(-len(shape), len(shape) - 1))},
+                       "hypothesis")
 
 
 # ---- movement samples -------------------------------------------------------------------------
@@ -909,23 +907,19 @@ def _reshape_errors(name):
     return errors
 
 
-def _st_reshape():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        shape = draw(S.shapes(0, 4, 1, 4))
-        x = draw(S.tensors(shape, requires_grad=True))
-        sizes = [s for s in shape]
-        new = list(draw(st.permutations(sizes)))
-        # merge a random adjacent pair, maybe infer one dim with -1
-        if len(new) >= 2 and draw(st.booleans()):
-            i = draw(st.integers(0, len(new) - 2))
-            new[i:i + 2] = [new[i] * new[i + 1]]
-        if new and draw(st.booleans()):
-            new[draw(st.integers(0, len(new) - 1))] = -1
-        return SampleInput((x, tuple(new)), {}, "hypothesis")
-    return draw_sample()
+@_composite
+def _st_reshape(draw, st, S):
+    shape = draw(S.shapes(0, 4, 1, 4))
+    x = draw(S.tensors(shape, requires_grad=True))
+    sizes = [s for s in shape]
+    new = list(draw(st.permutations(sizes)))
+    # merge a random adjacent pair, maybe infer one dim with -1
+    if len(new) >= 2 and draw(st.booleans()):
+        i = draw(st.integers(0, len(new) - 2))
+        new[i:i + 2] = [new[i] * new[i + 1]]
+    if new and draw(st.booleans()):
+        new[draw(st.integers(0, len(new) - 1))] = -1
+    return SampleInput((x, tuple(new)), {}, "hypothesis")
 
 
 def _flatten_samples(device, dtype, requires_grad):
@@ -973,19 +967,15 @@ def _transpose_errors(device):
 
 
 def _st_two_dims(op_kind):
-    def factory():
-        st, S = _st()
-
-        @st.composite
-        def draw_sample(draw):
-            shape = draw(S.shapes(1, 4, 1, 4))
-            x = draw(S.tensors(shape, requires_grad=True))
-            nd = len(shape)
-            if op_kind == "permute":
-                return SampleInput((x, tuple(draw(st.permutations(range(nd))))), {}, "hypothesis")
-            d0, d1 = draw(st.integers(-nd, nd - 1)), draw(st.integers(-nd, nd - 1))
-            return SampleInput((x, d0, d1), {}, "hypothesis")
-        return draw_sample()
+    @_composite
+    def factory(draw, st, S):
+        shape = draw(S.shapes(1, 4, 1, 4))
+        x = draw(S.tensors(shape, requires_grad=True))
+        nd = len(shape)
+        if op_kind == "permute":
+            return SampleInput((x, tuple(draw(st.permutations(range(nd))))), {}, "hypothesis")
+        d0, d1 = draw(st.integers(-nd, nd - 1)), draw(st.integers(-nd, nd - 1))
+        return SampleInput((x, d0, d1), {}, "hypothesis")
     return factory
 
 
@@ -1068,17 +1058,13 @@ def _expand_errors(device):
             _E((x, 3), {}, RuntimeError, "number of sizes provided")]
 
 
-def _st_expand():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        s_in, s_out = draw(S.broadcastable_shapes(2, 0, 3, 1, 4))
-        # expand s_in to the broadcast of both
-        target = np.broadcast_shapes(s_in, s_out)
-        x = draw(S.tensors(s_in, requires_grad=True))
-        return SampleInput((x, *target), {}, "hypothesis")
-    return draw_sample()
+@_composite
+def _st_expand(draw, st, S):
+    s_in, s_out = draw(S.broadcastable_shapes(2, 0, 3, 1, 4))
+    # expand s_in to the broadcast of both
+    target = np.broadcast_shapes(s_in, s_out)
+    x = draw(S.tensors(s_in, requires_grad=True))
+    return SampleInput((x, *target), {}, "hypothesis")
 
 
 def _getitem_samples(device, dtype, requires_grad):
@@ -1124,29 +1110,25 @@ def _getitem_errors(device):
             _E((x, (Ellipsis, Ellipsis)), {}, IndexError, "single ellipsis")]
 
 
-def _st_getitem():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        shape = draw(S.shapes(1, 3, 1, 5))
-        x = draw(S.tensors(shape, requires_grad=True))
-        index = []
-        for n in shape:
-            kind = draw(st.sampled_from(["slice", "int", "array", "full"]))
-            if kind == "slice":
-                s = draw(st.slices(n))
-                index.append(s if s.step is None or s.step > 0 else slice(None))
-            elif kind == "int":
-                index.append(draw(st.integers(-n, n - 1)))
-            elif kind == "array" and not any(isinstance(i, list) for i in index):
-                index.append(draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=4)))
-            else:
-                index.append(slice(None))
-        if draw(st.booleans()):
-            index.insert(draw(st.integers(0, len(index))), None)
-        return SampleInput((x, tuple(index)), {}, "hypothesis")
-    return draw_sample()
+@_composite
+def _st_getitem(draw, st, S):
+    shape = draw(S.shapes(1, 3, 1, 5))
+    x = draw(S.tensors(shape, requires_grad=True))
+    index = []
+    for n in shape:
+        kind = draw(st.sampled_from(["slice", "int", "array", "full"]))
+        if kind == "slice":
+            s = draw(st.slices(n))
+            index.append(s if s.step is None or s.step > 0 else slice(None))
+        elif kind == "int":
+            index.append(draw(st.integers(-n, n - 1)))
+        elif kind == "array" and not any(isinstance(i, list) for i in index):
+            index.append(draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=4)))
+        else:
+            index.append(slice(None))
+    if draw(st.booleans()):
+        index.insert(draw(st.integers(0, len(index))), None)
+    return SampleInput((x, tuple(index)), {}, "hypothesis")
 
 
 def _gather_samples(device, dtype, requires_grad):
@@ -1173,19 +1155,22 @@ def _gather_errors(device):
                "Size does not match at dimension 0")]
 
 
-def _st_gather():
-    st, S = _st()
+def _draw_index_args(draw, st, S, max_len: int):
+    """(x, dim, int64 index, index shape) for gather / scatter_add: the index is no larger than
+    x except along dim, where it has 1..max_len entries."""
+    shape = draw(S.shapes(1, 3, 1, 4))
+    dim = draw(st.integers(0, len(shape) - 1))
+    x = draw(S.tensors(shape, requires_grad=True))
+    ishape = tuple(draw(st.integers(1, max_len)) if k == dim else draw(st.integers(1, n))
+                   for k, n in enumerate(shape))
+    index = draw(S.arrays(ishape, minidl.int64, 0, shape[dim] - 1))
+    return x, dim, minidl.tensor(index), ishape
 
-    @st.composite
-    def draw_sample(draw):
-        shape = draw(S.shapes(1, 3, 1, 4))
-        dim = draw(st.integers(0, len(shape) - 1))
-        x = draw(S.tensors(shape, requires_grad=True))
-        ishape = tuple(draw(st.integers(1, 4)) if k == dim else draw(st.integers(1, n))
-                       for k, n in enumerate(shape))
-        index = draw(S.arrays(ishape, minidl.int64, 0, shape[dim] - 1))
-        return SampleInput((x, dim, minidl.tensor(index)), {}, "hypothesis")
-    return draw_sample()
+
+@_composite
+def _st_gather(draw, st, S):
+    x, dim, index, _ = _draw_index_args(draw, st, S, 4)
+    return SampleInput((x, dim, index), {}, "hypothesis")
 
 
 def _scatter_add_samples(device, dtype, requires_grad):
@@ -1228,23 +1213,19 @@ def _cat_errors(device):
 
 
 def _st_cat(kind):
-    def factory():
-        st, S = _st()
-
-        @st.composite
-        def draw_sample(draw):
-            shape = list(draw(S.shapes(1 if kind == "cat" else 0, 3, 1, 4)))
-            nd = len(shape)
-            n = draw(st.integers(1, 3))
-            dim = draw(st.integers(-nd, nd - 1) if kind == "cat" else st.integers(-nd - 1, nd))
-            xs = []
-            for _ in range(n):
-                s = list(shape)
-                if kind == "cat":
-                    s[dim] = draw(st.integers(1, 3))
-                xs.append(draw(S.tensors(tuple(s), requires_grad=True)))
-            return SampleInput(tuple(xs), {"dim": dim}, "hypothesis")
-        return draw_sample()
+    @_composite
+    def factory(draw, st, S):
+        shape = list(draw(S.shapes(1 if kind == "cat" else 0, 3, 1, 4)))
+        nd = len(shape)
+        n = draw(st.integers(1, 3))
+        dim = draw(st.integers(-nd, nd - 1) if kind == "cat" else st.integers(-nd - 1, nd))
+        xs = []
+        for _ in range(n):
+            s = list(shape)
+            if kind == "cat":
+                s[dim] = draw(st.integers(1, 3))
+            xs.append(draw(S.tensors(tuple(s), requires_grad=True)))
+        return SampleInput(tuple(xs), {"dim": dim}, "hypothesis")
     return factory
 
 
@@ -1287,103 +1268,75 @@ def _pad_errors(device):
             _E((x, (-2, -2)), {}, minidl.ShapeError, "negative in size")]
 
 
-def _st_pad():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        shape = draw(S.shapes(1, 3, 1, 4))
-        x = draw(S.tensors(shape, requires_grad=True))
-        k = draw(st.integers(1, len(shape)))
-        pads = []
-        for i in range(k):
-            n = shape[len(shape) - 1 - i]
-            lo = draw(st.integers(-(n // 2), 2))
-            hi = draw(st.integers(-(n - max(0, -lo) - 1) // 2 if n > 1 else 0, 2))
-            pads += [lo, hi]
-        value = draw(st.sampled_from([0.0, 1.5]))
-        return SampleInput((x, tuple(pads)), {"value": value}, "hypothesis")
-    return draw_sample()
+@_composite
+def _st_pad(draw, st, S):
+    shape = draw(S.shapes(1, 3, 1, 4))
+    x = draw(S.tensors(shape, requires_grad=True))
+    k = draw(st.integers(1, len(shape)))
+    pads = []
+    for i in range(k):
+        n = shape[len(shape) - 1 - i]
+        lo = draw(st.integers(-(n // 2), 2))
+        hi = draw(st.integers(-(n - max(0, -lo) - 1) // 2 if n > 1 else 0, 2))
+        pads += [lo, hi]
+    value = draw(st.sampled_from([0.0, 1.5]))
+    return SampleInput((x, tuple(pads)), {"value": value}, "hypothesis")
 
 
-def _st_compare():
+@_composite
+def _st_compare(draw, st, S):
     """Values on a coarse grid, so ties (where eq/le/ge matter) are frequent."""
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        sa, sb = draw(S.broadcastable_shapes(2, 0, 3, 1, 4))
-        ka = draw(S.arrays(sa, minidl.int64, -3, 3))
-        if draw(st.booleans()):
-            b = minidl.from_numpy(np.asarray(draw(S.arrays(sb, minidl.int64, -3, 3)) * 0.5))
-        else:
-            b = draw(st.integers(-3, 3)) * 0.5
-        return SampleInput((minidl.from_numpy(np.asarray(ka * 0.5)), b), {}, "hypothesis")
-    return draw_sample()
+    sa, sb = draw(S.broadcastable_shapes(2, 0, 3, 1, 4))
+    ka = draw(S.arrays(sa, minidl.int64, -3, 3))
+    if draw(st.booleans()):
+        b = minidl.from_numpy(np.asarray(draw(S.arrays(sb, minidl.int64, -3, 3)) * 0.5))
+    else:
+        b = draw(st.integers(-3, 3)) * 0.5
+    return SampleInput((minidl.from_numpy(np.asarray(ka * 0.5)), b), {}, "hypothesis")
 
 
-def _st_arg():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        shape = draw(S.shapes(0, 3, 1, 4))
-        x = minidl.from_numpy(draw(S.distinct_arrays(shape)))
-        nd = len(shape)
-        dim = draw(st.one_of(st.none(), st.integers(-max(nd, 1), max(nd, 1) - 1)))
-        return SampleInput((x,), {"dim": dim, "keepdim": draw(st.booleans())}, "hypothesis")
-    return draw_sample()
+@_composite
+def _st_arg(draw, st, S):
+    shape = draw(S.shapes(0, 3, 1, 4))
+    x = minidl.from_numpy(draw(S.distinct_arrays(shape)))
+    nd = len(shape)
+    dim = draw(st.one_of(st.none(), st.integers(-max(nd, 1), max(nd, 1) - 1)))
+    return SampleInput((x,), {"dim": dim, "keepdim": draw(st.booleans())}, "hypothesis")
 
 
-def _st_rpow():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        base = draw(st.floats(0.25, 3.0))
-        x = draw(S.tensors(S.shapes(0, 3, 1, 4), requires_grad=True))
-        return SampleInput((base, x), {}, "hypothesis")
-    return draw_sample()
+@_composite
+def _st_rpow(draw, st, S):
+    base = draw(st.floats(0.25, 3.0))
+    x = draw(S.tensors(S.shapes(0, 3, 1, 4), requires_grad=True))
+    return SampleInput((base, x), {}, "hypothesis")
 
 
-def _st_squeeze():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        shape = draw(S.shapes(0, 4, 1, 2))
-        x = draw(S.tensors(shape, requires_grad=True))
-        nd = max(len(shape), 1)
-        dim = draw(st.one_of(st.none(), st.integers(-nd, nd - 1),
-                             st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd,
-                                      unique=True).map(tuple)))
-        return SampleInput((x,), {} if dim is None else {"dim": dim}, "hypothesis")
-    return draw_sample()
+@_composite
+def _st_squeeze(draw, st, S):
+    shape = draw(S.shapes(0, 4, 1, 2))
+    x = draw(S.tensors(shape, requires_grad=True))
+    nd = max(len(shape), 1)
+    dim = draw(st.one_of(st.none(), st.integers(-nd, nd - 1),
+                         st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd,
+                                  unique=True).map(tuple)))
+    return SampleInput((x,), {} if dim is None else {"dim": dim}, "hypothesis")
 
 
-def _st_unsqueeze():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        shape = draw(S.shapes(0, 3, 1, 4))
-        x = draw(S.tensors(shape, requires_grad=True))
-        return SampleInput((x, draw(st.integers(-len(shape) - 1, len(shape)))), {}, "hypothesis")
-    return draw_sample()
+@_composite
+def _st_unsqueeze(draw, st, S):
+    shape = draw(S.shapes(0, 3, 1, 4))
+    x = draw(S.tensors(shape, requires_grad=True))
+    return SampleInput((x, draw(st.integers(-len(shape) - 1, len(shape)))), {}, "hypothesis")
 
 
-def _st_flatten():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        shape = draw(S.shapes(1, 4, 1, 3))
-        x = draw(S.tensors(shape, requires_grad=True))
-        nd = len(shape)
-        a, b = sorted((draw(st.integers(0, nd - 1)), draw(st.integers(0, nd - 1))))
-        start = a - nd if draw(st.booleans()) else a
-        return SampleInput((x,), {"start_dim": start, "end_dim": b}, "hypothesis")
-    return draw_sample()
+@_composite
+def _st_flatten(draw, st, S):
+    shape = draw(S.shapes(1, 4, 1, 3))
+    x = draw(S.tensors(shape, requires_grad=True))
+    nd = len(shape)
+    a, b = sorted((draw(st.integers(0, nd - 1)), draw(st.integers(0, nd - 1))))
+    start = a - nd if draw(st.booleans()) else a
+    return SampleInput((x,), {"start_dim": start, "end_dim": b}, "hypothesis")
 
 
 def _st_T():
@@ -1392,20 +1345,11 @@ def _st_T():
         lambda x: SampleInput((x,), {}, "hypothesis"))
 
 
-def _st_scatter_add():
-    st, S = _st()
-
-    @st.composite
-    def draw_sample(draw):
-        shape = draw(S.shapes(1, 3, 1, 4))
-        dim = draw(st.integers(0, len(shape) - 1))
-        x = draw(S.tensors(shape, requires_grad=True))
-        ishape = tuple(draw(st.integers(1, 5)) if k == dim else draw(st.integers(1, n))
-                       for k, n in enumerate(shape))
-        index = draw(S.arrays(ishape, minidl.int64, 0, shape[dim] - 1))
-        src = draw(S.tensors(ishape, requires_grad=True))
-        return SampleInput((x, dim, minidl.tensor(index), src), {}, "hypothesis")
-    return draw_sample()
+@_composite
+def _st_scatter_add(draw, st, S):
+    x, dim, index, ishape = _draw_index_args(draw, st, S, 5)
+    src = draw(S.tensors(ishape, requires_grad=True))
+    return SampleInput((x, dim, index, src), {}, "hypothesis")
 
 
 # ---- the table ----------------------------------------------------------------------------------
@@ -1478,18 +1422,12 @@ OP_DB: list[OpInfo] = [
     OpInfo("argmin", minidl.argmin, ref_arg(np.argmin), _arg_samples, dtypes=_FLOATS_INT,
            differentiable=False, error_inputs=_arg_errors("argmin"), strategy=_st_arg),
     # -- comparisons (bool results, not differentiable) --
-    OpInfo("eq", operator.eq, np.equal, _cmp_samples, dtypes=_FLOATS_INT,
-           differentiable=False, strategy=_st_compare),
-    OpInfo("ne", operator.ne, np.not_equal, _cmp_samples, dtypes=_FLOATS_INT,
-           differentiable=False, strategy=_st_compare),
-    OpInfo("lt", operator.lt, np.less, _cmp_samples, dtypes=_FLOATS_INT,
-           differentiable=False, strategy=_st_compare),
-    OpInfo("le", operator.le, np.less_equal, _cmp_samples, dtypes=_FLOATS_INT,
-           differentiable=False, strategy=_st_compare),
-    OpInfo("gt", operator.gt, np.greater, _cmp_samples, dtypes=_FLOATS_INT,
-           differentiable=False, strategy=_st_compare),
-    OpInfo("ge", operator.ge, np.greater_equal, _cmp_samples, dtypes=_FLOATS_INT,
-           differentiable=False, strategy=_st_compare),
+    *(OpInfo(name, op, ref, _cmp_samples, dtypes=_FLOATS_INT, differentiable=False,
+             strategy=_st_compare)
+      for name, op, ref in (("eq", operator.eq, np.equal), ("ne", operator.ne, np.not_equal),
+                            ("lt", operator.lt, np.less), ("le", operator.le, np.less_equal),
+                            ("gt", operator.gt, np.greater),
+                            ("ge", operator.ge, np.greater_equal))),
     # -- movement --
     OpInfo("reshape", minidl.reshape, np.reshape, _reshape_samples, dtypes=_FLOATS_INT,
            error_inputs=_reshape_errors("reshape"), strategy=_st_reshape),
@@ -1541,6 +1479,7 @@ OP_DB: list[OpInfo] = [
            error_inputs=_softmax_errors("log_softmax"), strategy=_st_softmax, atol=1e-5,
            rtol=1e-5),
 ]
+"""Every OpInfo row: the foundation ops defined here, then the rows of the family modules in `_FAMILIES`."""
 
 
 def op_by_name(name: str) -> OpInfo:

@@ -21,7 +21,8 @@ def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def _out_size(n, k, s, p, d, ceil):
+def pool_out_size(n, k, s, p, d, ceil):
+    """PyTorch's pooled size of a side n (kernel k, stride s, padding p, dilation d, ceil_mode)."""
     span = n + 2 * p - d * (k - 1) - 1
     o = (-(-span // s) if ceil else span // s) + 1
     if ceil and (o - 1) * s >= n + p:
@@ -39,8 +40,8 @@ def ref_max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     s = k if stride is None else _pair(stride)
     p, d = _pair(padding), _pair(dilation)
     N, C, H, W = x.shape
-    OH = _out_size(H, k[0], s[0], p[0], d[0], ceil_mode)
-    OW = _out_size(W, k[1], s[1], p[1], d[1], ceil_mode)
+    OH = pool_out_size(H, k[0], s[0], p[0], d[0], ceil_mode)
+    OW = pool_out_size(W, k[1], s[1], p[1], d[1], ceil_mode)
     out = np.empty((N, C, OH, OW), x.dtype)
     idx = np.empty((N, C, OH, OW), np.int64)
     for oh in range(OH):
@@ -61,8 +62,8 @@ def ref_avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     s = k if stride is None else _pair(stride)
     p = _pair(padding)
     N, C, H, W = x.shape
-    OH = _out_size(H, k[0], s[0], p[0], 1, ceil_mode)
-    OW = _out_size(W, k[1], s[1], p[1], 1, ceil_mode)
+    OH = pool_out_size(H, k[0], s[0], p[0], 1, ceil_mode)
+    OW = pool_out_size(W, k[1], s[1], p[1], 1, ceil_mode)
     out = np.empty((N, C, OH, OW), x.dtype)
     for oh in range(OH):
         for ow in range(OW):

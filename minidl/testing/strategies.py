@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from .. import dtypes
+from .opinfo import keep_away
 
 __all__ = ["shapes", "tensors", "arrays", "broadcastable_shapes", "sample_inputs",
            "distinct_arrays"]
@@ -21,19 +22,6 @@ def shapes(min_dims: int = 0, max_dims: int = 4, min_side: int = 1,
     """Tuples of ints: min_dims..max_dims dims, each of size min_side..max_side."""
     return st.lists(st.integers(min_side, max_side), min_size=min_dims,
                     max_size=max_dims).map(tuple)
-
-
-def _keep_away(a: np.ndarray, avoid, margin: float, lo: float, hi: float) -> np.ndarray:
-    """Move every element closer than `margin` to a point of `avoid` out to distance `margin`,
-    on the side it was on (or the side that stays inside [lo, hi])."""
-    for p in avoid:
-        near = np.abs(a - p) < margin
-        if not near.any():
-            continue
-        up = np.where(a >= p, p + margin, p - margin)
-        up = np.where(up > hi, p - margin, np.where(up < lo, p + margin, up))
-        a = np.where(near, up, a)
-    return a
 
 
 def arrays(shape, dtype=dtypes.float64, min_value: float = -3.0, max_value: float = 3.0,
@@ -54,7 +42,7 @@ def arrays(shape, dtype=dtypes.float64, min_value: float = -3.0, max_value: floa
             elems = st.integers(int(np.ceil(min_value)), int(np.floor(max_value)))
         a = draw(hnp.arrays(dt.np, shp, elements=elems))
         if dt.is_floating_point and len(avoid):
-            a = _keep_away(a.astype(np.float64), avoid, margin, min_value, max_value).astype(dt.np)
+            a = keep_away(a, avoid, margin, min_value, max_value).astype(dt.np)
         return a
     return build()
 

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..dataset import Dataset
+from ._base import RootedArrayDataset
 from ._files import DatasetNotFoundError, download_file
 
 __all__ = ["CIFAR10", "CIFAR100", "safe_unpickle"]
@@ -112,7 +112,7 @@ def _load_bin_batch(path: Path, label_bytes: int,
     return raw[:, label_bytes:].reshape(-1, 3, 32, 32), raw[:, label_index].astype(np.int64)
 
 
-class CIFAR10(Dataset):
+class CIFAR10(RootedArrayDataset):
     """CIFAR-10: 50,000 training / 10,000 test 32x32 RGB images in 10 classes.
 
     Attributes: `data` [N, 32, 32, 3] uint8 (HWC), `targets` [N] int64, `classes`, `files`."""
@@ -131,10 +131,7 @@ class CIFAR10(Dataset):
     def __init__(self, root: str | os.PathLike, train: bool = True,
                  transform: Callable | None = None, target_transform: Callable | None = None,
                  download: bool = False) -> None:
-        self.root = Path(root).expanduser()
-        self.train = train
-        self.transform = transform
-        self.target_transform = target_transform
+        super().__init__(root, train, transform, target_transform)
         files = self._find_files()
         if not files and download:
             self.download()
@@ -190,6 +187,7 @@ class CIFAR10(Dataset):
         return _load_pickle_batch(path, self.label_key)
 
     def download(self) -> None:
+        """Fetch and unpack the archive into `root`, verifying its md5."""
         name, md5 = self.archive
         tar_path = download_file(name, md5, self.mirrors, self.root, type(self).__name__)
         with tarfile.open(tar_path, "r:gz") as tar:
@@ -204,21 +202,6 @@ class CIFAR10(Dataset):
                 tar.extractall(root, filter="data")
             else:  # Python without extraction filters: members were checked above
                 tar.extractall(root)
-
-    def __len__(self) -> int:
-        return int(self.data.shape[0])
-
-    def __getitem__(self, index: int):
-        img, target = self.data[index], int(self.targets[index])
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
-
-    def __repr__(self) -> str:
-        split = "train" if self.train else "test"
-        return f"{type(self).__name__}(split={split}, n={len(self)}, root={str(self.root)!r})"
 
 
 class CIFAR100(CIFAR10):

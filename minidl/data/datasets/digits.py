@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..dataset import Dataset
+from ._base import ArrayDataset
 
 __all__ = ["Digits", "load_digits"]
 
@@ -28,7 +28,7 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :64].astype(np.uint8).reshape(-1, 8, 8), table[:, 64].copy()
 
 
-class Digits(Dataset):
+class Digits(ArrayDataset):
     """(uint8 image [8, 8] with values 0..16, int label 0-9).
 
     train=None: all 1,797 images; True: the first 1,437; False: the last 360 (a fixed split, as
@@ -44,17 +44,5 @@ class Digits(Dataset):
             data, targets = data[:N_TRAIN], targets[:N_TRAIN]
         elif train is False:
             data, targets = data[N_TRAIN:], targets[N_TRAIN:]
-        self.train = train
+        super().__init__(train, transform, target_transform)
         self.data, self.targets = data, targets
-        self.transform, self.target_transform = transform, target_transform
-
-    def __len__(self) -> int:
-        return int(self.data.shape[0])
-
-    def __getitem__(self, index: int):
-        img, target = self.data[index], int(self.targets[index])
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target

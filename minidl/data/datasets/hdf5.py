@@ -88,6 +88,7 @@ class HDF5Dataset(Dataset):
         return [self._finish(x, y) for x, y in zip(xs, ys)]
 
     def close(self) -> None:
+        """Close this process's handle of the file (it reopens on the next access)."""
         if self._file is not None and self._pid == os.getpid():
             self._file.close()
         self._file = None

@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from ..dataset import Dataset
+from ._base import apply_transforms
 
 __all__ = ["DatasetFolder", "ImageFolder", "pil_loader", "IMG_EXTENSIONS"]
 
@@ -85,12 +86,7 @@ class DatasetFolder(Dataset):
 
     def __getitem__(self, index: int):
         path, target = self.samples[index]
-        sample = self.loader(path)
-        if self.transform is not None:
-            sample = self.transform(sample)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return sample, target
+        return apply_transforms(self, self.loader(path), target)
 
 
 class ImageFolder(DatasetFolder):

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..dataset import Dataset
+from ._base import RootedArrayDataset
 from ._files import DatasetNotFoundError, download_file
 
 __all__ = ["MNIST", "FashionMNIST", "read_idx"]
@@ -42,7 +42,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return arr.astype(dtype.newbyteorder("="), copy=False) if dtype.byteorder == ">" else arr
 
 
-class MNIST(Dataset):
+class MNIST(RootedArrayDataset):
     """The MNIST digits: 60,000 training / 10,000 test images of 28x28 uint8, labels 0-9.
 
     Attributes: `data` [N, 28, 28] uint8, `targets` [N] int64 (numpy), `classes`."""
@@ -63,10 +63,7 @@ class MNIST(Dataset):
     def __init__(self, root: str | os.PathLike, train: bool = True,
                  transform: Callable | None = None, target_transform: Callable | None = None,
                  download: bool = False) -> None:
-        self.root = Path(root).expanduser()
-        self.train = train
-        self.transform = transform
-        self.target_transform = target_transform
+        super().__init__(root, train, transform, target_transform)
         prefix = "train" if train else "t10k"
         names = [f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"]
         paths = [self._find(n) for n in names]
@@ -87,6 +84,7 @@ class MNIST(Dataset):
 
     @property
     def raw_folder(self) -> Path:
+        """`root/<ClassName>/raw`, where download() puts the files (torchvision's layout)."""
         return self.root / type(self).__name__ / "raw"
 
     def _find(self, name: str) -> Path | None:
@@ -102,21 +100,6 @@ class MNIST(Dataset):
             if self._find(name) is None:
                 download_file(name + ".gz", md5, self.mirrors, self.raw_folder,
                               type(self).__name__)
-
-    def __len__(self) -> int:
-        return int(self.data.shape[0])
-
-    def __getitem__(self, index: int):
-        img, target = self.data[index], int(self.targets[index])
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
-
-    def __repr__(self) -> str:
-        split = "train" if self.train else "test"
-        return f"{type(self).__name__}(split={split}, n={len(self)}, root={str(self.root)!r})"
 
 
 class FashionMNIST(MNIST):
