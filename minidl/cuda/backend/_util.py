@@ -1,8 +1,14 @@
 """Shape helpers shared by the CUDA launchers (pure Python on tuples; no numba import here)."""
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
+
 from ...errors import ShapeError
 from ..kernels.elementwise import MAX_ND
+
+_U64 = (1 << 64) - 1
 
 
 def prod(shape) -> int:
@@ -65,3 +71,18 @@ def launch_1d(kernel, n: int, *args) -> None:
 
     blocks, threads = grid_1d(n)
     kernel[blocks, threads](*args)
+
+
+def launch_counter_rng(kernel, out, seed: int, offset: int, *params) -> None:
+    """Launch a counter-based random kernel (random, dropout) filling the non-empty `out`:
+    kernel(flat(out), seed, offset, *params) with seed and offset as uint64 (taken mod 2**64)."""
+    from ..kernels._common import SIMULATOR
+
+    args = (kernel, out.size, flat(out), np.uint64(int(seed) & _U64),
+            np.uint64(int(offset) & _U64), *params)
+    if SIMULATOR:  # the simulator hashes with numpy uint64 scalars, which warn on wraparound
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
+            launch_1d(*args)
+    else:
+        launch_1d(*args)

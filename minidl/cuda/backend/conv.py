@@ -40,6 +40,16 @@ def _geom(stride, padding, dilation):
     return int(sh), int(sw), int(pt), int(pl), int(dh), int(dw)
 
 
+def _launch(kernel_for, op, rows, cols, out, a, w, stride, padding, dilation, groups):
+    """kernel(out, a, w, geometry, groups) for ck.fwd_kernel / ck.grad_input_kernel, whose GEMM
+    output per group is `rows` x `cols`: tile config by rows, grid (cols/BN, rows/BM, groups)."""
+    _, cfg = ck.config(out.dtype, rows)
+    BM, BN = cfg[:2]
+    grid = _grid(op, _cdiv(cols, BN), _cdiv(rows, BM), int(groups))
+    kernel_for(out.dtype, cfg)[grid, ck.threads(cfg)](
+        out, a, w, *_geom(stride, padding, dilation), int(groups))
+
+
 def conv2d(x, w, stride, padding, dilation, groups):
     N, C, H, W = (int(s) for s in x.shape)
     Co, Cg, kh, kw = (int(s) for s in w.shape)
@@ -49,12 +59,8 @@ def conv2d(x, w, stride, padding, dilation, groups):
     if N * Co * Ho * Wo == 0 or Cg * kh * kw == 0:
         return full((N, Co, Ho, Wo), 0, x.dtype)
     out = empty((N, Co, Ho, Wo), x.dtype)
-    Cog = Co // groups
-    _, cfg = ck.config(x.dtype, Cog)
-    BM, BN = cfg[:2]
-    grid = _grid("conv2d", _cdiv(N * Ho * Wo, BN), _cdiv(Cog, BM), int(groups))
-    ck.fwd_kernel(x.dtype, cfg)[grid, ck.threads(cfg)](
-        out, x, w, *_geom(stride, padding, dilation), int(groups))
+    _launch(ck.fwd_kernel, "conv2d", Co // groups, N * Ho * Wo, out, x, w, stride, padding,
+            dilation, groups)
     return out
 
 
@@ -64,11 +70,8 @@ def conv2d_grad_input(g, w, x_shape, stride, padding, dilation, groups):
     if N * C * H * W == 0 or g.size == 0:
         return full((N, C, H, W), 0, g.dtype)
     dx = empty((N, C, H, W), g.dtype)
-    _, cfg = ck.config(g.dtype, Cg)
-    BM, BN = cfg[:2]
-    grid = _grid("conv2d_grad_input", _cdiv(N * H * W, BN), _cdiv(Cg, BM), int(groups))
-    ck.grad_input_kernel(g.dtype, cfg)[grid, ck.threads(cfg)](
-        dx, g, w, *_geom(stride, padding, dilation), int(groups))
+    _launch(ck.grad_input_kernel, "conv2d_grad_input", Cg, N * H * W, dx, g, w, stride,
+            padding, dilation, groups)
     return dx
 
 

@@ -8,8 +8,6 @@ parameters as the array's dtype (computed on the host, as the CPU backend does).
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from ...backend.cpu.nn import dropout_params
@@ -20,7 +18,7 @@ from ..kernels import pool as pk
 from ..kernels import reduce as rk
 from ..kernels import softmax as sk
 from ..kernels._common import SIMULATOR
-from ._util import flat, launch_1d, prod
+from ._util import flat, launch_1d, launch_counter_rng, prod
 from .memory import empty, full
 
 __all__ = ["max_pool2d", "max_pool2d_grad", "avg_pool2d", "avg_pool2d_grad", "lrn", "lrn_grad",
@@ -29,7 +27,6 @@ __all__ = ["max_pool2d", "max_pool2d_grad", "avg_pool2d", "avg_pool2d_grad", "lr
 # Row kernels: one block per row up to this many blocks, then blocks loop over rows.  The
 # simulator uses 2 so tiny tests exercise the loop.
 _MAX_ROW_BLOCKS = 2 if SIMULATOR else 1 << 20
-_U64 = (1 << 64) - 1
 
 
 def _geom(x_shape, out_hw, kernel, stride, padding):
@@ -57,11 +54,9 @@ def max_pool2d(x, kernel, stride, padding, dilation, ceil_mode):
 
 
 def max_pool2d_grad(g, indices, x_shape, kernel, stride, padding, dilation):
-    gx = empty(tuple(x_shape), g.dtype)
-    if gx.size == 0:
-        return gx
-    if g.size == 0:
+    if g.size == 0 or prod(x_shape) == 0:  # no windows: zeros (or an empty gradient)
         return full(tuple(x_shape), 0, g.dtype)
+    gx = empty(tuple(x_shape), g.dtype)
     N, C, H, W = (int(v) for v in x_shape)
     OH, OW = int(g.shape[2]), int(g.shape[3])
     launch_1d(pk.pool_kernel("max_pool_bwd", g.dtype), gx.size, flat(gx), flat(g),
@@ -87,11 +82,9 @@ def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor
 
 
 def avg_pool2d_grad(g, x_shape, kernel, stride, padding, count_include_pad, divisor_override):
-    gx = empty(tuple(x_shape), g.dtype)
-    if gx.size == 0:
-        return gx
-    if g.size == 0:
+    if g.size == 0 or prod(x_shape) == 0:  # no windows: zeros (or an empty gradient)
         return full(tuple(x_shape), 0, g.dtype)
+    gx = empty(tuple(x_shape), g.dtype)
     # g / divisor per window first (one thread per output), then the gather sums
     geom = _geom(x_shape, g.shape[2:], kernel, stride, padding)
     gs = empty(g.shape, g.dtype)
@@ -155,12 +148,5 @@ def dropout_mask(shape, p, seed, offset, dtype):
     out = empty(tuple(shape), dtype)
     if out.size:
         q, scale = dropout_params(p, dtype)
-        args = (dk.dropout_kernel(dtype), out.size, flat(out), np.uint64(int(seed) & _U64),
-                np.uint64(int(offset) & _U64), q, scale)
-        if SIMULATOR:  # the simulator hashes with numpy uint64 scalars, which warn on wraparound
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
-                launch_1d(*args)
-        else:
-            launch_1d(*args)
+        launch_counter_rng(dk.dropout_kernel(dtype), out, seed, offset, q, scale)
     return out

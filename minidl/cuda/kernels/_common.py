@@ -52,6 +52,41 @@ def device(pyfunc: Callable):
     return cuda.jit(device=True)(pyfunc)
 
 
+def inline_device(pyfunc: Callable):
+    """A device function pasted into each caller at the numba IR level (inline="always"): the
+    kernel's LLVM IR is what the caller would be with the body written out, and typing it needs
+    no compute capability.  For the small index/tile helpers shared between kernels."""
+    return cuda.jit(device=True, inline="always")(pyfunc)
+
+
+def _unravel3(i, n1, n2):
+    """(i0, i1, i2) of the flat index i >= 0 of a C-ordered [.., n1, n2] array: two divisions,
+    each remainder as i - q*n (no second division)."""
+    n12 = n1 * n2
+    i0 = i // n12
+    r = i - i0 * n12
+    i1 = r // n2
+    return i0, i1, r - i1 * n2
+
+
+unravel3 = inline_device(_unravel3)
+
+
+def _strided_offset(i, shape, st):
+    """sum_d idx_d * st[d] for the C-order multi-index (idx_0, ..) of flat index i in `shape`
+    (UniTuples of the same length ND): innermost dim first, ND-1 divisions (each remainder as
+    rem - q*n), none for the outermost index.  Strides may be 0 (broadcast) or negative."""
+    rem = i
+    o = 0
+    for d in range(len(shape) - 1, 0, -1):
+        q = rem // shape[d]
+        o += (rem - q * shape[d]) * st[d]
+        rem = q
+    return o + rem * st[0]
+
+
+strided_offset = inline_device(_strided_offset)
+
 _KERNELS: dict = {}
 
 

@@ -70,7 +70,8 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, int32
 
-from ._common import SIMULATOR, arr, cached_kernel
+from ._common import SIMULATOR, arr, cached_kernel, unravel3
+from .matmul import tile_ops
 
 __all__ = ["CONFIGS", "GPU_CONFIGS", "threads", "config", "fwd_kernel", "grad_input_kernel",
            "grad_weight_kernel", "wsum_kernel", "flops_bytes", "ptx_signatures"]
@@ -115,6 +116,7 @@ def build_fwd(dtype, config):
     AS_COLS = BM + 1  # a closure constant: numba needs literal shared-array shapes
     T = np.dtype(dtype).type
     zero = T(0)
+    clear, update, _ = tile_ops(dtype, config)  # outputs scatter to NCHW: own store loop
 
     def conv2d_fwd(out, x, w, sh, sw, pt, pl, dh, dw, groups):
         N, C, H, W = x.shape
@@ -132,8 +134,6 @@ def build_fwd(dtype, config):
         Ki = cuda.shared.array(BK, int32)
         Kj = cuda.shared.array(BK, int32)
         acc = cuda.local.array((TM, TN), T)
-        areg = cuda.local.array(TM, T)
-        breg = cuda.local.array(TN, T)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         tid = ty * NTX + tx
@@ -147,24 +147,18 @@ def build_fwd(dtype, config):
         brow = tid // BN
         p = p0 + bcol
         pvalid = p < P
-        pn = p // L
-        prem = p - pn * L
-        poh = prem // Wo
+        pn, poh, pow_ = unravel3(p, Ho, Wo)
         ih0 = poh * sh - pt
-        iw0 = (prem - poh * Wo) * sw - pl
-        for i in range(TM):
-            for j in range(TN):
-                acc[i, j] = zero
+        iw0 = pow_ * sw - pl
+        clear(acc)
         for k0 in range(0, K, BK):
             if tid < BK:
                 k = k0 + tid
                 if k < K:
-                    c = k // KHW
-                    r = k - c * KHW
-                    ii = r // KW
+                    c, ii, jj = unravel3(k, KH, KW)
                     Kc[tid] = c
                     Ki[tid] = ii
-                    Kj[tid] = r - ii * KW
+                    Kj[tid] = jj
                 else:
                     Kc[tid] = -1
                     Ki[tid] = 0
@@ -192,22 +186,12 @@ def build_fwd(dtype, config):
                         v = x[pn, cbase + c, ih, iw]
                 Bs[kk, bcol] = v
             cuda.syncthreads()
-            for kk in range(BK):
-                for i in range(TM):
-                    areg[i] = As[kk, ty + i * NTY]
-                for j in range(TN):
-                    breg[j] = Bs[kk, tx + j * NTX]
-                for i in range(TM):
-                    for j in range(TN):
-                        acc[i, j] += areg[i] * breg[j]
+            update(acc, As, Bs, tx, ty)
             cuda.syncthreads()  # tiles and tables are overwritten by the next k-tile
         for j in range(TN):
             q = p0 + tx + j * NTX
             if q < P:
-                n = q // L
-                rem = q - n * L
-                oh = rem // Wo
-                ow = rem - oh * Wo
+                n, oh, ow = unravel3(q, Ho, Wo)
                 for i in range(TM):
                     gm = m0 + ty + i * NTY
                     if gm < Cog:
@@ -224,6 +208,7 @@ def build_grad_input(dtype, config):
     AS_COLS = BM + 1  # a closure constant: numba needs literal shared-array shapes
     T = np.dtype(dtype).type
     zero = T(0)
+    clear, update, _ = tile_ops(dtype, config)  # outputs scatter to NCHW: own store loop
 
     def conv2d_grad_input(dx, gy, w, sh, sw, pt, pl, dh, dw, groups):
         N, C, H, W = dx.shape
@@ -245,8 +230,6 @@ def build_grad_input(dtype, config):
         Kwq = cuda.shared.array(BK, int32)
         Kwr = cuda.shared.array(BK, int32)
         acc = cuda.local.array((TM, TN), T)
-        areg = cuda.local.array(TM, T)
-        breg = cuda.local.array(TN, T)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         tid = ty * NTX + tx
@@ -260,26 +243,19 @@ def build_grad_input(dtype, config):
         brow = tid // BN
         q = q0 + bcol
         qvalid = q < Q
-        qn = q // HW
-        qrem = q - qn * HW
-        qih = qrem // W
+        qn, qih, qiw = unravel3(q, H, W)
         ihp = qih + pt
-        iwp = qrem - qih * W + pl
+        iwp = qiw + pl
         hq = ihp // sh
         hr = ihp - hq * sh
         wq = iwp // sw
         wr = iwp - wq * sw
-        for i in range(TM):
-            for j in range(TN):
-                acc[i, j] = zero
+        clear(acc)
         for k0 in range(0, K2, BK):
             if tid < BK:
                 k = k0 + tid
                 if k < K2:
-                    o = k // KHW
-                    r = k - o * KHW
-                    ii = r // KW
-                    jj = r - ii * KW
+                    o, ii, jj = unravel3(k, KH, KW)
                     a = ii * dh
                     b = jj * dw
                     Ko[tid] = o
@@ -320,22 +296,12 @@ def build_grad_input(dtype, config):
                         v = gy[qn, obase + o, oh, ow]
                 Bs[kk, bcol] = v
             cuda.syncthreads()
-            for kk in range(BK):
-                for i in range(TM):
-                    areg[i] = As[kk, ty + i * NTY]
-                for j in range(TN):
-                    breg[j] = Bs[kk, tx + j * NTX]
-                for i in range(TM):
-                    for j in range(TN):
-                        acc[i, j] += areg[i] * breg[j]
+            update(acc, As, Bs, tx, ty)
             cuda.syncthreads()
         for j in range(TN):
             qq = q0 + tx + j * NTX
             if qq < Q:
-                n = qq // HW
-                rem = qq - n * HW
-                ih = rem // W
-                iw = rem - ih * W
+                n, ih, iw = unravel3(qq, H, W)
                 for i in range(TM):
                     gm = m0 + ty + i * NTY
                     if gm < Cg:
@@ -353,6 +319,7 @@ def build_grad_weight(dtype, config):
     AS_COLS = BM + 1  # a closure constant: numba needs literal shared-array shapes
     T = np.dtype(dtype).type
     zero = T(0)
+    clear, update, store = tile_ops(dtype, config)
 
     def conv2d_grad_weight(part, gy, x, kh, kw, sh, sw, pt, pl, dh, dw, groups, splits, pchunk):
         N, C, H, W = x.shape
@@ -362,7 +329,6 @@ def build_grad_weight(dtype, config):
         K = part.shape[2]
         Cog = Co // groups
         Cg = C // groups
-        KHW = kh * kw
         L = Ho * Wo
         P = N * L
         As = cuda.shared.array((BK, AS_COLS), T)
@@ -371,8 +337,6 @@ def build_grad_weight(dtype, config):
         Poh = cuda.shared.array(BK, int32)
         Pow = cuda.shared.array(BK, int32)
         acc = cuda.local.array((TM, TN), T)
-        areg = cuda.local.array(TM, T)
-        breg = cuda.local.array(TN, T)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         tid = ty * NTX + tx
@@ -389,25 +353,19 @@ def build_grad_weight(dtype, config):
         brow = tid // BN
         k = n0 + bcol
         kvalid = k < K
-        c = k // KHW
-        r = k - c * KHW
-        ii = r // kw
+        c, ii, jj = unravel3(k, kh, kw)
         idh = ii * dh - pt
-        jdw = (r - ii * kw) * dw - pl
+        jdw = jj * dw - pl
         xc = g * Cg + c
-        for i in range(TM):
-            for j in range(TN):
-                acc[i, j] = zero
+        clear(acc)
         for p0 in range(pstart, pend, BK):
             if tid < BK:
                 p = p0 + tid
                 if p < pend:
-                    n = p // L
-                    rem = p - n * L
-                    oh = rem // Wo
+                    n, oh, ow = unravel3(p, Ho, Wo)
                     Pn[tid] = n
                     Poh[tid] = oh
-                    Pow[tid] = rem - oh * Wo
+                    Pow[tid] = ow
                 else:
                     Pn[tid] = -1
                     Poh[tid] = 0
@@ -435,22 +393,9 @@ def build_grad_weight(dtype, config):
                         v = x[n, xc, ih, iw]
                 Bs[pp, bcol] = v
             cuda.syncthreads()
-            for kk in range(BK):
-                for i in range(TM):
-                    areg[i] = As[kk, ty + i * NTY]
-                for j in range(TN):
-                    breg[j] = Bs[kk, tx + j * NTX]
-                for i in range(TM):
-                    for j in range(TN):
-                        acc[i, j] += areg[i] * breg[j]
+            update(acc, As, Bs, tx, ty)
             cuda.syncthreads()
-        for i in range(TM):
-            gm = m0 + ty + i * NTY
-            if gm < Cog:
-                for j in range(TN):
-                    kk = n0 + tx + j * NTX
-                    if kk < K:
-                        part[s, obase + gm, kk] = acc[i, j]
+        store(part, s, obase, acc, m0, n0, Cog, K, tx, ty)
 
     a4 = arr(dtype, 4)
     a3 = arr(dtype, 3)

@@ -35,7 +35,7 @@ import numpy as np
 from numba import cuda
 
 from ...backend import scalar
-from ._common import DTYPES, FLOATS, arr, cached_kernel, device, nb, tup
+from ._common import DTYPES, FLOATS, arr, cached_kernel, device, nb, strided_offset, tup
 
 BOOL = np.dtype(np.bool_)
 MAX_ND = 8  # strided map / strided copy kernels exist for 1..MAX_ND dims (after merging)
@@ -123,19 +123,15 @@ def _contig_kernel(g, nin: int):
 
 def _strided_kernel(g, nin: int, ND: int):
     # The flat output index i is decomposed innermost-dim first; the outermost index needs no
-    # division (i < n).  q = rem // n_d; idx = rem - q * n_d costs one division, not two.
+    # division (i < n).  q = rem // n_d; idx = rem - q * n_d costs one division, not two.  One
+    # operand: _common.strided_offset (as strided_copy).  Two or three operands share each idx
+    # in one loop: per-operand strided_offset calls would repeat the ND-1 divisions per operand
+    # (NVVM does not merge the separate loops: `where` at ND = 8 had 22 instead of 8 64-bit
+    # div/rem in its PTX and twice the instructions).
     if nin == 1:
         def s1(out, x0, p0, p1, shape, st0):
             for i in range(cuda.grid(1), out.shape[0], cuda.gridsize(1)):
-                rem = i
-                o0 = 0
-                for d in range(ND - 1, 0, -1):
-                    q = rem // shape[d]
-                    idx = rem - q * shape[d]
-                    rem = q
-                    o0 += idx * st0[d]
-                o0 += rem * st0[0]
-                out[i] = g(x0[o0], p0, p1)
+                out[i] = g(x0[strided_offset(i, shape, st0)], p0, p1)
         return s1
     if nin == 2:
         def s2(out, x0, x1, p0, p1, shape, st0, st1):

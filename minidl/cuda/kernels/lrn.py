@@ -31,7 +31,15 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from ._common import FLOATS, arr, cached_kernel
+from ._common import FLOATS, arr, cached_kernel, inline_device
+
+
+def _window(c, left, right, C):
+    """The channels [c - left, c + right] clipped to [0, C), as a half-open range."""
+    return max(0, c - left), min(C, c + right + 1)
+
+
+window = inline_device(_window)
 
 
 def build_lrn_fwd(dtype):
@@ -47,8 +55,7 @@ def build_lrn_fwd(dtype):
             t = i // L
             c = t % C
             n = t // C
-            c0 = max(0, c - before)
-            c1 = min(C, c + after + 1)
+            c0, c1 = window(c, before, after, C)
             acc = zero
             for cc in range(c0, c1):
                 v = x[(n * C + cc) * L + l_]
@@ -74,8 +81,7 @@ def build_lrn_bwd(dtype):
             t = i // L
             c = t % C
             n = t // C
-            c0 = max(0, c - after)
-            c1 = min(C, c + before + 1)
+            c0, c1 = window(c, after, before, C)
             acc = zero
             for cc in range(c0, c1):
                 j = (n * C + cc) * L + l_

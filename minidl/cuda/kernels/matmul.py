@@ -22,10 +22,12 @@ matmul[T, BM, BN, BK, TM, TN]: shared-memory tiled GEMM with register blocking.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import cuda
 
-from ._common import FLOATS, SIMULATOR, arr, cached_kernel
+from ._common import FLOATS, SIMULATOR, arr, cached_kernel, inline_device
 
 # (BM, BN, BK, TM, TN)
 CONFIG = (8, 8, 4, 2, 2) if SIMULATOR else (64, 64, 16, 4, 4)
@@ -38,6 +40,56 @@ def threads(config=CONFIG) -> tuple[int, int]:
     return BN // TN, BM // TM
 
 
+def tile_ops(dtype, config):
+    """(clear, update, store): the device functions of one thread's share of a tiled GEMM with
+    config (BM, BN, BK, TM, TN), used by matmul and the implicit-GEMM conv kernels.
+
+    clear(acc) zeroes the TM x TN accumulator (typed T(0)); update(acc, As, Bs, tx, ty) does the
+    BK rank-1 updates of one staged k-tile: acc[i, j] += As[kk, ty + i*NTY] * Bs[kk, tx + j*NTX]
+    for kk = 0..BK-1, each shared value read once into a register and used TN (TM) times;
+    store(c, z, roff, acc, row0, col0, M, N, tx, ty) writes acc[i, j] to
+    c[z, roff + row0 + ty + i*NTY, col0 + tx + j*NTX] where the row is < M and the column < N.
+    Inlined at the numba IR level; all sizes are closure constants, so NVVM unrolls the loops and
+    keeps acc in registers."""
+    return _tile_ops(np.dtype(dtype), tuple(config))
+
+
+@functools.lru_cache(maxsize=None)
+def _tile_ops(dtype, config):
+    BM, BN, BK, TM, TN = config
+    NTX, NTY = BN // TN, BM // TM
+    T = dtype.type
+    zero = T(0)
+
+    def clear(acc):
+        for i in range(TM):
+            for j in range(TN):
+                acc[i, j] = zero
+
+    def update(acc, As, Bs, tx, ty):
+        areg = cuda.local.array(TM, T)
+        breg = cuda.local.array(TN, T)
+        for kk in range(BK):
+            for i in range(TM):
+                areg[i] = As[kk, ty + i * NTY]
+            for j in range(TN):
+                breg[j] = Bs[kk, tx + j * NTX]
+            for i in range(TM):
+                for j in range(TN):
+                    acc[i, j] += areg[i] * breg[j]
+
+    def store(c, z, roff, acc, row0, col0, M, N, tx, ty):
+        for i in range(TM):
+            gm = row0 + ty + i * NTY
+            if gm < M:
+                for j in range(TN):
+                    gn = col0 + tx + j * NTX
+                    if gn < N:
+                        c[z, roff + gm, gn] = acc[i, j]
+
+    return inline_device(clear), inline_device(update), inline_device(store)
+
+
 def build_matmul(dtype, config=CONFIG):
     BM, BN, BK, TM, TN = config
     NTX, NTY = BN // TN, BM // TM
@@ -47,6 +99,7 @@ def build_matmul(dtype, config=CONFIG):
     AS_COLS = BM + 1  # one column of padding: the transposed tile store avoids bank conflicts
     T = np.dtype(dtype).type
     zero = T(0)
+    clear, update, store = tile_ops(dtype, config)
 
     def matmul(c, a, b):
         nb_, M, K = a.shape
@@ -54,17 +107,13 @@ def build_matmul(dtype, config=CONFIG):
         As = cuda.shared.array((BK, AS_COLS), T)
         Bs = cuda.shared.array((BK, BN), T)
         acc = cuda.local.array((TM, TN), T)
-        areg = cuda.local.array(TM, T)
-        breg = cuda.local.array(TN, T)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         tid = ty * NTX + tx
         row0 = cuda.blockIdx.y * BM
         col0 = cuda.blockIdx.x * BN
         for bz in range(cuda.blockIdx.z, nb_, cuda.gridDim.z):
-            for i in range(TM):
-                for j in range(TN):
-                    acc[i, j] = zero
+            clear(acc)
             for k0 in range(0, K, BK):
                 for r in range(A_LOADS):
                     e = tid + r * NT
@@ -81,22 +130,9 @@ def build_matmul(dtype, config=CONFIG):
                     gn = col0 + n
                     Bs[kk, n] = b[bz, gk, gn] if (gk < K and gn < N) else zero
                 cuda.syncthreads()
-                for kk in range(BK):
-                    for i in range(TM):
-                        areg[i] = As[kk, ty + i * NTY]
-                    for j in range(TN):
-                        breg[j] = Bs[kk, tx + j * NTX]
-                    for i in range(TM):
-                        for j in range(TN):
-                            acc[i, j] += areg[i] * breg[j]
+                update(acc, As, Bs, tx, ty)
                 cuda.syncthreads()  # the tiles are overwritten by the next k-step
-            for i in range(TM):
-                gm = row0 + ty + i * NTY
-                if gm < M:
-                    for j in range(TN):
-                        gn = col0 + tx + j * NTX
-                        if gn < N:
-                            c[bz, gm, gn] = acc[i, j]
+            store(c, bz, 0, acc, row0, col0, M, N, tx, ty)
     a3 = arr(dtype, 3)
     # launch_bounds (NT threads, 2 blocks per SM) caps ptxas at 128 registers: unbounded it
     # takes ~150 on sm_80 (one block per SM); 3 blocks per SM would spill in float64.

@@ -33,20 +33,14 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from ._common import DTYPES, arr, cached_kernel, tup
+from ._common import DTYPES, arr, cached_kernel, strided_offset, tup
 from .elementwise import MAX_ND, PTX_ND
 
 
 def build_strided_copy(dtype, nd: int):
     def strided_copy(out, a, offset, shape, st):
         for i in range(cuda.grid(1), out.shape[0], cuda.gridsize(1)):
-            rem = i
-            o = offset
-            for d in range(nd - 1, 0, -1):
-                q = rem // shape[d]
-                o += (rem - q * shape[d]) * st[d]
-                rem = q
-            out[i] = a[o + rem * st[0]]
+            out[i] = a[offset + strided_offset(i, shape, st)]
     return strided_copy, f"void({arr(dtype)}, {arr(dtype)}, int64, {tup(nd)}, {tup(nd)})"
 
 
@@ -58,13 +52,7 @@ def strided_copy_kernel(dtype, nd: int):
 def build_strided_add(dtype, nd: int):
     def strided_add(dst, src, offset, shape, st):
         for i in range(cuda.grid(1), src.shape[0], cuda.gridsize(1)):
-            rem = i
-            o = offset
-            for d in range(nd - 1, 0, -1):
-                q = rem // shape[d]
-                o += (rem - q * shape[d]) * st[d]
-                rem = q
-            o += rem * st[0]
+            o = offset + strided_offset(i, shape, st)
             dst[o] = dst[o] + src[i]
     return strided_add, f"void({arr(dtype)}, {arr(dtype)}, int64, {tup(nd)}, {tup(nd)})"
 

@@ -60,15 +60,24 @@ def _sgd_kernel(p, g, b, lr, momentum, omd, wd, nesterov, maximize, first_step, 
         i += stride
 
 
-def _sgd_paper_kernel(p, g, v, lr, momentum, wd, maximize):
-    n = p.shape[0]
-    i = cuda.grid(1)
-    stride = cuda.gridsize(1)
-    while i < n:
-        pi, vi = _sgd_paper_dev(p[i], g[i], v[i], lr, momentum, wd, maximize)
-        p[i] = pi
-        v[i] = vi
-        i += stride
+def _one_buffer_kernel(rule):
+    """The kernel of a rule with one always-used state buffer s and three scalars:
+    p[i], s[i] = rule(p[i], g[i], s[i], c0, c1, c2, maximize).  sgd_paper: s = v,
+    (c0, c1, c2) = (lr, momentum, wd); adagrad: s = sum, (clr, eps, wd)."""
+    def kernel(p, g, s, c0, c1, c2, maximize):
+        n = p.shape[0]
+        i = cuda.grid(1)
+        stride = cuda.gridsize(1)
+        while i < n:
+            pi, si = rule(p[i], g[i], s[i], c0, c1, c2, maximize)
+            p[i] = pi
+            s[i] = si
+            i += stride
+    return kernel
+
+
+_sgd_paper_kernel = _one_buffer_kernel(_sgd_paper_dev)
+_adagrad_kernel = _one_buffer_kernel(_adagrad_dev)
 
 
 def _adam_kernel(p, g, m, v, vmax, wd, decay, b1, omb1, b2, omb2, step_size, bc2s, eps, amsgrad,
@@ -110,17 +119,6 @@ def _rmsprop_kernel(p, g, sq, gavg, b, lr, alpha, oma, eps, wd, centered, has_mo
             gavg[i] = ga
         if has_momentum:
             b[i] = bi
-        i += stride
-
-
-def _adagrad_kernel(p, g, s, clr, eps, wd, maximize):
-    n = p.shape[0]
-    i = cuda.grid(1)
-    stride = cuda.gridsize(1)
-    while i < n:
-        pi, si = _adagrad_dev(p[i], g[i], s[i], clr, eps, wd, maximize)
-        p[i] = pi
-        s[i] = si
         i += stride
 
 

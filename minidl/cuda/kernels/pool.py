@@ -44,12 +44,23 @@ import numpy as np
 from numba import cuda
 
 from ...backend.cpu.nn import _avg_window
-from ._common import FLOATS, arr, cached_kernel, device
+from ._common import FLOATS, arr, cached_kernel, device, inline_device
 
 _I = "int64"
 _GEOM = ", ".join([_I] * 11)  # NC, H, W, OH, OW, KH, KW, SH, SW, PH, PW
 
 avg_window = device(_avg_window.py_func)
+
+
+def _candidates(p, S, NW, NO):
+    """[o0, o1] (inclusive): the windows along one dim that may hold the padded position p
+    (input position + padding): o <= p // S, at most NW of them (NW = (K-1)*D // S + 1 from the
+    host), clipped to the NO outputs.  The gather-form backwards test each candidate."""
+    o1 = p // S
+    return max(0, o1 - NW + 1), min(o1, NO - 1)
+
+
+candidates = inline_device(_candidates)
 
 
 def build_max_pool_fwd(dtype):
@@ -97,15 +108,10 @@ def build_max_pool_bwd(dtype):
             t = i // W
             h = t % H
             nc = t // H
-            # candidate windows: oh <= (h + PH) / SH and at most NWH of them (NWH =
-            # (KH-1)*DH // SH + 1 from the host); argmax equality decides, so a candidate
-            # that does not actually cover (h, w) contributes nothing
-            oh1 = (h + PH) // SH
-            oh0 = max(0, oh1 - NWH + 1)
-            oh1 = min(oh1, OH - 1)
-            ow1 = (w + PW) // SW
-            ow0 = max(0, ow1 - NWW + 1)
-            ow1 = min(ow1, OW - 1)
+            # argmax equality decides, so a candidate window that does not actually cover
+            # (h, w) contributes nothing
+            oh0, oh1 = candidates(h + PH, SH, NWH, OH)
+            ow0, ow1 = candidates(w + PW, SW, NWW, OW)
             target = h * W + w
             acc = zero
             for oh in range(oh0, oh1 + 1):
@@ -168,12 +174,8 @@ def build_avg_pool_bwd(dtype):
             nc = t // H
             hp = h + PH
             wp = w + PW
-            oh1 = hp // SH  # candidates as in max_pool_bwd, NWH = (KH-1) // SH + 1
-            oh0 = max(0, oh1 - NWH + 1)
-            oh1 = min(oh1, OH - 1)
-            ow1 = wp // SW
-            ow0 = max(0, ow1 - NWW + 1)
-            ow1 = min(ow1, OW - 1)
+            oh0, oh1 = candidates(hp, SH, NWH, OH)  # NWH = (KH-1) // SH + 1
+            ow0, ow1 = candidates(wp, SW, NWW, OW)
             acc = zero
             for oh in range(oh0, oh1 + 1):
                 if hp - oh * SH >= KH:  # window starts above h - KH + 1: does not hold h

@@ -22,10 +22,12 @@ arg_reduce[name, T]  argmax / argmin: the same mapping carrying (value, index) p
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import cuda
 
-from ._common import DTYPES, SIMULATOR, arr, cached_kernel
+from ._common import DTYPES, SIMULATOR, arr, cached_kernel, inline_device
 
 MAX_BLOCK = 8 if SIMULATOR else 256
 MIN_BLOCK = 1 if SIMULATOR else 32
@@ -62,11 +64,34 @@ def _combine(name: str):
     return cuda.jit(device=True)(combine)
 
 
+@functools.lru_cache(maxsize=None)
+def block_combine(name: str):
+    """Device function block(sh, tid, nt, v): combine the nt (a power of two) threads' values v
+    with `name` ("sum", "max", "min"; a NaN wins max/min) into sh[0], a shared array of >= nt
+    elements: each thread stores v, then a log2(nt)-step tree halves the active threads with a
+    barrier after every step, so sh[0] is readable by all threads on return.  Shared by the
+    reduce and log-softmax kernels."""
+    combine = _combine(name)
+
+    def block(sh, tid, nt, v):
+        sh[tid] = v
+        cuda.syncthreads()
+        s = nt // 2
+        while s > 0:
+            if tid < s:
+                sh[tid] = combine(sh[tid], sh[tid + s])
+            cuda.syncthreads()
+            s //= 2
+
+    return inline_device(block)
+
+
 def build_reduce(name: str, dtype):
     dtype = np.dtype(dtype)
     A = acc_dtype(name, dtype)
     ACC = A.type
     combine = _combine(name)
+    block = block_combine(name)
     is_sum = name == "sum"
 
     def reduce_rows(out, a, R, K):
@@ -81,14 +106,7 @@ def build_reduce(name: str, dtype):
                 acc = ACC(a[base])
             for j in range(tid, K, nt):
                 acc = combine(acc, ACC(a[base + j]))
-            sh[tid] = acc
-            cuda.syncthreads()
-            s = nt // 2
-            while s > 0:
-                if tid < s:
-                    sh[tid] = combine(sh[tid], sh[tid + s])
-                cuda.syncthreads()
-                s //= 2
+            block(sh, tid, nt, acc)
             if tid == 0:
                 out[row] = sh[0]
             cuda.syncthreads()  # sh[0] is read before the next row overwrites it

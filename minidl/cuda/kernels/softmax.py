@@ -27,12 +27,14 @@ import numpy as np
 from numba import cuda
 
 from ._common import FLOATS, arr, cached_kernel
-from .reduce import MAX_BLOCK
+from .reduce import MAX_BLOCK, block_combine
 
 
 def build_log_softmax_fwd(dtype):
     T = np.dtype(dtype).type
     zero = T(0)
+    block_max = block_combine("max")
+    block_sum = block_combine("sum")
 
     def log_softmax_fwd(y, x, R, K):
         sh = cuda.shared.array(MAX_BLOCK, T)
@@ -45,30 +47,13 @@ def build_log_softmax_fwd(dtype):
                 v = x[base + j]
                 if v > m or v != v:
                     m = v
-            sh[tid] = m
-            cuda.syncthreads()
-            s = nt // 2
-            while s > 0:
-                if tid < s:
-                    a = sh[tid]
-                    b = sh[tid + s]
-                    if b > a or b != b:
-                        sh[tid] = b
-                cuda.syncthreads()
-                s //= 2
+            block_max(sh, tid, nt, m)
             m = sh[0]
             cuda.syncthreads()  # everyone has m before sh is reused for the sum
             acc = zero
             for j in range(tid, K, nt):
                 acc += math.exp(x[base + j] - m)
-            sh[tid] = acc
-            cuda.syncthreads()
-            s = nt // 2
-            while s > 0:
-                if tid < s:
-                    sh[tid] += sh[tid + s]
-                cuda.syncthreads()
-                s //= 2
+            block_sum(sh, tid, nt, acc)
             lse = math.log(sh[0])
             for j in range(tid, K, nt):
                 y[base + j] = (x[base + j] - m) - lse  # not x - (m + lse): keeps x == m exact
@@ -80,6 +65,7 @@ def build_log_softmax_fwd(dtype):
 def build_log_softmax_bwd(dtype):
     T = np.dtype(dtype).type
     zero = T(0)
+    block_sum = block_combine("sum")
 
     def log_softmax_bwd(dx, g, y, R, K):
         sh = cuda.shared.array(MAX_BLOCK, T)
@@ -90,14 +76,7 @@ def build_log_softmax_bwd(dtype):
             acc = zero
             for j in range(tid, K, nt):
                 acc += g[base + j]
-            sh[tid] = acc
-            cuda.syncthreads()
-            s = nt // 2
-            while s > 0:
-                if tid < s:
-                    sh[tid] += sh[tid + s]
-                cuda.syncthreads()
-                s //= 2
+            block_sum(sh, tid, nt, acc)
             total = sh[0]
             for j in range(tid, K, nt):
                 dx[base + j] = g[base + j] - math.exp(y[base + j]) * total
