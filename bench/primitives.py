@@ -7,6 +7,9 @@ process, at LeNet-5, cuda-convnet CIFAR-10 and AlexNet shapes, forward and forwa
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/primitives.py   # BLAS auto-detect
     OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 python bench/primitives.py
                                  # one core each: the fair comparison on a shared, loaded machine
+    python bench/primitives.py --only minidl; python bench/primitives.py --only torch
+                                 # each library alone in its process: on 2 cores one library's
+                                 # spinning pool threads otherwise slow the other's runs
 
 Each case is a `Case` in CASES: a name (the --filter matches it), a builder `make(lib)` ->
 {mode: zero-argument callable} for lib in ("minidl", "torch"), and a shape note.  minidl and
@@ -195,17 +198,22 @@ def main(argv=None) -> int:
     ap.add_argument("--filter", default="", help="only cases whose name contains this")
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--only", choices=("minidl", "torch"),
+                    help="time one library in this process (run twice, once each, to keep the "
+                         "other's thread pools off the cores)")
     args = ap.parse_args(argv)
     libs = ["minidl"]
-    if not args.no_torch:
+    if args.only == "torch" or (not args.no_torch and args.only is None):
         try:
             import torch
             libs.append("torch")
         except ImportError:
             print("torch not installed: minidl only")
+    if args.only:
+        libs = [args.only]
     cases = [c for c in CASES if args.filter in c.name]
     # run one tiny case first so numba's JIT/cache load and the BLAS pools are warm
-    conv_case(2, 2, 6, 2, 3)("minidl")["fwd+bwd"]()
+    conv_case(2, 2, 6, 2, 3)(libs[0])["fwd+bwd"]()
     import numba
 
     print("\n".join(blas_info()))
@@ -217,16 +225,16 @@ def main(argv=None) -> int:
           f"{numba.config.NUMBA_NUM_THREADS}"
           + (f"; torch {torch.__version__} threads {torch.get_num_threads()}"
              if "torch" in libs else ""))
-    head = "| case | shape | mode | minidl ms |" + (" torch ms | minidl/torch |"
-                                                    if "torch" in libs else "")
+    head = "| case | shape | mode |" + "".join(f" {lib} ms |" for lib in libs) + (
+        " minidl/torch |" if len(libs) == 2 else "")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for case in cases:
         res = run_case(case, libs, args.reps)
         for mode, r in res.items():
-            row = f"| {case.name} | {case.note} | {mode} | {r['minidl']:.2f} |"
-            if "torch" in libs:
-                row += f" {r['torch']:.2f} | {r['minidl'] / r['torch']:.2f} |"
+            row = f"| {case.name} | {case.note} | {mode} |" + "".join(f" {r[lib]:.2f} |" for lib in libs)
+            if len(libs) == 2:
+                row += f" {r['minidl'] / r['torch']:.2f} |"
             print(row, flush=True)
     return 0
 
