@@ -117,6 +117,19 @@ def test_max_pool_ties_nan_and_inf():
     assert idx.numpy()[0, 0, 0, 1] == 2  # all zeros: the first element of the window wins
 
 
+
+@given(pool_geometry(), st.integers(0, 2 ** 16), st.sampled_from([np.float32, np.float64]))
+def test_max_pool_ties_nan_inf_match_loops(geom, seed, dtype):
+    # values from {0, 1, nan, -inf}: most windows tie; both CPU kernels (the unpadded
+    # phase-split one and the general one) must keep the raster-order scan's winner
+    shape, k, s, p, d, ceil = geom
+    x = np.random.default_rng(seed).choice(np.array([0.0, 1.0, np.nan, -np.inf], dtype),
+                                           size=shape, p=[0.4, 0.4, 0.1, 0.1])
+    out, idx = F.max_pool2d(t(x), k, s, p, d, ceil, return_indices=True)
+    rout, ridx = ref_max_pool(x, k, s, p, d, ceil)
+    np.testing.assert_array_equal(out.numpy(), rout)
+    np.testing.assert_array_equal(idx.numpy(), ridx)
+
 def test_max_pool_unbatched_and_default_stride():
     x = np.random.default_rng(2).standard_normal((3, 6, 6))
     out = F.max_pool2d(t(x), 3)
