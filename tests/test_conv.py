@@ -211,6 +211,39 @@ def test_backend_chunks_agree_with_one_chunk(monkeypatch, dtype):
         np.testing.assert_allclose(a, b, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
 
 
+@pytest.mark.skipif(cpu_conv._GEMM is None, reason="no cblas gemm found: full im2col only")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", [
+    ((7, 4, 9, 8), (6, 2, 3, 2), ((1, 2), ((1, 0), (2, 1)), (2, 1), 2)),
+    ((5, 6, 11, 10), (8, 3, 4, 3), ((3, 2), ((2, 1), (0, 2)), (2, 1), 2)),
+    ((4, 8, 12, 12), (8, 8, 5, 5), ((1, 1), ((2, 2), (2, 2)), (1, 1), 1)),
+    ((3, 4, 24, 24), (6, 2, 3, 3), ((1, 1), ((1, 1), (1, 1)), (1, 1), 2)),  # L >= 512
+])
+def test_row_window_path_agrees_with_im2col(monkeypatch, dtype, case):
+    x_shape, w_shape, geo = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+
+    def run(min_k, g=None):
+        monkeypatch.setattr(cpu_conv, "_SHIFT_MIN_K", min_k)
+        out = cpu_conv.conv2d(x, w, *geo)
+        g = rng.standard_normal(out.shape).astype(dtype) if g is None else g
+        return [out, cpu_conv.conv2d_grad_input(g, w, x.shape, *geo),
+                cpu_conv.conv2d_grad_weight(g, x, w.shape, *geo)], g
+
+    ref, g = run(10 ** 9)
+    monkeypatch.setattr(cpu_conv, "_MIN_GEMM_COLS", 1)
+    for chunk_bytes in (1, 1 << 30):  # chunks of one image, then all images in one
+        monkeypatch.setattr(cpu_conv, "_CHUNK_BYTES", chunk_bytes)
+        got, _ = run(0, g)
+        again, _ = run(0, g)
+        for a, b, c in zip(ref, got, again):
+            tol = 1e-4 if dtype == np.float32 else 1e-12  # another summation order
+            np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
+            assert np.array_equal(b, c)
+
+
 def test_threaded_layout_kernels_are_bit_identical(monkeypatch):
     import numba
 

@@ -13,12 +13,18 @@ K = C/G*kh*kw, M = Ho*Wo*nb, and
     grad_weight   gw_g  [Co/G, K] += gT_g [Co/G, M] @ cols_g^T [M, K]  (gT: g as [Co, L, nb])
     grad_input    dcols_g [K, M] = w_g^T [K, Co/G] @ gT_g [Co/G, M]   then col2im, unpack
 
-Groups are the batch dimension of one `np.matmul` call (no Python loop over groups or images;
-the only Python loop is over chunks).  The packing, im2col, col2im and layout changes are
-nogil numba loops over channels (about 12% of the single-core time at CIFAR/AlexNet shapes),
-split over a few Python threads for large chunks (see _run); the GEMMs run on BLAS's threads.
-col2im accumulates each channel's kh*kw taps in a fixed order on one thread: deterministic,
-no atomics.  Measured against PyTorch in bench/primitives.py.
+Row-window path (used when Cg*kw >= _SHIFT_MIN_K and a cblas gemm is found, i.e. every
+layer but a network's first): the columns are im2col over the kw taps only, every padded row
+once, `[C, kw, sh, Hq, Wo, nb]` (kh times smaller), and kernel row i multiplies a window of
+them (a strided matrix with leading dimension) in kh accumulating cblas GEMMs; see _Geom.
+Full-im2col path (small Cg*kw): groups are the batch dimension of one `np.matmul` call.
+There, when an image has >= _IMAGE_GEMM_COLS output positions, a chunk is one image: [Co, L]
+is already NCHW, so the output and gradient skip the batch-innermost transposes.
+
+The packing, im2col, col2im and layout changes are nogil numba loops over channels, split
+over a few Python threads for large chunks (see _run); the GEMMs run on BLAS's threads.
+col2im accumulates each channel's taps in a fixed order on one thread, and the GEMMs run in a
+fixed order: deterministic, no atomics.  Measured against PyTorch in bench/primitives.py.
 
 Geometry arguments (validated by minidl.ops.conv): stride (sh, sw), padding ((top, bottom),
 (left, right)), dilation (dh, dw), groups G; Ho = (H + top + bottom - dh*(kh-1) - 1) // sh + 1.
@@ -39,6 +45,11 @@ __all__ = ["conv2d", "conv2d_grad_input", "conv2d_grad_weight"]
 # (bench/primitives.py; 2 MiB L2 per core, 32 MiB L3 here).
 _CHUNK_BYTES = 8 << 20
 _MIN_GEMM_COLS = 2048
+# full-im2col path: from this many output positions per image on, one image per chunk (its
+# GEMM is wide enough, and the output and gradient then skip the batch-innermost transposes)
+_IMAGE_GEMM_COLS = 512
+# the row-window path (see _Geom) from this GEMM depth Cg*kw on
+_SHIFT_MIN_K = 64
 
 
 # ---- layout kernels ------------------------------------------------------------------------------
@@ -50,7 +61,9 @@ def _pack(lo, hi, x, xt, n0, nb, C, H, W, pt, pl, Hp, sw, Wq):
     """xt[c, pt + h, (pl + w) % sw, (pl + w) // sw, n] = x[n0 + n, c, h, w]; zero elsewhere.
 
     Columns are split by phase modulo the stride (space-to-depth along W), so the columns a
-    kernel tap reads at stride sw are contiguous: im2col copies runs of Wo*nb elements."""
+    kernel tap reads at stride sw are contiguous: im2col copies runs of Wo*nb elements.
+    A transpose: contiguous runs of nb on the write side when nb >= 2*W, else contiguous x rows
+    read and scattered into one L1-sized row of xt."""
     HW = H * W
     CHW = C * HW
     plane_n = Hp * sw * Wq * nb
@@ -58,19 +71,24 @@ def _pack(lo, hi, x, xt, n0, nb, C, H, W, pt, pl, Hp, sw, Wq):
         plane = xt[c * plane_n:(c + 1) * plane_n]
         plane[:] = 0
         for h in range(H):
-            row = x[(n0 * C + c) * HW + h * W:]
-            ph = pl % sw
-            q = pl // sw
-            for w in range(W):
-                d = (((pt + h) * sw + ph) * Wq + q) * nb
-                dst = plane[d:d + nb]
-                src = row[w:w + (nb - 1) * CHW + 1:CHW]
-                for n in range(nb):
-                    dst[n] = src[n]
-                ph += 1
-                if ph == sw:
-                    ph = 0
-                    q += 1
+            if nb >= 2 * W:
+                row = x[(n0 * C + c) * HW + h * W:]
+                for w in range(W):
+                    d = (((pt + h) * sw + (pl + w) % sw) * Wq + (pl + w) // sw) * nb
+                    dst = plane[d:d + nb]
+                    src = row[w:w + (nb - 1) * CHW + 1:CHW]
+                    for n in range(nb):
+                        dst[n] = src[n]
+                continue
+            for n in range(nb):
+                row = x[((n0 + n) * C + c) * HW + h * W:((n0 + n) * C + c) * HW + (h + 1) * W]
+                for w0 in range(min(sw, W)):  # the columns of one phase: stride sw in x
+                    ph = (pl + w0) % sw
+                    d = (((pt + h) * sw + ph) * Wq + (pl + w0) // sw) * nb + n
+                    src = row[w0::sw]
+                    dst = plane[d:d + len(src) * nb:nb]
+                    for e in range(len(src)):
+                        dst[e] = src[e]
 
 
 @njit(cache=True, nogil=True)
@@ -82,43 +100,62 @@ def _unpack(lo, hi, dxt, dx, n0, nb, C, H, W, pt, pl, Hp, sw, Wq):
     for c in range(lo, hi):
         plane = dxt[c * plane_n:(c + 1) * plane_n]
         for h in range(H):
-            row = dx[(n0 * C + c) * HW + h * W:]
-            ph = pl % sw
-            q = pl // sw
-            for w in range(W):
-                s = (((pt + h) * sw + ph) * Wq + q) * nb
-                src = plane[s:s + nb]
-                dst = row[w:w + (nb - 1) * CHW + 1:CHW]
-                for n in range(nb):
-                    dst[n] = src[n]
-                ph += 1
-                if ph == sw:
-                    ph = 0
-                    q += 1
+            if nb >= 2 * W:
+                row = dx[(n0 * C + c) * HW + h * W:]
+                for w in range(W):
+                    s = (((pt + h) * sw + (pl + w) % sw) * Wq + (pl + w) // sw) * nb
+                    src = plane[s:s + nb]
+                    dst = row[w:w + (nb - 1) * CHW + 1:CHW]
+                    for n in range(nb):
+                        dst[n] = src[n]
+                continue
+            for n in range(nb):
+                row = dx[((n0 + n) * C + c) * HW + h * W:((n0 + n) * C + c) * HW + (h + 1) * W]
+                for w0 in range(min(sw, W)):
+                    ph = (pl + w0) % sw
+                    s = (((pt + h) * sw + ph) * Wq + (pl + w0) // sw) * nb + n
+                    dst = row[w0::sw]
+                    src = plane[s:s + len(dst) * nb:nb]
+                    for e in range(len(dst)):
+                        dst[e] = src[e]
+
+
+# blocks of _LNB_BLOCK output positions when a channel's [L, nb] exceeds _LNB_L1 elements:
+# the strided side of the transpose then stays in L1
+_LNB_BLOCK = 32
+_LNB_L1 = 8192
 
 
 @njit(cache=True, nogil=True)
 def _to_lnb(lo, hi, a, t, n0, nb, Co, L):
     """t[o, l, n] = a[n0 + n, o, l]: an NCHW output/gradient chunk in the GEMM's column order."""
+    step = L if L * nb <= _LNB_L1 else _LNB_BLOCK
     for o in range(lo, hi):
-        for n in range(nb):
-            s = ((n0 + n) * Co + o) * L
-            src = a[s:s + L]
-            dst = t[o * L * nb + n:(o + 1) * L * nb:nb]
-            for e in range(L):
-                dst[e] = src[e]
+        blk = t[o * L * nb:(o + 1) * L * nb]
+        for l0 in range(0, L, step):
+            l1 = min(l0 + step, L)
+            for n in range(nb):
+                s = ((n0 + n) * Co + o) * L
+                src = a[s + l0:s + l1]
+                dst = blk[l0 * nb + n:l1 * nb:nb]
+                for e in range(l1 - l0):
+                    dst[e] = src[e]
 
 
 @njit(cache=True, nogil=True)
 def _from_lnb(lo, hi, t, a, n0, nb, Co, L):
     """a[n0 + n, o, l] = t[o, l, n] (the inverse of _to_lnb)."""
+    step = L if L * nb <= _LNB_L1 else _LNB_BLOCK
     for o in range(lo, hi):
-        for n in range(nb):
-            d = ((n0 + n) * Co + o) * L
-            dst = a[d:d + L]
-            src = t[o * L * nb + n:(o + 1) * L * nb:nb]
-            for e in range(L):
-                dst[e] = src[e]
+        blk = t[o * L * nb:(o + 1) * L * nb]
+        for l0 in range(0, L, step):
+            l1 = min(l0 + step, L)
+            for n in range(nb):
+                d = ((n0 + n) * Co + o) * L
+                dst = a[d + l0:d + l1]
+                src = blk[l0 * nb + n:l1 * nb:nb]
+                for e in range(l1 - l0):
+                    dst[e] = src[e]
 
 
 @njit(cache=True, nogil=True)
@@ -165,6 +202,95 @@ def _col2im(lo, hi, dcols, dxt, nb, C, Hp, sw, Wq, kh, kw, Ho, Wo, sh, dh, dw):
                     s += run
 
 
+@njit(cache=True, nogil=True)
+def _im2row(lo, hi, xt, colsw, nb, C, Hp, sw, Wq, kw, Wo, sh, Hq, dw):
+    """colsw[c, j, r, hq, ow, n] = padded x[n, c, hq*sh + r, ow*sw + j*dw]: im2col over the
+    kw taps only, every padded row once (rows split by phase modulo sh, as columns in _pack).
+    Kernel row i then reads rows oh*sh + i*dh as one window of this matrix (see _Geom.shift)."""
+    run = Wo * nb
+    for t in range(lo, hi):
+        c = t // kw
+        j = t - c * kw
+        ph = (j * dw) % sw
+        q = (j * dw) // sw
+        d0 = t * sh * Hq * run
+        for hp in range(Hp):
+            d = d0 + ((hp % sh) * Hq + hp // sh) * run
+            s = (((c * Hp + hp) * sw + ph) * Wq + q) * nb
+            dst = colsw[d:d + run]
+            src = xt[s:s + run]
+            for e in range(run):
+                dst[e] = src[e]
+
+
+@njit(cache=True, nogil=True)
+def _row2im(lo, hi, dcolsw, dxt, nb, C, Hp, sw, Wq, kw, Wo, sh, Hq, dw):
+    """dxt = the sum over j of dcolsw[c, j, ...] at their columns (the adjoint of _im2row),
+    zeroed first; taps in a fixed order: deterministic, no atomics."""
+    run = Wo * nb
+    plane = Hp * sw * Wq * nb
+    for c in range(lo, hi):
+        dxt[c * plane:(c + 1) * plane] = 0
+        for j in range(kw):
+            ph = (j * dw) % sw
+            q = (j * dw) // sw
+            s0 = (c * kw + j) * sh * Hq * run
+            for hp in range(Hp):
+                s = s0 + ((hp % sh) * Hq + hp // sh) * run
+                d = (((c * Hp + hp) * sw + ph) * Wq + q) * nb
+                src = dcolsw[s:s + run]
+                dst = dxt[d:d + run]
+                for e in range(run):
+                    dst[e] += src[e]
+
+
+# ---- BLAS -------------------------------------------------------------------------------------
+# numpy.matmul cannot accumulate (beta = 1) nor take a matrix at an offset with a leading
+# dimension other than its width, which the row-window GEMMs need; so call the cblas gemm of the
+# OpenBLAS numpy itself loaded (ILP64, "64_" suffix).  None: the full-im2col path only.
+def _load_gemm():
+    import ctypes
+    import glob
+
+    libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    paths = sorted(glob.glob(os.path.join(libs, "*openblas*")))  # numpy's wheel
+    try:  # else whatever BLAS is loaded (a numpy built against a system OpenBLAS)
+        with open("/proc/self/maps") as f:
+            paths += sorted({ln.split()[-1] for ln in f if "blas" in ln.rsplit("/", 1)[-1]})
+    except OSError:
+        pass
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_cblas_", "cblas_"):
+            try:
+                fns = {np.dtype(np.float32): getattr(lib, prefix + "sgemm64_"),
+                       np.dtype(np.float64): getattr(lib, prefix + "dgemm64_")}
+            except AttributeError:
+                continue
+            i64, vp, e = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
+            for dt, fn in fns.items():
+                real = ctypes.c_float if dt == np.float32 else ctypes.c_double
+                fn.restype = None
+                fn.argtypes = [e, e, e, i64, i64, i64, real, vp, i64, vp, i64, real, vp, i64]
+            return fns
+    return None
+
+
+_GEMM = _load_gemm()
+
+
+def _gemm(ta, tb, m, n, k, a, ao, lda, b, bo, ldb, beta, c, co, ldc):
+    """c[co:] (m x n, ld ldc) = a[ao:] (op: m x k) @ b[bo:] (op: k x n) + beta * c, row-major,
+    on flat arrays with element offsets; ta/tb: operand stored transposed."""
+    s = a.itemsize
+    _GEMM[a.dtype](101, 112 if ta else 111, 112 if tb else 111, m, n, k, 1.0,
+                   a.ctypes.data + ao * s, lda, b.ctypes.data + bo * s, ldb, beta,
+                   c.ctypes.data + co * s, ldc)
+
+
 # ---- threads for the layout kernels ----------------------------------------------------------
 # Python threads running the nogil kernels on disjoint ranges, not numba's parallel pool: idle
 # pool threads here block on a lock instead of spin-waiting, so they do not fight BLAS's own
@@ -196,15 +322,26 @@ def _run(kernel, n: int, work: int, *args) -> None:
 
 
 # ---- driver --------------------------------------------------------------------------------------
-def _chunk(n: int, k: int, L: int, itemsize: int) -> int:
-    """Images per chunk: the column matrix near _CHUNK_BYTES, GEMM width >= _MIN_GEMM_COLS."""
-    per_image = max(1, k * L * itemsize)
+def _chunk(n: int, k: int, L: int, itemsize: int, elems: int = 0) -> int:
+    """Images per chunk: the column matrix (k*L, or elems, per image) near _CHUNK_BYTES, GEMM
+    width >= _MIN_GEMM_COLS."""
+    per_image = max(1, (elems or k * L) * itemsize)
     nb = max(_CHUNK_BYTES // per_image, -(-_MIN_GEMM_COLS // max(L, 1)), 1)
-    return int(min(n, nb))
+    return int(-(-n // -(-n // nb))) if n else 1  # chunks of equal size (16 = 8 + 8, not 10 + 6)
 
 
 class _Geom:
-    """Shapes of one call, and the chunk buffers (reused across full chunks)."""
+    """Shapes of one call, and the chunk buffers (reused across full chunks).
+
+    Row-window path (`shift`; needs _GEMM): the columns are _im2row's [C, kw, sh, Hq, Wo, nb],
+    kh times smaller than im2col's; per group g and kernel row i the GEMM operand is the window
+    [Cg*kw, Ho*Wo*nb] at rows (i*dh % sh, i*dh // sh + oh) with leading dimension sh*Hq*Wo*nb,
+    and the weight is permuted to wp [G, Cog, kh, Cg*kw] so its slice for i is a plain matrix:
+
+        forward       out_g  = sum_i wp_gi @ win_gi          (kh GEMMs, beta = 1)
+        grad_weight   gwp_gi += gT_g @ win_gi^T
+        grad_input    dwin_gi += wp_gi^T @ gT_g               (overlapping windows, in order of i)
+    """
 
     def __init__(self, x_shape, w_shape, g_hw, stride, padding, dilation, groups, dtype):
         self.N, self.C, self.H, self.W = (int(s) for s in x_shape)
@@ -217,9 +354,20 @@ class _Geom:
         self.Hp = max(self.H + self.pt, (self.Ho - 1) * self.sh + (self.kh - 1) * self.dh + 1)
         self.Wp = max(self.W + self.pl, (self.Wo - 1) * self.sw + (self.kw - 1) * self.dw + 1)
         self.Wq = -(-self.Wp // self.sw)  # padded columns per stride phase
+        self.Hq = -(-self.Hp // self.sh)  # padded rows per stride phase (row-window path)
         self.K, self.L, self.Cog = self.Cg * self.kh * self.kw, self.Ho * self.Wo, self.Co // self.G
+        self.Kr = self.Cg * self.kw
         self.dtype = np.dtype(dtype)
-        self.nb = _chunk(self.N, self.K, self.L, self.dtype.itemsize)
+        # small Cg*kw makes thin GEMMs (first layers): full im2col is cheap there anyway
+        self.shift = (_GEMM is not None and self.dtype in _GEMM and self.kh > 1
+                      and self.Kr >= _SHIFT_MIN_K)
+        self.rows_n = self.C * self.kw * self.sh * self.Hq * self.Wo  # _im2row elements per image
+        if self.shift:
+            self.nb = _chunk(self.N, self.K, self.L, self.dtype.itemsize, self.rows_n // self.G)
+        elif self.L >= _IMAGE_GEMM_COLS:
+            self.nb = 1
+        else:
+            self.nb = _chunk(self.N, self.K, self.L, self.dtype.itemsize)
         self._bufs: dict = {}
 
     def buf(self, name: str, per_image: int, m: int):
@@ -233,26 +381,53 @@ class _Geom:
 
     def work(self, m: int) -> int:
         """Elements of a chunk's column matrix: what decides whether to split a layout kernel."""
-        return self.C * self.kh * self.kw * self.L * m
+        return (self.rows_n if self.shift else self.C * self.kh * self.kw * self.L) * m
 
     def chunks(self):
         """(first image, images) of each chunk."""
         for n0 in range(0, self.N, self.nb):
             yield n0, min(self.nb, self.N - n0)
 
-    def cols(self, x, n0, m):
-        """The chunk's column matrix as [G, K, Ho*Wo*m]."""
+    def pack(self, x, n0, m):
         q = self
         xt = q.buf("xt", q.C * q.Hp * q.sw * q.Wq, m)
         _run(_pack, q.C, q.work(m), x.reshape(-1), xt, n0, m, q.C, q.H, q.W, q.pt, q.pl, q.Hp,
              q.sw, q.Wq)
+        return xt
+
+    def cols(self, x, n0, m):
+        """The chunk's column matrix as [G, K, Ho*Wo*m]."""
+        q = self
+        xt = q.pack(x, n0, m)
         cols = q.buf("cols", q.C * q.kh * q.kw * q.L, m)
         _run(_im2col, q.C * q.kh, q.work(m), xt, cols, m, q.C, q.Hp, q.sw, q.Wq, q.kh, q.kw,
              q.Ho, q.Wo, q.sh, q.dh, q.dw)
         return cols.reshape(q.G, q.K, q.L * m)
 
+    def rows(self, x, n0, m):
+        """The chunk's _im2row matrix (flat)."""
+        q = self
+        xt = q.pack(x, n0, m)
+        colsw = q.buf("cols", q.rows_n, m)
+        _run(_im2row, q.C * q.kw, q.work(m), xt, colsw, m, q.C, q.Hp, q.sw, q.Wq, q.kw, q.Wo,
+             q.sh, q.Hq, q.dw)
+        return colsw
+
+    def win(self, g, i, m):
+        """Offset of group g's window for kernel row i in the _im2row matrix, and its ld."""
+        r, h0 = divmod(i * self.dh, self.sh)[::-1]
+        ld = self.sh * self.Hq * self.Wo * m
+        return g * self.Kr * ld + (r * self.Hq + h0) * self.Wo * m, ld
+
+    def wp(self, w):
+        """The weight as flat [G, Cog, kh, Cg*kw] (row i of a group: a matrix of ld kh*Cg*kw)."""
+        w5 = w.reshape(self.G, self.Cog, self.Cg, self.kh, self.kw)
+        return np.ascontiguousarray(w5.transpose(0, 1, 3, 2, 4)).reshape(-1)
+
     def g_cols(self, g, n0, m):
         """The chunk of g as [G, Cog, Ho*Wo*m] (the GEMM's column order)."""
+        if m == 1:  # one image: already in that order
+            return g[n0].reshape(self.G, self.Cog, self.L)
         t = self.buf("gT", self.Co * self.L, m)
         _run(_to_lnb, self.Co, self.work(m), g.reshape(-1), t, n0, m, self.Co, self.L)
         return t.reshape(self.G, self.Cog, self.L * m)
@@ -273,12 +448,24 @@ def conv2d(x, w, stride, padding, dilation, groups):
         return out
     q = _Geom(x.shape, w.shape, (Ho, Wo), stride, padding, dilation, groups, x.dtype)
     x = np.ascontiguousarray(x)
-    w3 = np.ascontiguousarray(w).reshape(q.G, q.Cog, q.K)
+    w = np.ascontiguousarray(w)
+    wp = q.wp(w) if q.shift else None
+    w3 = w.reshape(q.G, q.Cog, q.K)
     flat = out.reshape(-1)
     for n0, m in q.chunks():
-        res = q.buf("res", Co * q.L, m).reshape(q.G, q.Cog, q.L * m)
-        np.matmul(w3, q.cols(x, n0, m), out=res)
-        _run(_from_lnb, Co, q.work(m), res.reshape(-1), flat, n0, m, Co, q.L)
+        # one image: [Co, L] is already NCHW, the GEMM writes the output directly
+        res = out[n0].reshape(-1) if m == 1 else q.buf("res", Co * q.L, m)
+        if q.shift:
+            lm, colsw = q.L * m, q.rows(x, n0, m)
+            for g in range(q.G):
+                for i in range(kh):
+                    off, ld = q.win(g, i, m)
+                    _gemm(False, False, q.Cog, lm, q.Kr, wp, (g * q.Cog * kh + i) * q.Kr,
+                          kh * q.Kr, colsw, off, ld, float(i > 0), res, g * q.Cog * lm, lm)
+        else:
+            np.matmul(w3, q.cols(x, n0, m), out=res.reshape(q.G, q.Cog, q.L * m))
+        if m > 1:
+            _run(_from_lnb, Co, q.work(m), res, flat, n0, m, Co, q.L)
     return out
 
 
@@ -290,6 +477,18 @@ def conv2d_grad_weight(g, x, w_shape, stride, padding, dilation, groups):
         return gw.reshape(w_shape)
     x = np.ascontiguousarray(x)
     g = np.ascontiguousarray(g)
+    if q.shift:  # gwp [G, Cog, kh, Cg*kw], accumulated over chunks by the GEMMs (beta = 1)
+        kh, kr = q.kh, q.Kr
+        gwp = gw.reshape(-1)
+        for n0, m in q.chunks():
+            lm, colsw, gt = q.L * m, q.rows(x, n0, m), q.g_cols(g, n0, m).reshape(-1)
+            for gi in range(q.G):
+                for i in range(kh):
+                    off, ld = q.win(gi, i, m)
+                    _gemm(False, True, q.Cog, kr, lm, gt, gi * q.Cog * lm, lm, colsw, off, ld,
+                          1.0, gwp, (gi * q.Cog * kh + i) * kr, kh * kr)
+        gw5 = gw.reshape(q.G, q.Cog, kh, q.Cg, q.kw).transpose(0, 1, 3, 2, 4)
+        return np.ascontiguousarray(gw5).reshape(w_shape)
     part = np.empty_like(gw)
     for n0, m in q.chunks():
         # [G, Cog, M] @ [G, M, K]: the transposed view goes to BLAS as a transpose flag
@@ -310,14 +509,31 @@ def conv2d_grad_input(g, w, x_shape, stride, padding, dilation, groups):
         dx[...] = 0
         return dx
     g = np.ascontiguousarray(g)
-    w3t = np.ascontiguousarray(w).reshape(q.G, q.Cog, q.K).transpose(0, 2, 1)
+    w = np.ascontiguousarray(w)
+    wp = q.wp(w) if q.shift else None
+    w3t = w.reshape(q.G, q.Cog, q.K).transpose(0, 2, 1)
     flat = dx.reshape(-1)
     for n0, m in q.chunks():
-        dcols = q.buf("cols", q.C * q.kh * q.kw * q.L, m)
-        np.matmul(w3t, q.g_cols(g, n0, m), out=dcols.reshape(q.G, q.K, q.L * m))
         dxt = q.buf("xt", q.C * q.Hp * q.sw * q.Wq, m)
-        _run(_col2im, q.C, q.work(m), dcols, dxt, m, q.C, q.Hp, q.sw, q.Wq, q.kh, q.kw, q.Ho,
-             q.Wo, q.sh, q.dh, q.dw)
+        if q.shift:
+            kh, kr, lm = q.kh, q.Kr, q.L * m
+            gt = q.g_cols(g, n0, m).reshape(-1)
+            dcolsw = q.buf("cols", q.rows_n, m)
+            # kernel row 0's window (the first lm of each row) is set with beta = 0; the rest
+            # accumulates, and _row2im reads rows no window reaches
+            dcolsw.reshape(q.C * q.kw, -1)[:, lm:] = 0
+            for gi in range(q.G):
+                for i in range(kh):
+                    off, ld = q.win(gi, i, m)
+                    _gemm(True, False, kr, lm, q.Cog, wp, (gi * q.Cog * kh + i) * kr, kh * kr,
+                          gt, gi * q.Cog * lm, lm, float(i > 0), dcolsw, off, ld)
+            _run(_row2im, q.C, q.work(m), dcolsw, dxt, m, q.C, q.Hp, q.sw, q.Wq, q.kw, q.Wo,
+                 q.sh, q.Hq, q.dw)
+        else:
+            dcols = q.buf("cols", q.C * q.kh * q.kw * q.L, m)
+            np.matmul(w3t, q.g_cols(g, n0, m), out=dcols.reshape(q.G, q.K, q.L * m))
+            _run(_col2im, q.C, q.work(m), dcols, dxt, m, q.C, q.Hp, q.sw, q.Wq, q.kh, q.kw,
+                 q.Ho, q.Wo, q.sh, q.dh, q.dw)
         _run(_unpack, q.C, q.work(m), dxt, flat, n0, m, q.C, q.H, q.W, q.pt, q.pl, q.Hp, q.sw,
              q.Wq)
     return dx
