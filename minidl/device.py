@@ -1,4 +1,7 @@
-"""Device names ("cpu", "cuda", "cuda:N") and the backend module behind each, imported lazily."""
+"""Device names ("cpu", "cuda", "cuda:N") and the backend module behind each, imported lazily.
+
+"cuda" without an index means the current CUDA device (minidl.cuda.set_device), resolved when the
+Device is made, so a tensor always remembers a concrete "cuda:N"."""
 from __future__ import annotations
 
 import importlib
@@ -23,7 +26,9 @@ class Device:
         if spec not in ("cpu", "cuda"):
             raise DeviceError(f"Expected one of cpu, cuda device type at start of device string: {spec}")
         if spec == "cuda" and index is None:
-            index = 0
+            from .cuda import current_device
+
+            index = current_device()
         if spec == "cpu":
             index = None
         self.type = spec
@@ -67,7 +72,10 @@ _backends: dict = {}
 
 
 def backend_for(dev: Device):
-    """The backend module implementing the contract on `dev` (minidl.backend.cpu or minidl.cuda.backend)."""
+    """The backend module implementing the contract on `dev` (minidl.backend.cpu or minidl.cuda.backend).
+
+    For "cuda:N" it also makes N the current device (validating N), so launches and allocations
+    that follow land on the tensor's GPU."""
     key = dev.type
     mod = _backends.get(key)
     if mod is None:
@@ -77,6 +85,13 @@ def backend_for(dev: Device):
             from . import cuda
 
             cuda.require()
+            if dev.index != cuda.current_device():
+                cuda.check_index(dev.index)  # before importing the kernels
             mod = importlib.import_module("minidl.cuda.backend")
         _backends[key] = mod
+    if key == "cuda":
+        from . import cuda
+
+        if dev.index != cuda._current[0]:
+            cuda.set_device(dev.index)
     return mod

@@ -4,20 +4,35 @@ Importing this package does not import numba.cuda: `import minidl` must work on 
 numba-cuda, and numba decides simulator-or-GPU when numba.cuda is first imported (so
 NUMBA_ENABLE_CUDASIM=1 must be set before the first call below).  The contract implementation
 lives in minidl.cuda.backend, the kernels in minidl.cuda.kernels, PTX/ptxas checks in
-minidl.cuda.ptx.
+minidl.cuda.ptx, the caching device allocator in minidl.cuda.memory.
 """
 from __future__ import annotations
 
 from ..errors import DeviceError
 
-__all__ = ["is_available", "require", "is_simulator", "device_count", "get_device_name",
-           "synchronize"]
+__all__ = ["is_available", "unavailable_reason", "require", "is_simulator", "device_count",
+           "current_device", "set_device", "get_device_name", "synchronize", "memory_allocated",
+           "max_memory_allocated", "memory_reserved", "max_memory_reserved", "empty_cache",
+           "reset_peak_memory_stats", "memory_stats"]
 
-_INSTALL_HINT = 'pip install "numba-cuda[cu13]"'
+INSTALL_HINT = 'pip install "minidl[cuda]"  (or "minidl[cuda12]" for CUDA 12 drivers)'
+_NO_NUMBA_CUDA = ("CUDA support needs the numba-cuda package, which is not installed (numba's own "
+                  "deprecated built-in CUDA target cannot run minidl's kernels): " + INSTALL_HINT)
+
+_current = [0]  # the current device index (what "cuda" means); pure Python, no numba import
+
+
+def has_numba_cuda() -> bool:
+    """True when the numba-cuda package provides numba.cuda (not numba's built-in target)."""
+    import importlib.util
+
+    return importlib.util.find_spec("numba_cuda") is not None
 
 
 def _numba_cuda():
-    """numba.cuda, or None when numba-cuda is not installed."""
+    """numba.cuda from numba-cuda, or None (never numba's deprecated built-in CUDA target)."""
+    if not has_numba_cuda():
+        return None
     try:
         from numba import cuda
     except ImportError:  # also raised when numba-cuda lacks its cuda-python bindings
@@ -36,23 +51,30 @@ def is_simulator() -> bool:
     return bool(config.ENABLE_CUDASIM)
 
 
-def is_available() -> bool:
-    """True with a usable CUDA GPU or under the simulator; False without numba-cuda."""
+def unavailable_reason() -> str | None:
+    """Why CUDA cannot be used (with what to do about it), or None when it can."""
     cuda = _numba_cuda()
     if cuda is None:
-        return False
+        return _NO_NUMBA_CUDA
     try:
-        return bool(cuda.is_available())
-    except Exception:  # a broken driver install counts as "not available"
-        return False
+        if cuda.is_available():
+            return None
+    except Exception as e:  # a broken driver install counts as "not available"
+        return f"the CUDA driver failed to initialise ({type(e).__name__}: {e})"
+    return "no CUDA GPU found (set NUMBA_ENABLE_CUDASIM=1 to use the simulator)"
+
+
+def is_available() -> bool:
+    """True with a usable CUDA GPU or under the simulator; False without numba-cuda
+    (unavailable_reason() says why)."""
+    return unavailable_reason() is None
 
 
 def require() -> None:
     """Raise DeviceError (with what to do about it) unless CUDA can be used."""
-    if _numba_cuda() is None:
-        raise DeviceError(f"CUDA support needs numba-cuda, which is not installed: {_INSTALL_HINT}")
-    if not is_available():
-        raise DeviceError("no CUDA GPU found (set NUMBA_ENABLE_CUDASIM=1 to use the simulator)")
+    reason = unavailable_reason()
+    if reason is not None:
+        raise DeviceError(reason)
 
 
 def device_count() -> int:
@@ -61,17 +83,59 @@ def device_count() -> int:
         return 0
     from numba import cuda
 
-    return len(cuda.gpus)
+    return 1 if is_simulator() else len(cuda.gpus)
 
 
-def get_device_name(device: int = 0) -> str:
-    """The GPU's name, e.g. "NVIDIA A100-SXM4-40GB"; "CUDA simulator" under the simulator."""
+def _index(device) -> int:
+    """The device index meant by None (current), an int, "cuda:N" or a Device."""
+    if device is None:
+        return _current[0]
+    if isinstance(device, int):
+        return device
+    from ..device import Device
+
+    d = Device(device)
+    if d.type != "cuda":
+        raise DeviceError(f"expected a CUDA device, got {d}")
+    return d.index
+
+
+def check_index(index: int) -> None:
+    """Raise DeviceError unless `index` names a visible CUDA device."""
     require()
+    n = device_count()
+    if not 0 <= index < n:
+        raise DeviceError(f"invalid device ordinal: cuda:{index} requested, but "
+                          f"{n} CUDA device{'s are' if n != 1 else ' is'} visible "
+                          f"(cuda:0{f'..cuda:{n - 1}' if n > 1 else ''})")
+
+
+def current_device() -> int:
+    """Index of the current CUDA device (what "cuda" without an index means)."""
+    return _current[0]
+
+
+def set_device(device) -> None:
+    """Make `device` (an index, "cuda:N" or a Device) the current CUDA device."""
+    index = _index(device)
+    check_index(index)
+    if index != _current[0]:
+        if not is_simulator():
+            from numba import cuda
+
+            cuda.select_device(index)
+        _current[0] = index
+
+
+def get_device_name(device=None) -> str:
+    """The GPU's name, e.g. "NVIDIA A100-SXM4-40GB"; "CUDA simulator" under the simulator."""
+    index = _index(device)
+    check_index(index)
     if is_simulator():
         return "CUDA simulator"
     from numba import cuda
 
-    with cuda.gpus[device]:
+    with cuda.gpus[index]:
         name = cuda.get_current_device().name
     return name.decode() if isinstance(name, bytes) else str(name)
 
@@ -82,3 +146,50 @@ def synchronize() -> None:
     from numba import cuda
 
     cuda.synchronize()
+
+
+# ---- the caching allocator's observable state (minidl.cuda.memory) ----------------------------
+def memory_stats(device=None) -> dict:
+    """The allocator's counters for `device` (PyTorch's keys, e.g. "allocated_bytes.all.current",
+    plus "num_device_alloc", "num_device_free", "num_pool_hits"); {} before its first use."""
+    from . import memory
+
+    a = memory.allocators().get(_index(device))
+    return a.stats() if a is not None else {}
+
+
+def memory_allocated(device=None) -> int:
+    """Bytes held by live tensors on `device` (block sizes, rounded up to 512)."""
+    return memory_stats(device).get("allocated_bytes.all.current", 0)
+
+
+def max_memory_allocated(device=None) -> int:
+    """Peak of memory_allocated() since the start or reset_peak_memory_stats()."""
+    return memory_stats(device).get("allocated_bytes.all.peak", 0)
+
+
+def memory_reserved(device=None) -> int:
+    """Bytes the allocator holds from the driver (allocated + cached free blocks)."""
+    return memory_stats(device).get("reserved_bytes.all.current", 0)
+
+
+def max_memory_reserved(device=None) -> int:
+    """Peak of memory_reserved() since the start or reset_peak_memory_stats()."""
+    return memory_stats(device).get("reserved_bytes.all.peak", 0)
+
+
+def empty_cache() -> None:
+    """Return every fully free cached segment to the driver (live tensors keep theirs)."""
+    from . import memory
+
+    for a in list(memory.allocators().values()):
+        a.empty_cache()
+
+
+def reset_peak_memory_stats(device=None) -> None:
+    """Restart the peaks of max_memory_allocated() / max_memory_reserved() from now."""
+    from . import memory
+
+    a = memory.allocators().get(_index(device))
+    if a is not None:
+        a.reset_peak_stats()

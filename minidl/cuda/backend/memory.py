@@ -1,10 +1,15 @@
-"""CUDA memory primitives: host <-> device copies, allocation, fill, arange, astype, copies."""
+"""CUDA memory primitives: host <-> device copies, allocation, fill, arange, astype, copies.
+
+Every device array comes from the current device's caching allocator (minidl.cuda.memory): in
+steady state no allocation reaches the driver.  Host <-> device copies are counted there too.
+"""
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda
 
+from .. import _current
 from ..kernels import elementwise as ek
+from ..memory import allocator, transfer_counts
 from ._util import flat, launch_1d, prod
 
 __all__ = ["from_numpy", "to_numpy", "empty", "full", "arange", "astype", "copy", "reshape",
@@ -13,16 +18,23 @@ __all__ = ["from_numpy", "to_numpy", "empty", "full", "arange", "astype", "copy"
 
 def from_numpy(a):
     """Host array -> new C-contiguous device array of the same dtype and shape (0-d kept)."""
-    return cuda.to_device(np.asarray(a, order="C"))
+    a = np.asarray(a, order="C")
+    out = empty(a.shape, a.dtype)
+    if a.size:
+        transfer_counts["h2d"] += 1
+        out.copy_to_device(a)
+    return out
 
 
 def to_numpy(a):
-    """Device array -> new host array (bool stays np.bool_)."""
+    """Device array -> new host array (bool stays np.bool_); waits for queued kernels."""
+    transfer_counts["d2h"] += 1
     return a.copy_to_host()
 
 
 def empty(shape, dtype):
-    return cuda.device_array(tuple(int(s) for s in shape), dtype=np.dtype(dtype))
+    """Uninitialised C-contiguous device array from the current device's pool."""
+    return allocator(_current[0]).array(shape, dtype)
 
 
 def full(shape, value, dtype):
@@ -58,7 +70,7 @@ def astype(a, dtype):
 
 def copy(a):
     """New C-contiguous array equal to `a` (device-to-device memcpy)."""
-    out = cuda.device_array(a.shape, dtype=a.dtype)
+    out = empty(a.shape, a.dtype)
     if a.size:
         out.copy_to_device(a)
     return out
