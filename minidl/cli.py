@@ -396,6 +396,11 @@ def cmd_info(args) -> int:
     print("devices:")
     print("  cpu")
     sim_env = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+    if not minidl.cuda.has_numba_cuda():  # say it once; never compile on numba's built-in target
+        print(f"  cuda: not available: {minidl.cuda.unavailable_reason()}")
+        return 0
+    for line in minidl.cuda.toolchain_report():
+        print(f"  {line}")
     try:
         avail = minidl.cuda.is_available()
         if avail:

@@ -193,3 +193,66 @@ def reset_peak_memory_stats(device=None) -> None:
     a = memory.allocators().get(_index(device))
     if a is not None:
         a.reset_peak_stats()
+
+
+# ---- driver / toolkit / PTX ISA compatibility (for `minidl info`) ------------------------------
+# PTX ISA -> the oldest CUDA driver that loads it: ISA 8.x is CUDA 12 (8.6 was skipped: ISA 8.7 is
+# CUDA 12.8), ISA 9.x is CUDA 13 with the same minor.  Newer ISAs than listed assume that pattern.
+_ISA_DRIVER = {(8, 0): (12, 0), (8, 1): (12, 1), (8, 2): (12, 2), (8, 3): (12, 3), (8, 4): (12, 4),
+               (8, 5): (12, 5), (8, 7): (12, 8), (8, 8): (12, 9)}
+
+
+def isa_driver(isa: tuple) -> tuple:
+    """The oldest CUDA driver version (major, minor) that JIT-loads PTX of ISA `isa`."""
+    return _ISA_DRIVER.get(tuple(isa), (isa[0] + 4, isa[1]))
+
+
+def toolchain_report() -> list[str]:
+    """Lines for `minidl info`: numba-cuda, CUDA toolkit, the PTX ISA it emits, the driver, and
+    whether the driver can load that PTX (with the fix when it cannot).  Compiles one tiny kernel
+    (about a second) unless running under the simulator."""
+    if _numba_cuda() is None:
+        return []
+    from importlib.metadata import PackageNotFoundError, version
+
+    lines = []
+    try:
+        lines.append(f"numba-cuda {version('numba-cuda')}")
+    except PackageNotFoundError:
+        pass
+    if is_simulator():
+        return lines + ["toolkit/driver: not probed under the simulator"]
+    from numba import cuda
+
+    try:
+        rt = cuda.cudadrv.runtime.runtime.get_version()
+        lines.append(f"CUDA toolkit (runtime) {rt[0]}.{rt[1]}")
+    except Exception as e:
+        lines.append(f"CUDA toolkit: not found ({type(e).__name__})")
+    isa = None
+    try:
+        def _probe(a):
+            a[0] = 1.0
+        ptx, _ = cuda.compile_ptx(_probe, "void(float32[::1])", cc=(8, 0))
+        ver = next(line for line in ptx.splitlines() if line.startswith(".version"))
+        isa = tuple(int(v) for v in ver.split()[1].split("."))
+        need = isa_driver(isa)
+        lines.append(f"PTX ISA {isa[0]}.{isa[1]} (needs a CUDA {need[0]}.{need[1]}+ driver)")
+    except Exception as e:
+        lines.append(f"PTX: cannot compile ({type(e).__name__}: {str(e)[:120]})")
+    try:
+        from numba.cuda.cudadrv.driver import driver
+
+        drv = driver.get_version()
+    except Exception:
+        return lines + ["driver: none found (no GPU here; compatibility checked on a GPU machine)"]
+    lines.append(f"driver supports CUDA {drv[0]}.{drv[1]}")
+    if isa is not None:
+        need = isa_driver(isa)
+        if tuple(drv) >= need:
+            lines.append("compatible: the driver loads this PTX")
+        else:
+            lines.append(f"INCOMPATIBLE: the driver (CUDA {drv[0]}.{drv[1]}) cannot load PTX ISA "
+                         f"{isa[0]}.{isa[1]}; install the toolkit matching it: "
+                         f'pip install "minidl[cuda{drv[0]}]" (or upgrade the driver)')
+    return lines
