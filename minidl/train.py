@@ -85,18 +85,33 @@ def _to(t, device):
     return t if device is None or str(t.device) == str(device) else t.to(device)
 
 
-def _correct(logits, target) -> int:
-    pred = logits.detach().argmax(1).cpu().numpy()
-    return int((pred == target.cpu().numpy()).sum())
+def _accumulate(acc, loss, logits, target, n: int):
+    """(loss * n, correct) summed on the logits' device: no host read inside a step."""
+    with no_grad():
+        batch = (loss.detach() * n, (logits.detach().argmax(1) == target).sum())
+    return batch if acc is None else (acc[0] + batch[0], acc[1] + batch[1])
+
+
+def _read(acc) -> tuple[float, int]:
+    """The accumulated (loss sum, correct count) on the host: a synchronisation point."""
+    return (0.0, 0) if acc is None else (float(acc[0].item()), int(acc[1].item()))
+
+
+def _check_finite(sums: tuple[float, int], steps: int) -> tuple[float, int]:
+    if not math.isfinite(sums[0]):
+        raise FloatingPointError(f"train_epoch: loss became {sums[0]} by step {steps} "
+                                 "(lower the learning rate?)")
+    return sums
 
 
 def train_epoch(model, loader: Iterable, optimizer, loss_fn: Callable | None = None,
                 device=None, *, max_steps: int | None = None, progress: bool = True,
-                desc: str = "train") -> dict:
+                desc: str = "train", sync_every: int = 10) -> dict:
     """One pass over `loader` (or its first `max_steps` batches) in training mode.
 
     Each batch (x [N, ...], y [N] int64) is moved to `device`, and loss_fn(model(x), y) (default
-    cross_entropy, mean over the batch) is minimised by one optimizer step.
+    cross_entropy, mean over the batch) is minimised by one optimizer step.  Loss and accuracy
+    are summed on the device and read (a host sync) every `sync_every` steps and at the end.
     Returns {"loss", "accuracy", "images_per_s", "seconds", "steps", "samples"}."""
     loss_fn = loss_fn or _default_loss()
     model.train()
@@ -106,6 +121,7 @@ def train_epoch(model, loader: Iterable, optimizer, loss_fn: Callable | None = N
     bar = progress_bar(total=total, enabled=progress, desc=desc, leave=False, unit="batch")
     loss_sum = 0.0
     correct = samples = steps = 0
+    acc = None
     t0 = time.perf_counter()
     try:
         for x, y in loader:
@@ -118,16 +134,14 @@ def train_epoch(model, loader: Iterable, optimizer, loss_fn: Callable | None = N
             loss.backward()
             optimizer.step()
             n = int(y.shape[0])
-            value = float(loss.item())
-            if not math.isfinite(value):
-                raise FloatingPointError(f"train_epoch: loss became {value} at step {steps} "
-                                         "(lower the learning rate?)")
-            loss_sum += value * n
-            correct += _correct(logits, y)
+            acc = _accumulate(acc, loss, logits, y, n)
             samples += n
             steps += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum / samples:.4f}", acc=f"{correct / samples:.3f}")
+            if steps % max(1, sync_every) == 0:
+                loss_sum, correct = _check_finite(_read(acc), steps)
+                bar.set_postfix(loss=f"{loss_sum / samples:.4f}", acc=f"{correct / samples:.3f}")
+        loss_sum, correct = _check_finite(_read(acc), steps)
     finally:
         bar.close()
     seconds = time.perf_counter() - t0
@@ -146,6 +160,7 @@ def evaluate(model, loader: Iterable, loss_fn: Callable | None = None, device=No
     bar = progress_bar(total=total, enabled=progress, desc=desc, leave=False, unit="batch")
     loss_sum = 0.0
     correct = samples = 0
+    acc = None
     t0 = time.perf_counter()
     try:
         with no_grad():
@@ -153,10 +168,10 @@ def evaluate(model, loader: Iterable, loss_fn: Callable | None = None, device=No
                 x, y = _to(x, device), _to(y, device)
                 logits = model(x)
                 n = int(y.shape[0])
-                loss_sum += float(loss_fn(logits, y).item()) * n
-                correct += _correct(logits, y)
+                acc = _accumulate(acc, loss_fn(logits, y), logits, y, n)
                 samples += n
                 bar.update(1)
+        loss_sum, correct = _read(acc)
     finally:
         bar.close()
     seconds = time.perf_counter() - t0

@@ -70,6 +70,11 @@ def _check_class_target(op, input, target):
 
 
 def _check_range(target, C, ignore_index):
+    if target.is_cuda:  # no host sync inside a step: checked on the device, raised at the next
+        from ..cuda import checks  # sync (minidl.cuda.checks)
+
+        checks.defer_target_check(target, C, ignore_index)
+        return
     t = target._backend.to_numpy(target._data).reshape(-1)
     bad = (t != ignore_index) & ((t < 0) | (t >= C))
     if bad.any():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _current
+from .. import _current, checks
 from ..kernels import elementwise as ek
 from ..memory import allocator, transfer_counts
 from ._util import flat, launch_1d, prod
@@ -27,7 +27,10 @@ def from_numpy(a):
 
 
 def to_numpy(a):
-    """Device array -> new host array (bool stays np.bool_); waits for queued kernels."""
+    """Device array -> new host array (bool stays np.bool_); waits for queued kernels, so it
+    also reports the checks deferred to this synchronisation (minidl.cuda.checks)."""
+    if checks._pending:
+        checks.flush()
     transfer_counts["d2h"] += 1
     return a.copy_to_host()
 
