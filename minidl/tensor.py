@@ -767,6 +767,23 @@ class Tensor:
         r = randn(*self.shape, dtype=self._dtype, device=self._device, generator=generator)
         return self._inplace("normal_", r * std + mean)
 
+    # ---- zero-copy interop (minidl.interop) ---------------------------------------------------
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        """CUDA Array Interface v3 of a CUDA tensor's storage (AttributeError on the CPU)."""
+        from . import interop
+        return interop.cuda_array_interface(self)
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule sharing a CPU tensor's storage (CUDA tensors: BufferError)."""
+        from . import interop
+        return interop.to_dlpack(self, stream=stream, max_version=max_version,
+                                 dl_device=dl_device, copy=copy)
+
+    def __dlpack_device__(self) -> tuple:
+        """(DLPack device type, index): (1, 0) for the CPU, (2, N) for cuda:N."""
+        return (2, self._device.index) if self.is_cuda else (1, 0)
+
 
 def _rebuild(arr, device, requires_grad):
     t = from_numpy(arr).to(device)
