@@ -94,3 +94,16 @@ def test_real_shape_steady_state_budget(cuda_device, name, launches):
     minidl.cuda.empty_cache()
     assert d["driver_allocs"] == 0 and d["d2h"] == 0 and d["h2d"] == 2  # x and y uploads
     assert d["launches"] <= launches
+
+
+def test_precompile_runs_a_step_and_leaves_the_model_alone(cuda_device):
+    from minidl import nn
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2)).to("cuda")
+    before = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+    seconds = minidl.cuda.precompile(model, (5, 3))
+    assert seconds > 0
+    assert all(p.grad is None for p in model.parameters())
+    after = model.state_dict()
+    for k, v in before.items():
+        np.testing.assert_array_equal(after[k].detach().cpu().numpy(), v)

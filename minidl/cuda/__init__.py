@@ -13,7 +13,7 @@ from ..errors import DeviceError
 __all__ = ["is_available", "unavailable_reason", "require", "is_simulator", "device_count",
            "current_device", "set_device", "get_device_name", "synchronize", "memory_allocated",
            "max_memory_allocated", "memory_reserved", "max_memory_reserved", "empty_cache",
-           "reset_peak_memory_stats", "memory_stats"]
+           "reset_peak_memory_stats", "memory_stats", "precompile"]
 
 INSTALL_HINT = 'pip install "minidl[cuda]"  (or "minidl[cuda12]" for CUDA 12 drivers)'
 _NO_NUMBA_CUDA = ("CUDA support needs the numba-cuda package, which is not installed (numba's own "
@@ -256,3 +256,37 @@ def toolchain_report() -> list[str]:
                          f"{isa[0]}.{isa[1]}; install the toolkit matching it: "
                          f'pip install "minidl[cuda{drv[0]}]" (or upgrade the driver)')
     return lines
+
+
+# ---- compile ahead -----------------------------------------------------------------------------
+def precompile(model, input_shape, device=None) -> float:
+    """Compile every kernel one training step of `model` launches (forward, cross-entropy or sum
+    loss, backward) by running it once on zeros of `input_shape`; returns the seconds taken.
+
+    On a GPU the kernels land in numba-cuda's disk cache, so later processes skip NVVM/ptxas.
+    The model's parameters, gradients and buffers are left as they were; optimizer kernels are
+    compiled by the first optimizer.step()."""
+    import time
+
+    import minidl
+
+    from ..nn import functional as F
+
+    device = device or next(iter(model.parameters())).device
+    saved_grads = [(p, p.grad) for p in model.parameters()]
+    saved_buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    t0 = time.perf_counter()
+    out = model(minidl.zeros(*input_shape, device=device))
+    if out.ndim == 2:
+        loss = F.cross_entropy(out, minidl.zeros(out.shape[0], dtype=minidl.int64, device=device))
+    else:
+        loss = out.sum()
+    loss.backward()
+    loss.item()  # waits for the GPU
+    seconds = time.perf_counter() - t0
+    for p, g in saved_grads:
+        p.grad = g
+    with minidl.no_grad():
+        for b, v in saved_buffers:
+            b.copy_(v)
+    return seconds

@@ -101,8 +101,24 @@ def cached_kernel(key, build: Callable):
     if k is None:
         pyfunc, sig, *opts = build()
         options = {} if SIMULATOR or not opts else opts[0]
-        k = _KERNELS[key] = cuda.jit(sig, **options)(pyfunc)
+        k = _KERNELS[key] = _jit(pyfunc, sig, options)
     return k
+
+
+# Compile once per machine, not per process: numba-cuda's on-disk cache (__pycache__ beside the
+# kernel module, keyed by bytecode, closure values, signature, GPU and numba-cuda version).  It
+# does not see edits inside called device functions: after changing one, delete the cache
+# (minidl/cuda/kernels/__pycache__/*.nbi, *.nbc) or set MINIDL_CUDA_CACHE=0.
+CACHE = not SIMULATOR and os.environ.get("MINIDL_CUDA_CACHE", "1") != "0"
+
+
+def _jit(pyfunc, sig, options):
+    if CACHE:
+        try:
+            return cuda.jit(sig, cache=True, **options)(pyfunc)
+        except Exception:  # an uncacheable kernel (unpicklable closure) still compiles below
+            pass
+    return cuda.jit(sig, **options)(pyfunc)
 
 
 _SM_COUNT: list = []
