@@ -107,3 +107,15 @@ def test_precompile_runs_a_step_and_leaves_the_model_alone(cuda_device):
     after = model.state_dict()
     for k, v in before.items():
         np.testing.assert_array_equal(after[k].detach().cpu().numpy(), v)
+
+
+def test_the_first_offender_is_reported_across_threads_and_calls(cuda_device):
+    t = np.zeros(40, np.int64)
+    t[33], t[20] = 12, -3  # scanned by different threads; index 20 comes first
+    x = minidl.zeros(40, 4, device="cuda")
+    F.cross_entropy(x, minidl.tensor(t, device="cuda"))
+    F.cross_entropy(x[:2], minidl.tensor([99, 0], device="cuda"))  # a later failure: kept back
+    with pytest.raises(ShapeError, match=r"^Target -3 is out of bounds\."):
+        x.sum().item()
+    assert F.cross_entropy(x[:1], minidl.tensor([3], device="cuda")).item() == pytest.approx(
+        np.log(4))  # the state was cleared

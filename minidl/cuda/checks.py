@@ -3,8 +3,9 @@ next natural synchronisation (any device -> host copy: .item(), .cpu(), printing
 device-side asserts in PyTorch.  MINIDL_EAGER_CHECKS=1 reads them at once (debugging: the error
 then points at the offending call).
 
-Only class-index targets of nll_loss / cross_entropy are checked this way today: one running
-(flag, first bad value) pair per device, combined on the device across calls.
+Only class-index targets of nll_loss / cross_entropy are checked this way today: one launch per
+loss call (kernels.checks.target_check) into a persistent [flag, first bad value] int64 state per
+device; the state is read (one 16-byte copy) only at a sync that follows a check.
 """
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import os
 
 __all__ = ["defer_target_check", "flush", "pending"]
 
-_pending: dict = {}  # device -> (bad: bool 0-d tensor, value: int64 0-d tensor)
+_state: dict = {}  # device index -> int64[2] device array [flag, value]
+_dirty: set = set()  # devices checked since their state was last read
+skip = False  # minidl.cuda.counting with skipped kernels: the state is garbage, never read it
 
 
 def eager() -> bool:
@@ -21,45 +24,43 @@ def eager() -> bool:
 
 def pending() -> bool:
     """True while a deferred check waits for the next synchronisation."""
-    return bool(_pending)
+    return bool(_dirty)
 
 
 def defer_target_check(target, C: int, ignore_index: int) -> None:
     """Record, on the device, whether a class-index `target` (CUDA, int64) has a value outside
     [0, C) other than ignore_index, and the first such value; raise at the next sync."""
-    from ..autograd import no_grad
-    from ..ops.elementwise import where
-    from ..tensor import Tensor
+    if target.numel() == 0:
+        return
     from . import backend as B
+    from .backend._util import flat
+    from .kernels.checks import TPB, target_check_kernel
 
-    with no_grad():
-        t = target.detach().reshape(-1)
-        if t.numel() == 0:
-            return
-        bad = (t != ignore_index) & ((t < 0) | (t >= C))
-        first = bad.long().argmax()  # indexing would read the index on the host: gather raw
-        value = Tensor._wrap(B.take(t._data, first._data.reshape(1)).reshape(()), t.device)
-        flag = bad.any()
-        prev = _pending.get(target.device)
-        if prev is not None:  # keep the first offender since the last sync
-            value = where(prev[0], prev[1], value)
-            flag = prev[0] | flag
-        _pending[target.device] = (flag, value)
+    index = target.device.index
+    state = _state.get(index)
+    if state is None:
+        state = _state[index] = B.full((2,), 0, "int64")
+    target_check_kernel()[1, TPB](flat(target._data), int(C), int(ignore_index), state)
+    _dirty.add(index)
     if eager():
         flush()
 
 
 def flush() -> None:
-    """Read the pending checks (called by every device -> host copy); raise the first failure."""
-    if not _pending:
+    """Read the states checked since the last read (called by every device -> host copy) and
+    raise the first failure, clearing it."""
+    if not _dirty or skip:
         return
     from ..ops.loss import TargetIndexError
+    from . import backend as B
 
-    items = list(_pending.values())
-    _pending.clear()  # before reading: the reads below are device -> host copies themselves
-    for flag, value in items:
-        if bool(flag.item()):
-            raise TargetIndexError(f"Target {int(value.item())} is out of bounds. (checked on the "
-                                   "device by nll_loss/cross_entropy and reported at the next "
+    dirty = sorted(_dirty)
+    _dirty.clear()  # before reading: the reads below are device -> host copies themselves
+    for index in dirty:
+        flag, value = (int(v) for v in B.to_numpy(_state[index]))
+        if flag:
+            _state[index] = B.full((2,), 0, "int64")
+            raise TargetIndexError(f"Target {value} is out of bounds. (checked on the device by "
+                                   "nll_loss/cross_entropy and reported at the next "
                                    "synchronisation; MINIDL_EAGER_CHECKS=1 reports it at the "
                                    "call)")

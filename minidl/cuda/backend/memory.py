@@ -29,7 +29,7 @@ def from_numpy(a):
 def to_numpy(a):
     """Device array -> new host array (bool stays np.bool_); waits for queued kernels, so it
     also reports the checks deferred to this synchronisation (minidl.cuda.checks)."""
-    if checks._pending:
+    if checks._dirty:
         checks.flush()
     transfer_counts["d2h"] += 1
     return a.copy_to_host()
