@@ -4,7 +4,7 @@ Where it sits.  The pool lives in minidl's storage layer, over raw device segmen
 a numba External Memory Management plugin: its reuse logic is plain Python over (segment, offset,
 size) records, so it runs unchanged under numba's simulator (where segments are host buffers) and
 against a fake driver in unit tests, while an EMM plugin only runs with a real driver.  A driver
-gives segments (`alloc(nbytes) -> (handle, address)`, `free(handle)`) and wraps a block as an
+gives segments (`alloc(nbytes) -> (handle, address)`, `free(segment)`) and wraps a block as an
 array (`array(lease, shape, dtype)`): numba's cuMemAlloc + `from_cuda_array_interface` on a GPU,
 numpy buffers + the simulator's FakeCUDAArray under NUMBA_ENABLE_CUDASIM=1.
 
@@ -46,7 +46,10 @@ transfer_counts = {"h2d": 0, "d2h": 0}
 
 
 class OutOfMemory(Exception):
-    """Raised by a driver's alloc when the device has no room for a new segment."""
+    """Raised by a driver's alloc when the device has no room for a new segment.
+
+    A driver also has free(segment) (drop segment.handle: the pool holds the last reference),
+    array(lease, shape, dtype), empty_array(shape, dtype) and a `name`."""
 
 
 def _fmt(n: int) -> str:
@@ -278,7 +281,7 @@ class CachingAllocator:
                 continue
             self._remove_free(block)
             del self._segments[sid]
-            self.driver.free(seg.handle)
+            self.driver.free(seg)
             st = self._stats
             st["num_device_free"] += 1
             st["segment.all.current"] -= 1
@@ -309,8 +312,8 @@ class HostDriver:
         buf = np.empty(size, np.uint8)
         return buf, buf.ctypes.data
 
-    def free(self, handle) -> None:
-        pass  # the buffer goes when the last lease (and the segment record) lets it go
+    def free(self, segment) -> None:
+        segment.handle = None  # the last reference: numpy frees the buffer
 
     def array(self, lease: _Lease, shape, dtype):
         return np.asarray(lease)
@@ -354,12 +357,12 @@ class NumbaDriver:
                 raise
         return mem, int(mem.device_pointer_value)
 
-    def free(self, handle) -> None:
+    def free(self, segment) -> None:
         from numba import cuda
 
-        handle.free()
+        segment.handle = None  # the last reference: numba queues the cuMemFree
         with cuda.gpus[self.index]:
-            cuda.current_context().deallocations.clear()  # cuMemFree now, not in a later batch
+            cuda.current_context().deallocations.clear()  # free now, not in a later batch
 
     def array(self, lease, shape, dtype):
         from numba import cuda
