@@ -119,3 +119,21 @@ def test_the_first_offender_is_reported_across_threads_and_calls(cuda_device):
         x.sum().item()
     assert F.cross_entropy(x[:1], minidl.tensor([3], device="cuda")).item() == pytest.approx(
         np.log(4))  # the state was cleared
+
+
+def test_train_epoch_reads_loss_and_accuracy_only_at_sync_points(cuda_device):
+    from minidl import nn
+    from minidl.train import train_epoch
+
+    minidl.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).to("cuda")
+    opt = minidl.optim.SGD(model.parameters(), lr=0.1)
+    rng = np.random.default_rng(0)
+    batches = [(minidl.tensor(rng.standard_normal((5, 3)).astype(np.float32), device="cuda"),
+                minidl.tensor(rng.integers(0, 2, 5), device="cuda")) for _ in range(3)]
+    before = memory.transfer_counts["d2h"]
+    out = train_epoch(model, batches, opt, progress=False, sync_every=10)
+    # one read at the end: loss sum, correct count, and the deferred target-check state
+    assert memory.transfer_counts["d2h"] - before == 3
+    assert out["steps"] == 3 and out["samples"] == 15 and 0.0 <= out["accuracy"] <= 1.0
+    assert np.isfinite(out["loss"])
