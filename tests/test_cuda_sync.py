@@ -137,3 +137,10 @@ def test_train_epoch_reads_loss_and_accuracy_only_at_sync_points(cuda_device):
     assert memory.transfer_counts["d2h"] - before == 3
     assert out["steps"] == 3 and out["samples"] == 15 and 0.0 <= out["accuracy"] <= 1.0
     assert np.isfinite(out["loss"])
+
+
+def test_synchronize_reports_deferred_errors(cuda_device):
+    F.nll_loss(minidl.zeros(2, 3, device="cuda"), minidl.tensor([0, 3], device="cuda"))
+    with pytest.raises(ShapeError, match=r"^Target 3 is out of bounds\."):
+        minidl.cuda.synchronize()
+    minidl.cuda.synchronize()  # reported once

@@ -80,6 +80,7 @@ def test_cuda_error_inputs(op, cuda_device):
     for e in op.error_inputs(cuda_device):
         with pytest.raises(e.error, match=e.match):
             op.op(*e.args, **e.kwargs)
+            minidl.cuda.synchronize()  # device-side checks (target range) report at a sync
 
 
 def test_mixed_devices_raise(cuda_device):

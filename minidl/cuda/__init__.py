@@ -141,11 +141,15 @@ def get_device_name(device=None) -> str:
 
 
 def synchronize() -> None:
-    """Wait for all launched kernels to finish (launches are asynchronous on a real GPU)."""
+    """Wait for all launched kernels to finish (launches are asynchronous on a real GPU), then
+    raise any error a device-side check recorded (minidl.cuda.checks)."""
     require()
     from numba import cuda
 
+    from . import checks
+
     cuda.synchronize()
+    checks.flush()
 
 
 # ---- the caching allocator's observable state (minidl.cuda.memory) ----------------------------
