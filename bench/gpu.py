@@ -2,8 +2,9 @@
 
 Without a GPU (or with --count) it runs under numba's simulator with kernel bodies skipped and
 prints, per model at its real batch shape, the steady-state (step 4) kernel launches, pool
-allocations, allocations reaching the driver, device->host and host->device copies, the peak of
-memory_allocated(), and the framework's own Python time per step (kernels stubbed out).
+allocations, allocations reaching the driver, device->host and host->device copies, the peaks of
+memory_allocated() and memory_reserved() over steps 1-4, and the framework's own Python time per
+step (kernels stubbed out).
 With a GPU it also times steps (img/s, synchronised) and reports the memory peaks.
 
     python bench/gpu.py [--count] [--models lenet5-paper,cifar_convnet] [--steps 4]
@@ -69,7 +70,7 @@ def count(names, steps: int) -> None:
     print(f"per training step at step {steps} (simulator, kernel bodies skipped; host times are "
           "noisy on a shared machine)")
     print(f"{'model (batch)':<24}{'launches':>9}{'pool allocs':>12}{'driver allocs':>14}"
-          f"{'d2h':>5}{'h2d':>5}{'peak MB':>9}{'host ms':>9}")
+          f"{'d2h':>5}{'h2d':>5}{'peak MB':>9}{'reserved':>9}{'host ms':>9}")
     for name in names:
         with counting(skip_kernels=True) as snap:
             step, bs = _step_fn(name)
@@ -82,9 +83,10 @@ def count(names, steps: int) -> None:
             ms = (time.perf_counter() - t0) * 1e3
             d = snap() - before
         peak = minidl.cuda.max_memory_allocated() / 2**20
+        reserved = minidl.cuda.max_memory_reserved() / 2**20
         print(f"{name + f' ({bs})':<24}{d['launches']:>9}{d['pool_allocs']:>12}"
-              f"{d['driver_allocs']:>14}{d['d2h']:>5}{d['h2d']:>5}{peak:>9.0f}{ms:>9.1f}",
-              flush=True)
+              f"{d['driver_allocs']:>14}{d['d2h']:>5}{d['h2d']:>5}{peak:>9.0f}{reserved:>9.0f}"
+              f"{ms:>9.1f}", flush=True)
         del step
         minidl.cuda.empty_cache()
 
