@@ -10,15 +10,15 @@ Process group (_group.py), collectives on tensors (collectives.py), DistributedD
 imported by init_process_group only. See docs/distributed.md.
 """
 from ..data.sampler import DistributedSampler
-from ._group import (CollectiveMismatchError, barrier, destroy_process_group, get_node_local_rank,
-                     get_rank, get_world_size, init_process_group, is_available,
-                     is_cuda_aware_mpi, is_initialized)
+from ._group import (CollectiveMismatchError, abort, barrier, destroy_process_group,
+                     get_node_local_rank, get_rank, get_world_size, init_process_group,
+                     is_available, is_cuda_aware_mpi, is_initialized)
 from .collectives import (ReduceOp, Work, all_gather, all_gather_into_tensor, all_reduce,
                           broadcast, reduce_scatter, reduce_scatter_tensor)
 from .ddp import DistributedDataParallel
 
 __all__ = ["init_process_group", "is_initialized", "is_available", "get_rank", "get_world_size",
-           "barrier", "destroy_process_group", "get_node_local_rank", "is_cuda_aware_mpi",
+           "barrier", "destroy_process_group", "get_node_local_rank", "is_cuda_aware_mpi", "abort",
            "CollectiveMismatchError", "ReduceOp", "Work", "all_reduce", "broadcast", "all_gather",
            "all_gather_into_tensor", "reduce_scatter", "reduce_scatter_tensor",
            "DistributedDataParallel", "DistributedSampler"]

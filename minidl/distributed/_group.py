@@ -13,7 +13,7 @@ import traceback
 
 __all__ = ["init_process_group", "is_initialized", "is_available", "get_rank", "get_world_size",
            "barrier", "destroy_process_group", "get_node_local_rank", "is_cuda_aware_mpi",
-           "CollectiveMismatchError"]
+           "abort", "CollectiveMismatchError"]
 
 _NOT_INIT = ("Default process group has not been initialized, please make sure to call "
              "init_process_group.")
@@ -56,20 +56,33 @@ def _mpi():
     return MPI
 
 
+def abort(reason: str | None = None, exc_info=None, errorcode: int = 1) -> None:
+    """End every process of the MPI job now (MPI_Abort), after printing `reason` or the
+    traceback of `exc_info` tagged with this rank to stderr. Does not return."""
+    g = _get()
+    tag = f"[rank {g.rank}/{g.size}]"
+    if exc_info is not None:
+        text = "".join(traceback.format_exception(*exc_info))
+        sys.stderr.write(f"{tag} unhandled exception:\n{text}")
+        reason = f"{exc_info[0].__name__}: {exc_info[1]}"
+    sys.stderr.write(f"{tag} minidl.distributed: calling MPI_Abort to end all {g.size} ranks "
+                     f"({reason})\n")
+    for f in (sys.stderr, sys.stdout):
+        try:
+            f.flush()
+        except Exception:
+            pass
+    g.MPI.COMM_WORLD.Abort(errorcode)
+
+
 def _abort_on_exception(exc_type, exc, tb) -> None:
-    """sys.excepthook under a process group: print the traceback tagged with the rank, then
-    MPI_Abort so that the other ranks (possibly blocked in a collective) end too."""
-    g = _group
-    if g is None or exc_type is SystemExit:
+    """sys.excepthook under a process group: MPI_Abort, so the other ranks (possibly blocked in
+    a collective) end too.  (SystemExit never reaches an excepthook: a rank that calls
+    sys.exit(n) alone still leaves the others waiting; `minidl train` aborts on it.)"""
+    if _group is None:
         sys.__excepthook__(exc_type, exc, tb)
         return
-    text = "".join(traceback.format_exception(exc_type, exc, tb))
-    sys.stderr.write(f"[rank {g.rank}/{g.size}] unhandled exception:\n{text}"
-                     f"[rank {g.rank}/{g.size}] minidl.distributed: calling MPI_Abort to end all "
-                     f"{g.size} ranks ({exc_type.__name__}: {exc})\n")
-    sys.stderr.flush()
-    sys.stdout.flush()
-    g.MPI.COMM_WORLD.Abort(1)
+    abort(None, (exc_type, exc, tb))
 
 
 def init_process_group(backend: str | None = "mpi", init_method=None, timeout=None,

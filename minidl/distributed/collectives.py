@@ -266,8 +266,8 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op: bo
     want = (g.size * (input_tensor.shape[0] if input_tensor.ndim else 1),) + input_tensor.shape[1:]
     if tuple(output_tensor.shape) != want or output_tensor.dtype != input_tensor.dtype:
         raise ShapeError(f"all_gather_into_tensor: output {output_tensor.dtype} "
-                         f"{list(output_tensor.shape)} must be {input_tensor.dtype} {list(want)} for "
-                         f"input {list(input_tensor.shape)} and world size {g.size}")
+                         f"{list(output_tensor.shape)} must be {input_tensor.dtype} {list(want)} "
+                         f"for input {list(input_tensor.shape)} and world size {g.size}")
     _agree(g, "all_gather_into_tensor", _desc(input_tensor))
     send, recv = _Buf(input_tensor), _Buf(output_tensor)
     return _run(g.comm.Iallgather(send.arr, recv.arr), recv.writeback, async_op, (send, recv))
