@@ -114,7 +114,8 @@ class DistributedDataParallel(Module):
             if len(theirs) != len(ref):
                 raise CollectiveMismatchError(
                     f"DistributedDataParallel: rank 0's model has {len(ref)} parameters and "
-                    f"buffers but rank {r}'s has {len(theirs)}: every rank must wrap the same model")
+                    f"buffers but rank {r}'s has {len(theirs)}: every rank must wrap the same "
+                    "model")
             a, b = next((a, b) for a, b in zip(ref, theirs) if a != b)
             raise CollectiveMismatchError(
                 f"DistributedDataParallel: the ranks' models differ: rank 0 has {a[0]} {a[1]!r} "
