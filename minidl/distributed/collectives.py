@@ -105,28 +105,29 @@ class _Buf:
         if not data.is_c_contiguous():
             data = t._backend.copy(data)
             self.tmp = True
+        self._dev = data
         if is_cuda_aware_mpi():
             from ..cuda import synchronize
             synchronize()  # kernels writing the tensor must finish before MPI reads it
             self.arr = data
-        else:
-            self.pinned = _pinned(data.size * data.dtype.itemsize)
-            self.arr = self.pinned[:data.size * data.dtype.itemsize].view(data.dtype) \
-                .reshape(data.shape)
-            data.copy_to_host(self.arr)
-        self._dev = data if self.tmp else None
+            return
+        # staged: a 1-D pinned host copy (MPI needs only the bytes; 1-D avoids the stride
+        # conventions of size-0/size-1 dims differing between numba and numpy)
+        n = data.size
+        self.pinned = _pinned(n * data.dtype.itemsize)
+        self.arr = self.pinned[:n * data.dtype.itemsize].view(data.dtype)
+        if n:
+            data.reshape(n).copy_to_host(self.arr)
 
     def writeback(self) -> None:
         t = self.t
         if t.is_cuda and self.pinned is not None:
-            dev = self._dev if self.tmp else t._data
-            dev.copy_to_device(self.arr)
-            if self.tmp:
-                t._backend.copy_into(t._data, dev)
+            if self.arr.size:
+                self._dev.reshape(self.arr.size).copy_to_device(self.arr)
             _pinned_pool.append(self.pinned)
             self.pinned = None
-        elif self.tmp:
-            t._backend.copy_into(t._data, self.arr)
+        if self.tmp:
+            t._backend.copy_into(t._data, self._dev if t.is_cuda else self.arr)
         t._bump()
 
 
