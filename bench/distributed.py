@@ -176,8 +176,9 @@ def report(runs: dict) -> None:
             if "hidden" in m:
                 print(f"    fwd+bwd: local {m['fwd_bwd_local_s'] * 1e3:.1f} ms, + blocking "
                       f"allreduce {m['fwd_bwd_serial_allreduce_s'] * 1e3:.1f} ms, DDP with "
-                      f"{m['ddp_small_buckets']} buckets {m['fwd_bwd_ddp_small_buckets_s'] * 1e3:.1f} "
-                      f"ms -> {m['hidden']:.0%} of the allreduce hidden")
+                      f"{m['ddp_small_buckets']} buckets "
+                      f"{m['fwd_bwd_ddp_small_buckets_s'] * 1e3:.1f} ms -> {m['hidden']:.0%} "
+                      "of the allreduce hidden")
     for world, r in sorted(runs.items()):
         if r["allreduce"]:
             print(f"\nMPI_Allreduce, {world} ranks (float32 sum, in place):")

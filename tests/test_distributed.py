@@ -65,7 +65,8 @@ def test_sampler_matches_torch_without_shuffle():
 
 
 def test_sampler_errors():
-    with pytest.raises(ValueError, match=r"Invalid rank 2, rank should be in the interval \[0, 1\]"):
+    msg = r"Invalid rank 2, rank should be in the interval \[0, 1\]"
+    with pytest.raises(ValueError, match=msg):
         DistributedSampler(range(4), num_replicas=2, rank=2)
     with pytest.raises(RuntimeError, match="init_process_group"):
         DistributedSampler(range(4))

@@ -34,7 +34,8 @@ pytestmark = pytest.mark.mpi
 
 
 def _mpiexec() -> list[str]:
-    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'minidl[distributed]')")
+    pytest.importorskip("mpi4py",
+                        reason="mpi4py is not installed (pip install 'minidl[distributed]')")
     exe = Path(sys.executable).parent / "mpiexec"
     exe = str(exe) if exe.exists() else shutil.which("mpiexec")
     assert exe, "mpi4py is installed but no mpiexec was found next to python nor on PATH"
@@ -479,7 +480,7 @@ def _check_broadcast_buffers(fails, comm, dist):
     if np.array_equal(every[0], every[1]):
         fails.append("running means equal after one forward on different data (test is void)")
     ddp.eval()
-    ddp(x).sum().backward()  # eval: no update, so after the pre-forward broadcast all equal rank 0's
+    ddp(x).sum().backward()  # eval: no update; after the pre-forward broadcast all hold rank 0's
     every = comm.allgather(np.concatenate([bn.running_mean.numpy(), bn.running_var.numpy()]))
     _compare(fails, "BatchNorm buffers after a forward", every[1], every[0])
     with minidl.no_grad():
@@ -507,7 +508,8 @@ def _check_sampler(fails, comm, dist):
                 if drop_last:
                     ok = len(set(flat)) == len(flat) == size - size % n_ranks
                 else:
-                    ok = set(flat) == set(range(size)) and len(flat) == -(-size // n_ranks) * n_ranks
+                    ok = (set(flat) == set(range(size))
+                          and len(flat) == -(-size // n_ranks) * n_ranks)
                 if not ok:
                     fails.append(f"size {size} drop_last {drop_last} epoch {epoch}: {every}")
 
@@ -589,7 +591,8 @@ def _cuda(out: Path):
                 ("all_reduce", [3, 4], "float32", "SUM"), ("all_reduce", [5], "float64", "AVG"),
                 ("all_reduce", [2, 3], "float32", "MAX"), ("all_reduce", [0], "float32", "SUM"),
                 ("broadcast", [4], "float32", "SUM"), ("all_gather", [2, 2], "float32", "SUM"),
-                ("reduce_scatter", [3], "float32", "SUM"), ("reduce_scatter", [3], "float64", "AVG")]):
+                ("reduce_scatter", [3], "float32", "SUM"),
+                ("reduce_scatter", [3], "float64", "AVG")]):
             spec = dict(kind=kind, shape=shape, dtype=dtype, op=op, seed=i, root=1,
                         strided=False, **{"async": i % 2 == 1})
             got, want = _run_collective(spec, dist, n, r, device="cuda")
