@@ -12,7 +12,9 @@ Overlap: per model, with 2 ranks, the median time of
   serial   the same + one blocking allreduce of all gradients after backward (no overlap),
   ddp      forward+backward of DistributedDataParallel with small buckets (bucket_cap_mb
            0.05, so several Iallreduces run while backward goes on).
-hidden = (serial - ddp) / (serial - local): the share of the communication time overlapped.
+hidden = (serial - ddp) / (serial - local): the share of the communication time overlapped;
+and, measured inside DDP, the wait at the end of backward (the allreduce time not hidden) with
+one bucket (default 25 MB: these models fit in one, so nothing can overlap) and small buckets.
 """
 from __future__ import annotations
 
@@ -143,19 +145,38 @@ def _overlap(comm, dist, name, c, b, rank, steps) -> dict:
         local()
         flat = np.concatenate([p.grad.numpy().ravel() for p in params])
         comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
-    ddp_model = _model(name)
-    ddp = dist.DistributedDataParallel(ddp_model, bucket_cap_mb=0.05)
-
-    def overlapped():
-        ddp_model.zero_grad()
-        F.cross_entropy(ddp(x), y).backward()
     t_local = _time_steps(comm, local, steps)
     t_serial = _time_steps(comm, serial, steps)
-    t_ddp = _time_steps(comm, overlapped, steps)
+    out = {"fwd_bwd_local_s": t_local, "fwd_bwd_serial_allreduce_s": t_serial}
+    for tag, cap in (("one_bucket", None), ("small_buckets", 0.05)):
+        ddp_model = _model(name)
+        ddp = dist.DistributedDataParallel(ddp_model, bucket_cap_mb=cap)
+        waits = _time_finalize(ddp)
+
+        def step():
+            ddp_model.zero_grad()
+            F.cross_entropy(ddp(x), y).backward()
+        out[f"fwd_bwd_ddp_{tag}_s"] = _time_steps(comm, step, steps)
+        out[f"ddp_{tag}"] = len(ddp._buckets)
+        # the wait at the end of backward: the allreduce time backward did not hide
+        out[f"exposed_wait_{tag}_s"] = float(np.median(waits[2:]))
     comm_s = t_serial - t_local
-    return {"fwd_bwd_local_s": t_local, "fwd_bwd_serial_allreduce_s": t_serial,
-            "fwd_bwd_ddp_small_buckets_s": t_ddp, "ddp_small_buckets": len(ddp._buckets),
-            "hidden": (t_serial - t_ddp) / comm_s if comm_s > 0 else float("nan")}
+    out["hidden"] = ((t_serial - out["fwd_bwd_ddp_small_buckets_s"]) / comm_s
+                     if comm_s > 0 else float("nan"))
+    return out
+
+
+def _time_finalize(ddp) -> list:
+    """Record the seconds of each end-of-backward wait + gradient write of `ddp`."""
+    waits, orig = [], ddp._finalize
+
+    def timed(last):
+        t0 = time.perf_counter()
+        res = orig(last)
+        waits.append(time.perf_counter() - t0)
+        return res
+    ddp._finalize = timed
+    return waits
 
 
 # ---------------------------------------------------------------- report
@@ -175,10 +196,14 @@ def report(runs: dict) -> None:
                   f"({m['step_s'] * 1e3:.1f} ms/step, {m['buckets']} bucket(s)){eff}")
             if "hidden" in m:
                 print(f"    fwd+bwd: local {m['fwd_bwd_local_s'] * 1e3:.1f} ms, + blocking "
-                      f"allreduce {m['fwd_bwd_serial_allreduce_s'] * 1e3:.1f} ms, DDP with "
+                      f"allreduce {m['fwd_bwd_serial_allreduce_s'] * 1e3:.1f} ms, DDP 1 bucket "
+                      f"{m['fwd_bwd_ddp_one_bucket_s'] * 1e3:.1f} ms, DDP "
                       f"{m['ddp_small_buckets']} buckets "
                       f"{m['fwd_bwd_ddp_small_buckets_s'] * 1e3:.1f} ms -> {m['hidden']:.0%} "
                       "of the allreduce hidden")
+                print(f"    wait at the end of backward: 1 bucket "
+                      f"{m['exposed_wait_one_bucket_s'] * 1e3:.2f} ms, {m['ddp_small_buckets']} "
+                      f"buckets {m['exposed_wait_small_buckets_s'] * 1e3:.2f} ms")
     for world, r in sorted(runs.items()):
         if r["allreduce"]:
             print(f"\nMPI_Allreduce, {world} ranks (float32 sum, in place):")
