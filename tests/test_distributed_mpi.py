@@ -2,10 +2,10 @@
 
 MPI start-up costs seconds, so the checks are batched: one 2-rank job runs every check of the
 "suite" scenario (this file run as a script, `python tests/test_distributed_mpi.py suite DIR`)
-and prints one JSON line of {check: [failure, ...]}; the tests below read it. A second job makes
-a rank raise mid-epoch, a third (simulator tier) runs the CUDA staging path. A check that
-raises instead of recording a failure aborts the whole job (MPI_Abort), and every test then
-fails with the job's stderr.
+and prints one JSON line of {check: [failure, ...]}, which one test reads. Other jobs: a rank
+raising mid-epoch, the CLI with --distributed, and (simulator tier) the CUDA staging path. A
+check that raises instead of recording a failure aborts its job (MPI_Abort) and the test fails
+with the job's stderr.
 
 Threads: 1 per rank (the machine has 2 cores); Open MPI needs --oversubscribe for that and
 OMPI_ALLOW_RUN_AS_ROOT* when CI runs as root.
@@ -74,31 +74,24 @@ def _results(res) -> dict:
                 f"stdout:\n{res.stdout[-3000:]}\nstderr:\n{res.stderr[-6000:]}")
 
 
-@pytest.fixture(scope="module")
-def suite(tmp_path_factory):
-    out = tmp_path_factory.mktemp("mpi_suite")
-    res, _ = _launch("suite", out)
-    return _results(res), out
-
-
 CHECKS = ["collectives_vs_numpy", "mismatch_errors", "ddp_equals_single_process", "no_sync",
           "find_unused_parameters", "broadcast_buffers", "sampler_partition", "checkpoint_resume_2"]
 
 
-@pytest.mark.parametrize("check", CHECKS)
-def test_mpi_suite(suite, check):
-    results, _ = suite
-    assert check in results, f"check {check} did not run; ran {sorted(results)}"
-    assert results[check] == [], "\n".join(results[check])
+def test_mpi_suite_and_resume_in_one_process(tmp_path):
+    """All 2-rank checks of one job (one test, not one per check: pytest-xdist would run a
+    shared fixture once per worker); then the job's epoch-1 checkpoint, resumed by one process
+    with batch 2B, ends where the uninterrupted 2-rank run ended (float32 tolerance), with the
+    same validation metrics."""
+    res, _ = _launch("suite", tmp_path)
+    results = _results(res)
+    assert sorted(results) == sorted(CHECKS)
+    failed = {k: v for k, v in results.items() if v}
+    assert not failed, "\n".join(f"{k}:\n  " + "\n  ".join(v) for k, v in failed.items())
 
-
-def test_checkpoint_from_2_ranks_resumes_in_1_process(suite):
-    """The 2-rank run's epoch-1 checkpoint, resumed by one process with batch 2B, ends where
-    the uninterrupted 2-rank run ended (float32 tolerance), with the same validation metrics."""
-    _, out = suite
-    full = np.load(out / "full_params.npy")
-    hist2 = json.loads((out / "full_history.json").read_text())
-    params, hist1 = _fit_run(out, resume=out / "ck1.h5", world=1, epochs=2)
+    full = np.load(tmp_path / "full_params.npy")
+    hist2 = json.loads((tmp_path / "full_history.json").read_text())
+    params, hist1 = _fit_run(tmp_path, resume=tmp_path / "ck1.h5", world=1, epochs=2)
     np.testing.assert_allclose(params, full, rtol=1e-4, atol=1e-5)
     assert hist1[-1]["val_loss"] == pytest.approx(hist2[-1]["val_loss"], rel=1e-4)
     assert hist1[-1]["val_accuracy"] == pytest.approx(hist2[-1]["val_accuracy"])
@@ -115,6 +108,22 @@ def test_rank_failure_aborts_the_job(tmp_path):
     assert "[rank 1/2] unhandled exception" in err, err[-3000:]
     assert "injected failure on rank 1" in err and "MPI_Abort" in err, err[-3000:]
     assert "rank 0 finished" not in res.stdout
+
+
+def test_cli_train_distributed(tmp_path):
+    """`mpiexec -n 2 minidl train ... --distributed`: one report (rank 0's), one checkpoint."""
+    out = tmp_path / "run"
+    res = subprocess.run(_mpiexec() + [sys.executable, "-m", "minidl.cli", "train", "lenet5",
+                                       "--variant", "modern", "--distributed", "--epochs", "1",
+                                       "--subset", "64", "--batch-size", "16", "--no-progress",
+                                       "--out", str(out)],
+                         capture_output=True, text=True, timeout=300, env=_env(), cwd=str(ROOT))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("epoch 1/1: train loss") == 1, res.stdout
+    assert "batch 16 per rank x 2 ranks" in res.stdout
+    assert (out / "checkpoint.h5").exists() and (out / "metrics.json").exists()
+    hist = json.loads((out / "metrics.json").read_text())
+    assert hist[0]["epoch"] == 1 and 0 <= hist[0]["val_accuracy"] <= 1
 
 
 @pytest.mark.cuda
