@@ -332,6 +332,8 @@ def _check_mismatch(fails, comm, dist):
              ("op", lambda: dist.all_reduce(minidl.zeros(3), dist.ReduceOp.SUM if r == 0
                                             else dist.ReduceOp.MAX)),
              ("root", lambda: dist.broadcast(minidl.zeros(3), src=r)),
+             ("collective", lambda: dist.all_reduce(minidl.zeros(3)) if r == 0
+              else dist.all_gather([minidl.zeros(3), minidl.zeros(3)], minidl.zeros(3))),
              ("ddp layout", lambda: dist.DistributedDataParallel(Linear(4, 3 + r)))]
     for what, fn in cases:
         try:

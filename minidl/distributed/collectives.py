@@ -148,11 +148,11 @@ def _agree(g, name: str, desc: str) -> None:
     """Raise CollectiveMismatchError on every rank unless all ranks passed the same `desc`."""
     if g.size == 1:
         return
-    h = zlib.crc32(desc.encode()) & 0x7FFFFFFF
+    h = zlib.crc32(f"{name}: {desc}".encode()) & 0x7FFFFFFF  # also catches different collectives
     v = np.array([h, -h], np.int64)
     g.comm.Allreduce(g.MPI.IN_PLACE, v, op=g.MPI.MIN)
     if v[0] != -v[1]:
-        descs = g.comm.allgather(desc)
+        descs = g.comm.allgather(f"{name} of {desc}")
         lines = "; ".join(f"rank {r}: {d}" for r, d in enumerate(descs))
         raise CollectiveMismatchError(f"{name}: ranks called it with different arguments ({lines})")
 
