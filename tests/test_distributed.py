@@ -107,3 +107,52 @@ def test_local_rank_from_launcher_environment(monkeypatch):
     assert dist.get_node_local_rank() == 3
     monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1")
     assert dist.get_node_local_rank() == 1
+
+
+class _Aborted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("outcome, aborted", [("ok", False), ("exit0", False), ("exit3", True),
+                                              ("return2", True), ("raise", True),
+                                              ("interrupt", True)])
+def test_cli_guard_aborts_on_any_failure(monkeypatch, outcome, aborted):
+    """`minidl train --distributed` ends the whole MPI job (MPI_Abort) on an exception, Ctrl-C or
+    a non-zero exit of one rank, which would otherwise leave the others blocked in a collective
+    (seen: a rank calling sys.exit(3) alone hangs the job). MPI itself is stubbed out here."""
+    import sys
+    from types import SimpleNamespace
+
+    from minidl import cli
+
+    calls = []
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.append("init"))
+    monkeypatch.setattr(dist, "get_rank", lambda: 0)
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append("destroy"))
+
+    def fake_abort(reason=None, exc_info=None, errorcode=1):
+        raise _Aborted(reason or exc_info[0].__name__)
+    monkeypatch.setattr(dist, "abort", fake_abort)
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # restored even if the guard swapped it
+
+    def body(args):
+        assert args._in_group
+        if outcome == "exit0":
+            sys.exit(0)
+        if outcome == "exit3":
+            sys.exit(3)
+        if outcome == "raise":
+            raise ValueError("boom")
+        if outcome == "interrupt":
+            raise KeyboardInterrupt
+        return 2 if outcome == "return2" else 0
+
+    if aborted:
+        with pytest.raises(_Aborted):
+            cli._in_process_group(body, SimpleNamespace())
+    elif outcome == "exit0":
+        with pytest.raises(SystemExit):
+            cli._in_process_group(body, SimpleNamespace())
+    else:
+        assert cli._in_process_group(body, SimpleNamespace()) == 0
+        assert calls == ["init", "destroy"]
