@@ -89,9 +89,10 @@ def init_process_group(backend: str | None = "mpi", init_method=None, timeout=No
                        world_size: int = -1, rank: int = -1, **kwargs) -> None:
     """Join the default process group: every process the MPI launcher started (mpiexec, srun).
 
-    Only backend "mpi" exists; world_size and rank, if given, must agree with the launcher's.
-    Installs a sys.excepthook that calls MPI_Abort, so an unhandled exception on one rank ends
-    the whole job instead of leaving the others blocked in a collective."""
+    Only backend "mpi" exists; world_size and rank, if given, must agree with the launcher's;
+    init_method and timeout are accepted for compatibility and unused (MPI's launcher does the
+    rendezvous). Installs a sys.excepthook that calls MPI_Abort, so an unhandled exception on
+    one rank ends the whole job instead of leaving the others blocked in a collective."""
     global _group
     if backend is not None and str(backend).lower() != "mpi":
         raise ValueError(f"init_process_group: minidl.distributed supports only the 'mpi' backend, "
