@@ -378,7 +378,20 @@ def _check_ddp_equivalence(fails, comm, dist):
     if len(ddp._buckets) < 3:
         fails.append(f"expected several buckets, got {len(ddp._buckets)}")
     opt = SGD(ddp.parameters(), lr=0.05, momentum=0.9)
+    import minidl.distributed.ddp as ddp_mod
+    launches, start = [], ddp_mod._iallreduce_array
+
+    def spy(*args):  # how many parameters had their gradient when each bucket's allreduce began
+        launches.append(ddp._ready)
+        return start(*args)
+    ddp_mod._iallreduce_array = spy
     for k in range(N):
+        if k == 1:
+            ddp_mod._iallreduce_array = start
+            n_params = len(ddp._params)
+            if len(launches) != len(ddp._buckets) or launches[0] >= n_params:
+                fails.append(f"bucket allreduces did not start during backward: {launches} "
+                             f"(params ready at each start, of {n_params})")
         lo = k * n * B + r * B
         loss = F.cross_entropy(ddp(minidl.tensor(x[lo:lo + B])), minidl.tensor(y[lo:lo + B]))
         opt.zero_grad()
