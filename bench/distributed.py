@@ -151,7 +151,7 @@ def _overlap(comm, dist, name, c, b, rank, steps) -> dict:
     for tag, cap in (("one_bucket", None), ("small_buckets", 0.05)):
         ddp_model = _model(name)
         ddp = dist.DistributedDataParallel(ddp_model, bucket_cap_mb=cap)
-        waits = _time_finalize(ddp)
+        waits, done = _time_finalize(ddp)
 
         def step():
             ddp_model.zero_grad()
@@ -160,23 +160,26 @@ def _overlap(comm, dist, name, c, b, rank, steps) -> dict:
         out[f"ddp_{tag}"] = len(ddp._buckets)
         # the wait at the end of backward: the allreduce time backward did not hide
         out[f"exposed_wait_{tag}_s"] = float(np.median(waits[2:]))
+        out[f"reduced_before_end_{tag}"] = float(np.mean(done[2:]))
     comm_s = t_serial - t_local
     out["hidden"] = ((t_serial - out["fwd_bwd_ddp_small_buckets_s"]) / comm_s
                      if comm_s > 0 else float("nan"))
     return out
 
 
-def _time_finalize(ddp) -> list:
-    """Record the seconds of each end-of-backward wait + gradient write of `ddp`."""
-    waits, orig = [], ddp._finalize
+def _time_finalize(ddp) -> tuple[list, list]:
+    """Record, per backward of `ddp`, the seconds of the end-of-backward wait + gradient write,
+    and how many buckets were already reduced when backward reached its end."""
+    waits, done, orig = [], [], ddp._finalize
 
     def timed(last):
+        done.append(sum(b.work.is_completed() for b in ddp._buckets))
         t0 = time.perf_counter()
         res = orig(last)
         waits.append(time.perf_counter() - t0)
         return res
     ddp._finalize = timed
-    return waits
+    return waits, done
 
 
 # ---------------------------------------------------------------- report
@@ -203,7 +206,9 @@ def report(runs: dict) -> None:
                       "of the allreduce hidden")
                 print(f"    wait at the end of backward: 1 bucket "
                       f"{m['exposed_wait_one_bucket_s'] * 1e3:.2f} ms, {m['ddp_small_buckets']} "
-                      f"buckets {m['exposed_wait_small_buckets_s'] * 1e3:.2f} ms")
+                      f"buckets {m['exposed_wait_small_buckets_s'] * 1e3:.2f} ms; buckets already "
+                      f"reduced when backward ended: {m['reduced_before_end_small_buckets']:.1f} "
+                      f"of {m['ddp_small_buckets']}")
     for world, r in sorted(runs.items()):
         if r["allreduce"]:
             print(f"\nMPI_Allreduce, {world} ranks (float32 sum, in place):")
