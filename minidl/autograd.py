@@ -340,6 +340,7 @@ def _run(roots, retain: bool, only: set | None = None) -> None:
             results = node._apply(grads)
             if not retain:
                 node._release()
+        leaves = []
         for i, e in enumerate(node.next_functions):
             if e is None:
                 continue
@@ -349,7 +350,10 @@ def _run(roots, retain: bool, only: set | None = None) -> None:
                 _accumulate(buffers, child, nr, g)
             deps[child] -= 1
             if deps[child] == 0:
-                ready.append(child)
+                (leaves if isinstance(child, AccumulateGrad) else ready).append(child)
+        # leaves on top of the stack run next (PyTorch's order too): a .grad and its hooks come as
+        # soon as it is complete, so DDP's allreduce of a bucket overlaps the rest of backward
+        ready += leaves
 
 
 def _accumulate(buffers, node, nr, g) -> None:

@@ -3,6 +3,7 @@
     minidl train lenet5|alexnet|cifar_convnet [--variant V] [--device cpu|cuda] [--data PATH]
                  [--epochs N] [--batch-size N] [--lr X] [--workers N] [--checkpoint PATH]
                  [--resume PATH] [--seed N] [--out DIR] [--dry-run N] [--subset N]
+                 [--distributed]     (under mpiexec / srun: data-parallel over the MPI ranks)
     minidl info [--no-ptx]      versions, devices, simulator or GPU, do all kernels compile to PTX
     minidl bench [--match S]    run bench/*.py
 
@@ -261,7 +262,7 @@ def make_optimizer(model_name: str, model, lr=None, momentum=None, weight_decay=
 
     d = DEFAULTS[model_name]
     if lr is None:
-        lr = default_lr(model_name, getattr(model, "variant", None))
+        lr = default_lr(model_name, getattr(getattr(model, "module", model), "variant", None))
     opt = SGD(model.parameters(), lr=lr,
               momentum=d["momentum"] if momentum is None else momentum,
               weight_decay=d["weight_decay"] if weight_decay is None else weight_decay,
@@ -320,14 +321,25 @@ def cmd_train(args) -> int:
     from .data import DataLoader
     from .train import fit
 
+    if args.distributed and not getattr(args, "_in_group", False):
+        return _in_process_group(cmd_train, args)
     if args.device == "cuda":
         minidl.cuda.require()
     device = args.device
+    rank, world = 0, 1
+    if args.distributed:
+        import minidl.distributed as dist
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if device == "cuda":  # one GPU per process: the launcher's local rank picks it
+            device = f"cuda:{dist.get_node_local_rank() % max(minidl.cuda.device_count(), 1)}"
     minidl.manual_seed(args.seed)
     d = DEFAULTS[args.model]
     if args.dry_run:
         args._num_classes = 1000 if args.model == "alexnet" else 10
         model = _build_model(args.model, args.variant, args._num_classes).to(device)
+        if args.distributed:
+            from .distributed import DistributedDataParallel
+            model = DistributedDataParallel(model)
         return _dry_run(args, model, device)
     train_ds, test_ds, k, desc = load_data(args.model, args.data, subset=args.subset)
     print(desc)
@@ -335,14 +347,23 @@ def cmd_train(args) -> int:
     opt, sched = make_optimizer(args.model, model, args.lr)
     bs = args.batch_size or d["batch_size"]
     workers = args.workers
-    train_loader = DataLoader(train_ds, batch_size=bs, shuffle=True, num_workers=workers,
-                              persistent_workers=workers > 0)
+    sampler = None
+    if args.distributed:
+        from .data import DistributedSampler, Subset
+        from .distributed import DistributedDataParallel
+        model = DistributedDataParallel(model)
+        # batch size is per rank; each rank evaluates every world-th test image
+        sampler = DistributedSampler(train_ds, shuffle=True, seed=args.seed)
+        test_ds = Subset(test_ds, range(rank, len(test_ds), world))
+    train_loader = DataLoader(train_ds, batch_size=bs, shuffle=sampler is None, sampler=sampler,
+                              num_workers=workers, persistent_workers=workers > 0)
     test_loader = DataLoader(test_ds, batch_size=max(bs, 256) if args.model != "alexnet" else bs,
                              num_workers=workers, persistent_workers=workers > 0)
     variant = (args.variant or d["variant"]) if VARIANTS[args.model] else None
     tag = args.model + (f"-{variant}" if variant else "")
     out = Path(args.out or Path("runs") / tag)
-    print(f"{tag}: {sum(p.numel() for p in model.parameters()):,} parameters, batch {bs}, "
+    print(f"{tag}: {sum(p.numel() for p in model.parameters()):,} parameters, batch {bs}"
+          f"{f' per rank x {world} ranks' if args.distributed else ''}, "
           f"lr {opt.param_groups[0]['lr']}, device {device}, output in {out}/")
     history = fit(model, train_loader, opt, val_loader=test_loader,
                   epochs=args.epochs or d["epochs"], scheduler=sched, device=device, out_dir=out,
@@ -353,6 +374,29 @@ def cmd_train(args) -> int:
         print(f"final: test accuracy {last['val_accuracy']:.2%} (error "
               f"{1 - last['val_accuracy']:.2%}) after {last['epoch']} epochs")
     return 0
+
+
+def _in_process_group(fn, args) -> int:
+    """fn(args) as one rank of the MPI job: ranks other than 0 print nothing to stdout, and any
+    way out but success (an exception, Ctrl-C, a non-zero exit) ends every rank with MPI_Abort
+    rather than leaving the others blocked in a collective."""
+    import minidl.distributed as dist
+    dist.init_process_group("mpi")
+    if dist.get_rank() != 0:
+        sys.stdout = open(os.devnull, "w")
+    args._in_group = True
+    try:
+        rc = fn(args)
+    except SystemExit as e:
+        if e.code in (None, 0):
+            raise
+        dist.abort(f"exit status {e.code}")
+    except BaseException:
+        dist.abort(None, sys.exc_info())
+    if rc:
+        dist.abort(f"exit status {rc}")
+    dist.destroy_process_group()
+    return rc
 
 
 # ---------------------------------------------------------------- info
@@ -498,6 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--subset", type=int, metavar="N",
                    help="use only the first N training and N test images")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    t.add_argument("--distributed", action="store_true", help="data-parallel over the MPI "
+                   "ranks (launch with mpiexec -n N / srun); batch size is per rank")
     t.set_defaults(func=cmd_train)
     i = sub.add_parser("info", help="versions, devices, PTX compile check")
     i.add_argument("--no-ptx", action="store_true", help="skip the PTX compile check")

@@ -12,6 +12,12 @@ runs and says so in one line.
 
 Metrics: loss (mean over samples), accuracy (top-1), images/s (samples over wall time, data
 loading included).  What does not live here: models (minidl.models), the CLI (minidl.cli).
+
+Under minidl.distributed (mpiexec ... with a process group): every rank runs the loop on its
+shard (DistributedSampler, whose set_epoch `fit` calls), loss/accuracy sums are reduced over the
+ranks, rank 0 alone shows progress, logs, writes the checkpoint and the metrics, and every rank
+resumes from the same checkpoint.  A DistributedDataParallel model is saved and loaded without
+its "module." prefix, so a checkpoint written by N ranks loads into a plain model and vice versa.
 """
 from __future__ import annotations
 
@@ -104,6 +110,30 @@ def _check_finite(sums: tuple[float, int], steps: int) -> tuple[float, int]:
     return sums
 
 
+def _dist() -> tuple[int, int]:
+    """(rank, world size) of minidl.distributed's process group; (0, 1) without one."""
+    from . import distributed as dist
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+def _sum_over_ranks(*values: float) -> tuple:
+    """The sums over all ranks of `values` (the values themselves in a single process)."""
+    if _dist()[1] == 1:
+        return values
+    from . import distributed as dist
+    from .tensor import tensor
+    t = tensor(np.array(values, np.float64))
+    dist.all_reduce(t)
+    return tuple(t.tolist())
+
+
+def _unwrap(model):
+    """The wrapped module of a DistributedDataParallel (checkpoints hold no "module." prefix)."""
+    from .distributed import DistributedDataParallel
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+
 def train_epoch(model, loader: Iterable, optimizer, loss_fn: Callable | None = None,
                 device=None, *, max_steps: int | None = None, progress: bool = True,
                 desc: str = "train", sync_every: int = 10) -> dict:
@@ -115,6 +145,7 @@ def train_epoch(model, loader: Iterable, optimizer, loss_fn: Callable | None = N
     Returns {"loss", "accuracy", "images_per_s", "seconds", "steps", "samples"}."""
     loss_fn = loss_fn or _default_loss()
     model.train()
+    progress = progress and _dist()[0] == 0
     total = len(loader) if hasattr(loader, "__len__") else None
     if max_steps is not None:
         total = max_steps if total is None else min(total, max_steps)
@@ -145,6 +176,8 @@ def train_epoch(model, loader: Iterable, optimizer, loss_fn: Callable | None = N
     finally:
         bar.close()
     seconds = time.perf_counter() - t0
+    loss_sum, correct, samples = _sum_over_ranks(loss_sum, correct, samples)
+    samples = int(samples)
     return {"loss": loss_sum / max(samples, 1), "accuracy": correct / max(samples, 1),
             "images_per_s": samples / seconds if seconds > 0 else 0.0, "seconds": seconds,
             "steps": steps, "samples": samples}
@@ -152,10 +185,12 @@ def train_epoch(model, loader: Iterable, optimizer, loss_fn: Callable | None = N
 
 def evaluate(model, loader: Iterable, loss_fn: Callable | None = None, device=None, *,
              progress: bool = True, desc: str = "eval") -> dict:
-    """Loss and accuracy over `loader` in eval mode without building a graph.
+    """Loss and accuracy over `loader` in eval mode without building a graph (under a process
+    group: over the union of the ranks' loaders, each rank passing its own shard).
     Returns {"loss", "accuracy", "images_per_s", "seconds", "samples"}."""
     loss_fn = loss_fn or _default_loss()
     model.eval()
+    progress = progress and _dist()[0] == 0
     total = len(loader) if hasattr(loader, "__len__") else None
     bar = progress_bar(total=total, enabled=progress, desc=desc, leave=False, unit="batch")
     loss_sum = 0.0
@@ -175,6 +210,8 @@ def evaluate(model, loader: Iterable, loss_fn: Callable | None = None, device=No
     finally:
         bar.close()
     seconds = time.perf_counter() - t0
+    loss_sum, correct, samples = _sum_over_ranks(loss_sum, correct, samples)
+    samples = int(samples)
     return {"loss": loss_sum / max(samples, 1), "accuracy": correct / max(samples, 1),
             "images_per_s": samples / seconds if seconds > 0 else 0.0, "seconds": seconds,
             "samples": samples}
@@ -189,6 +226,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int = 0,
     to `path` (HDF5 via minidl.save).  `epoch` = number of completed epochs."""
     from .io import save
 
+    model = _unwrap(model)
     state = {
         "format": "minidl.train/1",
         "epoch": int(epoch),
@@ -210,7 +248,7 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, map_location=No
     from .io import load
 
     state = load(path, map_location=map_location)
-    model.load_state_dict(state["model"])
+    _unwrap(model).load_state_dict(state["model"])
     if optimizer is not None and state.get("optimizer") is not None:
         optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state.get("scheduler") is not None:
@@ -313,6 +351,9 @@ def fit(model, train_loader, optimizer, *, val_loader=None, epochs: int = 1, sch
     train_images_per_s, [val_loss, val_accuracy, val_images_per_s], epoch_seconds."""
     if checkpoint is None and out_dir is not None:
         checkpoint = Path(out_dir) / "checkpoint.h5"
+    rank, world = _dist()
+    if rank != 0:  # the other ranks train and evaluate; rank 0 reports and writes files
+        progress, out_dir, checkpoint, log = False, None, None, _silent
     history: list[dict] = []
     start = 0
     if resume is not None:
@@ -321,11 +362,14 @@ def fit(model, train_loader, optimizer, *, val_loader=None, epochs: int = 1, sch
         start = int(state["epoch"])
         history = [dict(r) for r in state.get("history") or []]
         _emit(log, f"resumed from {resume} after epoch {start}")
+    set_epoch = getattr(getattr(train_loader, "sampler", None), "set_epoch", None)
     ebar = progress_bar(range(start, epochs), enabled=progress, desc="epochs", unit="epoch",
                         initial=start, total=epochs)
     for epoch in ebar:
         t0 = time.perf_counter()
         lr = float(optimizer.param_groups[0]["lr"])
+        if set_epoch is not None:  # DistributedSampler: a new permutation each epoch
+            set_epoch(epoch)
         tr = train_epoch(model, train_loader, optimizer, loss_fn, device,
                          max_steps=max_steps_per_epoch, progress=progress,
                          desc=f"epoch {epoch + 1}/{epochs}")
@@ -358,7 +402,14 @@ def fit(model, train_loader, optimizer, *, val_loader=None, epochs: int = 1, sch
             plot_metrics(out_dir, history, title)
     if hasattr(ebar, "close"):
         ebar.close()
+    if world > 1:  # the checkpoint is on disk for every rank once fit returns
+        from . import distributed as dist
+        dist.barrier()
     return history
+
+
+def _silent(msg: str) -> None:
+    pass
 
 
 def _emit(log, msg: str, bar=None) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from .rng import draw_seed
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
-           "WeightedRandomSampler", "BatchSampler"]
+           "WeightedRandomSampler", "BatchSampler", "DistributedSampler"]
 
 
 class Sampler:
@@ -183,3 +183,61 @@ class BatchSampler(Sampler):
         inner = getattr(self.sampler, "load_state_dict", None)
         if inner is not None and "sampler" in state:
             inner(state["sampler"])
+
+
+class DistributedSampler(Sampler):
+    """This rank's share of the indices: every rank gets `num_samples` = ceil(N / num_replicas)
+    indices (the order padded by repeating its start), or floor with `drop_last` (the tail
+    dropped), taken with stride num_replicas from one order that all ranks compute alike
+    (a permutation seeded by seed + epoch when shuffling). Call `set_epoch(e)` before each
+    epoch to reshuffle. num_replicas and rank default to the process group's (PyTorch's
+    torch.utils.data.distributed.DistributedSampler)."""
+
+    def __init__(self, dataset, num_replicas: int | None = None, rank: int | None = None,
+                 shuffle: bool = True, seed: int = 0, drop_last: bool = False) -> None:
+        if num_replicas is None or rank is None:
+            from .. import distributed as dist
+            if not dist.is_initialized():
+                raise RuntimeError("DistributedSampler: num_replicas and rank default to the "
+                                   "process group's, but init_process_group has not been called")
+            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+            rank = dist.get_rank() if rank is None else rank
+        if rank >= num_replicas or rank < 0:
+            raise ValueError(f"Invalid rank {rank}, rank should be in the interval "
+                             f"[0, {num_replicas - 1}]")
+        self.dataset = dataset
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
+        self.epoch = 0
+        self.drop_last = drop_last
+        n = len(dataset)
+        if drop_last and n % self.num_replicas != 0:
+            self.num_samples = -(-(n - self.num_replicas) // self.num_replicas)
+        else:
+            self.num_samples = -(-n // self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
+        self.shuffle, self.seed = shuffle, int(seed)
+
+    def __iter__(self) -> Iterator[int]:
+        n = len(self.dataset)
+        if self.shuffle:
+            idx = np.random.default_rng(self.seed + self.epoch).permutation(n)
+        else:
+            idx = np.arange(n)
+        if self.total_size > n:
+            idx = np.resize(idx, self.total_size)  # repeats from the start as often as needed
+        else:
+            idx = idx[:self.total_size]
+        return iter(idx[self.rank:self.total_size:self.num_replicas].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the permutation of `epoch` (seed + epoch) from the next iter() on."""
+        self.epoch = int(epoch)
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = int(state.get("epoch", self.epoch))
