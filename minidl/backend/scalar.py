@@ -447,11 +447,12 @@ FUNCTIONS["hardtanh"] = dataclasses.replace(FUNCTIONS["clamp"], name="hardtanh")
 
 @_register(2, nparams=2)
 def _hardtanh_grad(T):
-    """0 where x <= lo or x >= hi, else g (PyTorch: zero at the bounds, unlike clamp; g at NaN)."""
+    """g where lo < x < hi else 0 (PyTorch: zero at the bounds, unlike clamp).  At NaN this is
+    0, PyTorch's vectorised CPU kernel (its scalar tail and CUDA kernel give g)."""
     zero = T(0)
 
     def f(g, x, lo, hi):
-        return zero if (x <= lo or x >= hi) else g
+        return g if (x > lo and x < hi) else zero
     return f
 
 

@@ -338,6 +338,43 @@ def pow(x, exponent):
     return binary("pow", x, exponent)
 
 
+class Clamp(Function):
+    """y = min(max(x, lo), hi) for tensor bounds (either may be None), with PyTorch's gradients:
+    x where lo <= x <= hi; lo where x < lo (and lo < hi); hi where x > hi (or hi < lo)."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        out = x
+        if lo is not None:
+            out = binary("maximum", out, lo)
+        if hi is not None:
+            out = binary("minimum", out, hi)
+        ctx.save_for_backward(x, lo, hi)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, lo, hi = ctx.saved_tensors
+        zero = g.new_zeros(())
+        gx = glo = ghi = None
+        if ctx.needs_input_grad[0]:
+            keep = (x >= lo) if lo is not None else None
+            if hi is not None:
+                keep = (x <= hi) if keep is None else keep.logical_and(x <= hi)
+            gx = unbroadcast(where(keep, g, zero), tuple(x.shape))
+        if lo is not None and ctx.needs_input_grad[1]:
+            m = x < lo
+            if hi is not None:
+                m = m.logical_and(lo < hi)
+            glo = unbroadcast(where(m, g, zero), tuple(lo.shape))
+        if hi is not None and ctx.needs_input_grad[2]:
+            m = x > hi
+            if lo is not None:
+                m = m.logical_or(hi < lo)
+            ghi = unbroadcast(where(m, g, zero), tuple(hi.shape))
+        return gx, glo, ghi
+
+
 def clamp(x, min=None, max=None):
     """min(max(x, min), max): either bound may be None (not both), or a tensor; min > max gives
     max everywhere, and the result dtype promotes like PyTorch (int tensor, float bound -> float)."""
@@ -352,12 +389,15 @@ def clamp(x, min=None, max=None):
     if dt is not x.dtype:
         x = x.to(dt)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = x
-        if min is not None:
-            out = binary("maximum", out, min)
-        if max is not None:
-            out = binary("minimum", out, max)
-        return out
+        bounds = [b for b in (min, max) if isinstance(b, Tensor)]
+        for b in bounds:
+            same_device("clamp", x, b)
+            dt = result_dtype(x.to(dt), b)
+        x = x.to(dt)
+        lo, hi = (None if b is None else b.to(dt) if isinstance(b, Tensor)
+                  else _tensor.full((), b, dtype=dt, device=x.device) for b in (min, max))
+        broadcast_shapes("clamp", *(tuple(t.shape) for t in (x, lo, hi) if t is not None))
+        return Clamp.apply(x, lo, hi)
     big = float("inf") if x.dtype.is_floating_point else 2 ** 62
     lo = -big if min is None else min
     hi = big if max is None else max
