@@ -299,3 +299,145 @@ def test_max_pool_nan_matches_torch_awkward():
         yt, it = torch.nn.functional.max_pool2d(torch.tensor(a), return_indices=True, **kw)
         _assert_same(_np(ym), _np(yt.numpy()), str(kw))
         assert im.tolist() == it.tolist(), kw
+
+
+# ---- the single points, fixed expectations (PyTorch's values) --------------------------
+def test_relu_keeps_nan():
+    x = minidl.tensor([nan, -1.0, 2.0], requires_grad=True)
+    y = MF.relu(x)
+    assert math.isnan(y.tolist()[0]) and y.tolist()[1:] == [0.0, 2.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0, 0.0, 1.0]
+    assert math.isnan(minidl.nn.ReLU()(minidl.tensor([nan])).item())
+
+
+def test_std_of_constant_has_zero_gradient():
+    for shape, kw in (((3,), {}), ((2, 4), dict(dim=1)), ((2, 4), dict(dim=0, keepdim=True)),
+                      ((3,), dict(correction=0))):
+        x = minidl.ones(*shape, dtype=minidl.float64, requires_grad=True)
+        x.std(**kw).sum().backward()
+        assert x.grad.tolist() == np.zeros(shape).tolist(), kw
+
+
+def test_pow_zero_exponent_and_zero_to_zero_have_zero_gradient():
+    x = minidl.tensor([0.0, 2.0, -1.0, nan], requires_grad=True)
+    (x ** 0).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0, 0.0]
+    t = minidl.tensor([0.0, 1.0, 2.0], requires_grad=True)
+    t.pow(t).sum().backward()
+    np.testing.assert_allclose(t.grad.numpy(), [0.0, 1.0, 4 + 4 * math.log(2)], rtol=1e-6)
+    b, e = minidl.tensor([0.0, 0.0], requires_grad=True), minidl.tensor([0.0, 2.0], requires_grad=True)
+    (b ** e).sum().backward()
+    assert b.grad.tolist() == [0.0, 0.0] and e.grad.tolist() == [0.0, 0.0]
+
+
+def test_var_with_correction_past_the_count_is_inf():
+    x = minidl.tensor([1.0, 2.0, 4.0], dtype=minidl.float64, requires_grad=True)
+    v = x.var(correction=5)
+    assert v.item() == inf
+    v.backward()
+    assert x.grad.tolist() == [inf, inf, inf]
+    assert x.var(correction=3).item() == inf                       # n == correction
+    assert math.isnan(minidl.ones(3).var(correction=3).item())      # 0 / 0
+    assert x.std(correction=4).item() == inf
+    assert x.reshape(1, 3).var(1, correction=4).tolist() == [inf]
+    assert minidl.tensor([[1.0, 3.0]]).var(1).tolist() == [2.0]
+
+
+def test_var_std_match_torch_over_corrections():
+    torch = pytest.importorskip("torch")
+    a = np.random.RandomState(0).randn(3, 4)
+    a[1] = 1.5  # a constant row
+    for dim in (None, 0, 1, (0, 1)):
+        for correction in (0, 1, 3, 4, 5, 13):
+            for op in ("var", "std"):
+                xt = torch.tensor(a, requires_grad=True)
+                xm = minidl.tensor(a, requires_grad=True)
+                kw = dict(dim=dim, correction=correction)
+                yt, ym = getattr(xt, op)(**kw), getattr(xm, op)(**kw)
+                yt.sum().backward()
+                ym.sum().backward()
+                where = f"{op} {kw}"
+                _assert_same(_np(ym.detach()), _np(yt.detach().numpy()), where)
+                _assert_same(_np(xm.grad), _np(xt.grad.numpy()), where + " grad")
+
+
+def test_clamp_min_greater_than_max_gives_max():
+    x = minidl.tensor([1.0, 5.0, 9.0, nan])
+    assert x.clamp(4, 2).tolist()[:3] == [2.0, 2.0, 2.0]
+    assert math.isnan(x.clamp(4, 2).tolist()[3])
+    assert x.clamp(minidl.tensor(4.0), minidl.tensor(2.0)).tolist()[:3] == [2.0, 2.0, 2.0]
+    assert minidl.tensor([1, 5, 9]).clamp(7, 3).tolist() == [3, 3, 3]
+
+
+def test_clamp_int_tensor_with_float_bounds_promotes():
+    i = minidl.tensor([1, 5, 9])
+    out = i.clamp(2.5, 7.5)
+    assert out.dtype is minidl.float32 and out.tolist() == [2.5, 5.0, 7.5]
+    assert i.clamp(min=2.5).tolist() == [2.5, 5.0, 9.0]
+    assert i.clamp(2, 7).dtype is minidl.int64 and i.clamp(2, 7).tolist() == [2, 5, 7]
+    assert i.clamp(minidl.tensor(2.5)).dtype is minidl.float32
+    assert minidl.tensor([True, False]).clamp(0.5, 2).tolist() == [1.0, 0.5]
+    assert minidl.tensor([1.0], dtype=minidl.float64).clamp(0, 1).dtype is minidl.float64
+
+
+def test_sum_and_mean_over_empty_dim_tuple_reduce_everything():
+    t = minidl.arange(6.0).reshape(2, 3)
+    assert t.sum(()).item() == 15.0 and t.sum([]).item() == 15.0
+    assert t.mean(()).item() == 2.5
+    assert t.sum((), keepdim=True).shape == (1, 1)
+    assert minidl.tensor([[1, 2]]).sum(()).item() == 3
+    x = minidl.ones(2, 3, requires_grad=True)
+    x.mean(()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full((2, 3), 1 / 6))
+
+
+def test_invert_is_bitwise_on_int_and_logical_on_bool():
+    assert (~minidl.tensor([0, 1, -3])).tolist() == [-1, -2, 2]
+    assert (~minidl.tensor([-2 ** 63, 2 ** 63 - 1])).tolist() == [2 ** 63 - 1, -2 ** 63]
+    assert (~minidl.tensor([True, False])).tolist() == [False, True]
+    with pytest.raises(TypeError, match="only implemented on integer and Boolean"):
+        ~minidl.tensor([1.5])
+
+
+def test_item13_matches_torch():
+    torch = pytest.importorskip("torch")
+    for data, lo, hi in (([1, 5, 9], 2.5, 7.5), ([1, 5, 9], 2, 7), ([1.0, 5.0, 9.0], 4, 2),
+                         ([True, False], 0.5, 2), ([True, False], 0, 1)):
+        want = torch.tensor(data).clamp(lo, hi)
+        got = minidl.tensor(data).clamp(lo, hi)
+        assert got.tolist() == want.tolist() and str(got.dtype).split(".")[-1] == \
+            str(want.dtype).split(".")[-1], (data, lo, hi)
+    assert (~minidl.tensor([5, -7])).tolist() == (~torch.tensor([5, -7])).tolist()
+    a = np.arange(6.0).reshape(2, 3)
+    assert minidl.tensor(a).sum(()).item() == torch.tensor(a).sum(()).item()
+    assert minidl.tensor(a).mean(()).item() == torch.tensor(a).mean(()).item()
+
+
+def test_clamp_tensor_bounds_gradients_match_torch():
+    torch = pytest.importorskip("torch")
+    X = [0., 1., 2., 3., 0., 5., nan, 1., 1., 2.]
+    LO = [1., 1., 1., 1., 3., 3., 0., nan, 1., 3.]
+    HI = [2., 2., 2., 2., 1., 1., 1., 2., nan, 3.]
+    for use in ((True, True), (True, False), (False, True)):
+        res = []
+        for L in (torch, minidl):
+            x, lo, hi = (L.tensor(v, requires_grad=True) for v in (X, LO, HI))
+            y = x.clamp(lo if use[0] else None, hi if use[1] else None)
+            y.sum().backward()
+            res.append([_np(y.detach())] + [_np(t.grad) if t.grad is not None else None
+                                            for t in (x, lo, hi)])
+        for k, (a, b) in enumerate(zip(*res)):
+            assert (a is None) == (b is None), (use, k)
+            if a is not None:
+                _assert_same(b, a, f"{use} output {k}")
+
+
+def test_clamp_tensor_bounds_gradcheck():
+    from minidl.testing import gradcheck
+
+    rs = np.random.RandomState(3)
+    x = minidl.tensor(rs.randn(3, 4), requires_grad=True)
+    lo = minidl.tensor(rs.randn(4) - 0.5, requires_grad=True)
+    hi = minidl.tensor(rs.randn(3, 1) + 0.5, requires_grad=True)
+    assert gradcheck(lambda a, b, c: a.clamp(b, c), (x, lo, hi))
