@@ -57,7 +57,7 @@ _TORCH_TO_MINIDL = {"float16": "float32", "int32": "int64", "uint8": "int64", "i
 @pytest.mark.parametrize("batch", [c[0] for c in CASES] + [[{"y": 0}, {"y": 0.5}]],
                          ids=[repr(c[0]) for c in CASES] + ["dict"])
 def test_matches_torch_default_collate(batch):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from torch.utils.data import default_collate as torch_collate
 
     want, got = torch_collate(batch), default_collate(batch)
