@@ -389,11 +389,11 @@ def clamp(x, min=None, max=None):
     if dt is not x.dtype:
         x = x.to(dt)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        bounds = [b for b in (min, max) if isinstance(b, Tensor)]
-        for b in bounds:
-            same_device("clamp", x, b)
-            dt = result_dtype(x.to(dt), b)
-        x = x.to(dt)
+        for b in (min, max):
+            if isinstance(b, Tensor):
+                same_device("clamp", x, b)
+                x = x.to(result_dtype(x, b))
+        dt = x.dtype
         lo, hi = (None if b is None else b.to(dt) if isinstance(b, Tensor)
                   else _tensor.full((), b, dtype=dt, device=x.device) for b in (min, max))
         broadcast_shapes("clamp", *(tuple(t.shape) for t in (x, lo, hi) if t is not None))
