@@ -503,3 +503,49 @@ def test_lenet_scaled_tanh_propagates_nan():
     _assert_same(_np(y.detach()), want, "scaled_tanh")
     _assert_same(_np(x.grad), (2.0 / 3.0) * (1.7159 - want ** 2 / 1.7159), "scaled_tanh grad")
     assert math.isnan(y.tolist()[0]) and math.isnan(x.grad.tolist()[0])
+
+
+@pytest.mark.parametrize("shape,out", [((1, 1, 5, 7), (3, 3)), ((2, 3, 7, 5), (4, 2)),
+                                       ((3, 9, 9), (2, 2)), ((1, 2, 5, 6), (5, 4))])
+def test_adaptive_avg_pool_keeps_nan_in_its_windows(shape, out):
+    a = np.arange(float(np.prod(shape))).reshape(shape)
+    a.reshape(-1)[0] = nan
+    a.reshape(-1)[-1] = inf
+    x = minidl.tensor(a, dtype=minidl.float64, requires_grad=True)
+    y = MF.adaptive_avg_pool2d(x, out)
+    y.sum().backward()
+    yv = y.detach().numpy()
+    # only the first window (rows/cols at 0) is NaN and only the last +inf: PyTorch's values
+    assert math.isnan(yv[..., 0, 0].reshape(-1)[0]) and yv[..., -1, -1].reshape(-1)[-1] == inf
+    assert np.isfinite(yv).sum() == yv.size - 2
+    assert np.isfinite(x.grad.numpy()).all()
+
+
+def test_adaptive_avg_pool_nan_matches_torch():
+    torch = pytest.importorskip("torch")
+    rs = np.random.RandomState(1)
+    for shape, out in (((2, 3, 7, 5), (4, 2)), ((1, 1, 5, 7), (3, 3)), ((2, 2, 6, 6), (3, 3))):
+        a = rs.randn(*shape)
+        a.reshape(-1)[rs.choice(a.size, 3, replace=False)] = [nan, inf, -inf]
+        w = rs.randn(shape[0], shape[1], *out)
+        xm, xt = minidl.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        ym = MF.adaptive_avg_pool2d(xm, out)
+        yt = torch.nn.functional.adaptive_avg_pool2d(xt, out)
+        (ym * minidl.tensor(w)).sum().backward()
+        (yt * torch.tensor(w)).sum().backward()
+        _assert_same(_np(ym.detach()), _np(yt.detach().numpy()), f"{shape} {out}")
+        _assert_same(_np(xm.grad), _np(xt.grad.numpy()), f"{shape} {out} grad")
+
+
+@pytest.mark.cuda
+def test_adaptive_avg_pool_nan_cuda_matches_cpu(cuda_device):
+    a = np.arange(35.0, dtype=np.float32).reshape(1, 1, 5, 7)
+    a[0, 0, 0, 0], a[0, 0, 4, 6] = nan, inf
+    res = []
+    for dev in ("cpu", cuda_device):
+        x = minidl.tensor(a, device=dev, requires_grad=True)
+        y = MF.adaptive_avg_pool2d(x, (3, 3))
+        y.sum().backward()
+        res.append((_np(y.detach()), _np(x.grad)))
+    _assert_same(res[1][0], res[0][0], "forward", rtol=1e-6)
+    _assert_same(res[1][1], res[0][1], "grad", rtol=1e-6)
