@@ -401,7 +401,7 @@ class Tensor:
     def __ge__(self, o): return ew.compare("ge", self, o)
     def __and__(self, o): return ew.logical("logical_and", self, o)
     def __or__(self, o): return ew.logical("logical_or", self, o)
-    def __invert__(self): return ew.logical("logical_not", self)
+    def __invert__(self): return ew.bitwise_not(self)
 
     def add(self, o, alpha=1):
         """self + alpha * o, broadcasting (o a tensor or a Python number)."""

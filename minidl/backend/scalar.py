@@ -170,23 +170,22 @@ def _pow_scalar(T):
 
 @_register(2, nparams=1, floating_only=True)
 def _pow_scalar_grad(T):
-    """g * p * x ** (p - 1)."""
-    one = T(1)
+    """g * p * x ** (p - 1); 0 for p == 0 at any x, 0 and NaN included (PyTorch)."""
+    zero, one = T(0), T(1)
 
     def f(g, x, p):
+        if p == zero:
+            return zero
         return g * p * x ** (p - one)
     return f
 
 
 @_register(1, nparams=2)
 def _clamp(T):
-    """min(max(x, lo), hi); NaN passes through."""
+    """min(max(x, lo), hi) in that order, so lo > hi gives hi (PyTorch); NaN passes through."""
     def f(x, lo, hi):
-        if x < lo:
-            return lo
-        if x > hi:
-            return hi
-        return x
+        y = lo if x < lo else x
+        return hi if y > hi else y
     return f
 
 
@@ -275,20 +274,21 @@ def _where(T):
 # ---- activations and their derivatives ------------------------------------------------------
 @_register(1)
 def _relu(T):
+    """max(x, 0) with NaN kept (PyTorch: relu(NaN) is NaN, and -0.0 stays -0.0)."""
     zero = T(0)
 
     def f(x):
-        return x if x > zero else zero
+        return zero if x < zero else x
     return f
 
 
 @_register(2)
 def _relu_grad(T):
-    """g * (x > 0)."""
+    """g where not x <= 0 (NaN included: PyTorch's threshold_backward)."""
     zero = T(0)
 
     def f(g, x):
-        return g if x > zero else zero
+        return zero if x <= zero else g
     return f
 
 
@@ -391,21 +391,21 @@ def _abs_grad(T):
 # ---- nn activations (minidl.nn.functional: elu, softplus, hardtanh, scaled_tanh, logsigmoid) ---
 @_register(1, nparams=1, floating_only=True)
 def _elu(T):
-    """x if x > 0 else alpha * (exp(x) - 1)."""
-    zero, one = T(0), T(1)
+    """alpha * expm1(x) if x <= 0 else x (NaN passes the second branch, like PyTorch)."""
+    zero = T(0)
 
     def f(x, alpha):
-        return x if x > zero else alpha * (math.exp(x) - one)
+        return alpha * math.expm1(x) if x <= zero else x
     return f
 
 
 @_register(2, nparams=1, floating_only=True)
 def _elu_grad(T):
-    """g if x > 0 else g * alpha * exp(x)."""
+    """g * alpha * exp(x) if x <= 0 else g (g at NaN, like PyTorch)."""
     zero = T(0)
 
     def f(g, x, alpha):
-        return g if x > zero else g * alpha * math.exp(x)
+        return g * alpha * math.exp(x) if x <= zero else g
     return f
 
 
@@ -447,7 +447,8 @@ FUNCTIONS["hardtanh"] = dataclasses.replace(FUNCTIONS["clamp"], name="hardtanh")
 
 @_register(2, nparams=2)
 def _hardtanh_grad(T):
-    """g where lo < x < hi else 0 (PyTorch: zero at the bounds, unlike clamp)."""
+    """g where lo < x < hi else 0 (PyTorch: zero at the bounds, unlike clamp).  At NaN this is
+    0, PyTorch's vectorised CPU kernel (its scalar tail and CUDA kernel give g)."""
     zero = T(0)
 
     def f(g, x, lo, hi):

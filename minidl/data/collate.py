@@ -2,8 +2,11 @@
 dicts and namedtuples) and `default_convert` (numpy arrays -> Tensors, no batching).
 
 Numbers and numpy arrays are stacked with numpy first and wrapped as a minidl Tensor once per
-batch (no per-sample Tensor work). Python floats become float64 Tensors and ints int64, as in
-PyTorch. Strings and bytes stay Python lists.
+batch (no per-sample Tensor work). Numbers promote like torch.utils.data.default_collate: a batch
+whose first sample is a Python float is float64; otherwise (ints, bools, numpy scalars) the dtype
+is what torch.tensor(batch) infers: bools only -> bool, ints and bools -> int64, any float ->
+float32 (or a numpy float64 scalar's float64), stored as minidl's nearest dtype. Strings and
+bytes stay Python lists.
 """
 from __future__ import annotations
 
@@ -43,6 +46,32 @@ def _stack_tensors(batch):
     return minidl.stack(list(batch))
 
 
+def _infer_numbers(batch) -> np.dtype:
+    """torch.tensor's dtype for a list of Python/numpy scalars: promote by category (bool < int <
+    float) and, within it, by width; a Python int counts as int64, a Python float as float32
+    (PyTorch's default dtype)."""
+    kind, size = "b", 1
+    for v in batch:
+        if isinstance(v, np.generic):
+            k, n = v.dtype.kind, v.dtype.itemsize
+        elif isinstance(v, bool):
+            k, n = "b", 1
+        elif isinstance(v, numbers.Integral):
+            k, n = "i", 8
+        elif isinstance(v, numbers.Real):
+            k, n = "f", 4
+        else:
+            raise TypeError(f"default_collate: cannot mix {type(batch[0]).__name__} and "
+                            f"{type(v).__name__} in one batch")
+        k = "i" if k == "u" else k
+        rank, new = "bif".index(kind), "bif".index(k)
+        if new > rank:
+            kind, size = k, n
+        elif new == rank:
+            size = max(size, n)
+    return np.dtype(np.bool_) if kind == "b" else np.dtype(f"{kind}{size}")
+
+
 def _is_namedtuple(x) -> bool:
     return isinstance(x, tuple) and hasattr(x, "_fields")
 
@@ -75,7 +104,8 @@ def default_collate(batch):
     """Stack a list of samples into a batch.
 
     - Tensors, numpy arrays of shape S -> Tensor [B, *S]; numpy scalars -> Tensor [B]
-    - float -> float64 Tensor [B]; int -> int64 Tensor [B]; bool -> bool Tensor [B]
+    - numbers -> Tensor [B]: float64 if the first is a Python float, else torch.tensor's
+      inference ([1, 2] int64, [1, 2.5] float32, [True, 2] int64, [True, False] bool)
     - str / bytes -> list; None -> list
     - Mapping -> same mapping type of collated values; namedtuple -> namedtuple;
       tuple / list of equal-length samples -> list of collated fields
@@ -97,16 +127,12 @@ def default_collate(batch):
             raise ShapeError(f"default_collate: stack expects each array to be equal size, "
                              f"but got shapes {sorted(shapes)}")
         return _from_numpy(np.stack(batch))
-    if isinstance(elem, np.generic):
-        if elem.dtype.kind in "OUSV":
-            return list(batch)
-        return _from_numpy(np.array(batch))
-    if isinstance(elem, bool):
-        return _from_numpy(np.array(batch, dtype=np.bool_))
-    if isinstance(elem, numbers.Integral):
-        return _from_numpy(np.array(batch, dtype=np.int64))
-    if isinstance(elem, numbers.Real):
+    if isinstance(elem, np.generic) and elem.dtype.kind in "OUSV":
+        return list(batch)
+    if isinstance(elem, float):
         return _from_numpy(np.array(batch, dtype=np.float64))
+    if isinstance(elem, (np.generic, numbers.Real)):
+        return _from_numpy(np.array(batch, dtype=_infer_numbers(batch)))
     if isinstance(elem, (str, bytes)) or elem is None:
         return list(batch)
     if isinstance(elem, collections.abc.Mapping):

@@ -178,7 +178,8 @@ class Div(_Binary):
 
 
 class Pow(_Binary):
-    """a ** b for tensor b; d/da = b a^(b-1), d/db = out log(a) (0 where a == 0)."""
+    """a ** b for tensor b; d/da = b a^(b-1) (0 where b == 0), d/db = out log(a) (0 where a == 0
+    and b >= 0): PyTorch's values, so 0^0 has gradient 0 and a negative base gives NaN."""
     name = "pow"
 
     @staticmethod
@@ -192,11 +193,12 @@ class Pow(_Binary):
     def backward(ctx, g):
         a, b, out = ctx.saved_tensors
         sa, sb = ctx.shapes
-        ga = unbroadcast(g * b * a ** (b - 1.0), sa) if ctx.needs_input_grad[0] else None
-        gb = None
+        zero = g.new_zeros(())
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = unbroadcast(where(b == 0, zero, g * b * a ** (b - 1.0)), sa)
         if ctx.needs_input_grad[1]:
-            safe = where(a > 0, a, a.new_ones(()))
-            gb = unbroadcast(where(a > 0, g * out * safe.log(), g.new_zeros(())), sb)
+            gb = unbroadcast(where((a == 0).logical_and(b >= 0), zero, g * out * a.log()), sb)
         return ga, gb
 
 
@@ -211,12 +213,15 @@ class _Extreme(_Binary):
 
     @classmethod
     def bwd(cls, ctx, g):
+        # PyTorch's masks: a side loses only where the other is strictly better, so where either
+        # is NaN both sides get the whole gradient
         a, b = ctx.saved_tensors
         sa, sb = ctx.shapes
-        wins = (a > b) if cls.name == "maximum" else (a < b)
-        tie = (a == b).to(g.dtype) * 0.5
-        wa = wins.to(g.dtype) + tie
-        return unbroadcast(g * wa, sa), unbroadcast(g * (1.0 - wa), sb)
+        a_loses, b_loses = (a < b, a > b) if cls.name == "maximum" else (a > b, a < b)
+        share = where(a == b, g * 0.5, g)
+        zero = g.new_zeros(())
+        return (unbroadcast(where(a_loses, zero, share), sa),
+                unbroadcast(where(b_loses, zero, share), sb))
 
 
 class Maximum(_Extreme):
@@ -254,6 +259,17 @@ def binary(name: str, a, b):
     if a.dtype is dtypes.bool_ and name in ("sub", "pow"):
         raise DTypeError(f"{name}: not supported for bool tensors")
     return _BINARY[name].apply(a, b)
+
+
+def bitwise_not(x):
+    """~x: logical not for bool, bitwise not for int64 (-x - 1 in two's complement, which wraps
+    like C for INT64_MIN); float tensors raise like PyTorch."""
+    if x.dtype is dtypes.bool_:
+        return logical("logical_not", x)
+    if x.dtype is not dtypes.int64:
+        raise DTypeError(f"bitwise_not: ~ (operator.invert) is only implemented on integer and "
+                         f"Boolean-type tensors, got {x.dtype}")
+    return binary("sub", unary("neg", x), 1)
 
 
 def compare(name: str, a, b):
@@ -322,19 +338,66 @@ def pow(x, exponent):
     return binary("pow", x, exponent)
 
 
+class Clamp(Function):
+    """y = min(max(x, lo), hi) for tensor bounds (either may be None), with PyTorch's gradients:
+    x where lo <= x <= hi; lo where x < lo (and lo < hi); hi where x > hi (or hi < lo)."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        out = x
+        if lo is not None:
+            out = binary("maximum", out, lo)
+        if hi is not None:
+            out = binary("minimum", out, hi)
+        ctx.save_for_backward(x, lo, hi)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, lo, hi = ctx.saved_tensors
+        zero = g.new_zeros(())
+        gx = glo = ghi = None
+        if ctx.needs_input_grad[0]:
+            keep = (x >= lo) if lo is not None else None
+            if hi is not None:
+                keep = (x <= hi) if keep is None else keep.logical_and(x <= hi)
+            gx = unbroadcast(where(keep, g, zero), tuple(x.shape))
+        if lo is not None and ctx.needs_input_grad[1]:
+            m = x < lo
+            if hi is not None:
+                m = m.logical_and(lo < hi)
+            glo = unbroadcast(where(m, g, zero), tuple(lo.shape))
+        if hi is not None and ctx.needs_input_grad[2]:
+            m = x > hi
+            if lo is not None:
+                m = m.logical_or(hi < lo)
+            ghi = unbroadcast(where(m, g, zero), tuple(hi.shape))
+        return gx, glo, ghi
+
+
 def clamp(x, min=None, max=None):
-    """Limit elements of x to [min, max]; either bound may be None (not both), or a tensor."""
+    """min(max(x, min), max): either bound may be None (not both), or a tensor; min > max gives
+    max everywhere, and the result dtype promotes like PyTorch (int tensor, float bound -> float)."""
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
     from ..tensor import Tensor
 
+    dt = x.dtype
+    for bound in (min, max):
+        if bound is not None and not isinstance(bound, Tensor):
+            dt = dtypes.promote_scalar(dt, bound)
+    if dt is not x.dtype:
+        x = x.to(dt)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = x
-        if min is not None:
-            out = binary("maximum", out, min)
-        if max is not None:
-            out = binary("minimum", out, max)
-        return out
+        for b in (min, max):
+            if isinstance(b, Tensor):
+                same_device("clamp", x, b)
+                x = x.to(result_dtype(x, b))
+        dt = x.dtype
+        lo, hi = (None if b is None else b.to(dt) if isinstance(b, Tensor)
+                  else _tensor.full((), b, dtype=dt, device=x.device) for b in (min, max))
+        broadcast_shapes("clamp", *(tuple(t.shape) for t in (x, lo, hi) if t is not None))
+        return Clamp.apply(x, lo, hi)
     big = float("inf") if x.dtype.is_floating_point else 2 ** 62
     lo = -big if min is None else min
     hi = big if max is None else max

@@ -3,7 +3,10 @@ label smoothing), mse_loss, binary_cross_entropy_with_logits.
 
 nll/cross-entropy never gather: a constant coefficient matrix W [M, C] (one-hot of the target
 times class weight, smoothed, zero on ignored rows) is built on the device, and the loss is
--(log_probs * W).sum(1), so the backward is one multiply (deterministic, no scatter).
+-where(K, log_probs * W, 0).sum(1), so the backward is a multiply and a select (deterministic, no
+scatter).  K marks the entries PyTorch reads: the target's (a gather) and, with label smoothing,
+the whole row, never an ignored row.  So a -inf logit elsewhere gives no 0 * -inf = NaN, and an
+all-ignored batch has mean 0/0 = NaN like PyTorch but zero gradients (no entry is read).
 Target range checks read the (small, int64) target on the host, before any launch.
 What does not live here: the loss modules (minidl.nn.loss).
 """
@@ -91,13 +94,16 @@ def _check_weight(op, weight, C, input):
 
 
 def _class_coefficients(target, C, weight, ignore_index, smoothing, dtype, device):
-    """(W [M, C], denominator) for class-index targets: loss_i = -(lp_i * W_i).sum()."""
+    """(W [M, C], read mask K [M, C] bool, denominator) for class-index targets:
+    loss_i = -where(K_i, lp_i * W_i, 0).sum()."""
     from ..tensor import arange
 
     with no_grad():
         t = target.reshape(-1, 1)
-        valid = (t != ignore_index).to(dtype)
-        onehot = (arange(C, device=device).reshape(1, C) == t).to(dtype)
+        valid_b = t != ignore_index
+        valid = valid_b.to(dtype)
+        onehot_b = arange(C, device=device).reshape(1, C) == t
+        onehot = onehot_b.to(dtype)
         w = weight.to(dtype).reshape(1, C) if weight is not None else None
         picked = onehot * w if w is not None else onehot
         denom = (picked * valid).sum()
@@ -105,14 +111,18 @@ def _class_coefficients(target, C, weight, ignore_index, smoothing, dtype, devic
         if w is not None:
             coef = coef * w
         coef = coef * valid
-    return coef, denom
+        # smoothing reads every class of a kept row; otherwise only the target is read
+        read = valid_b.expand(valid_b.shape[0], C) if smoothing > 0 else onehot_b
+    return coef, read, denom
 
 
 def _nll_from_log_probs(op, lp, target, batch, weight, ignore_index, reduction, smoothing):
+    from .elementwise import where
+
     C = lp.shape[1]
-    coef, denom = _class_coefficients(target, C, weight, ignore_index, smoothing, lp.dtype,
-                                      lp.device)
-    loss = -(lp * coef).sum(1)
+    coef, read, denom = _class_coefficients(target, C, weight, ignore_index, smoothing, lp.dtype,
+                                            lp.device)
+    loss = -where(read, lp * coef, 0.0).sum(1)
     if reduction == "mean":
         return loss.sum() / denom
     if reduction == "sum":

@@ -3,16 +3,15 @@ adaptive_avg_pool2d, with PyTorch's argument rules, checked before any launch.
 
 Forward and backward call the backend primitives `max_pool2d`/`max_pool2d_grad` and
 `avg_pool2d`/`avg_pool2d_grad`; both backward passes are deterministic (no atomics).
-adaptive_avg_pool2d is an avg_pool2d when the windows tile the input evenly, else two matmuls
-with averaging matrices (its windows have varying sizes and may overlap).
+adaptive_avg_pool2d is an avg_pool2d when the windows tile the input evenly, else one mean per
+window and dim (its windows have varying sizes and may overlap; not a matmul with an averaging
+matrix, whose zeros would spread a NaN/inf to every window: 0 * NaN).
 What does not live here: the loops and kernels (minidl.backend.cpu.nn, minidl.cuda.kernels.pool),
 output-size arithmetic (minidl.backend.pool_geometry).
 """
 from __future__ import annotations
 
 import numbers
-
-import numpy as np
 
 from ..autograd import Function
 from ..backend.pool_geometry import adaptive_bounds, pool_output_hw
@@ -161,15 +160,16 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 
 # ---- adaptive average pooling ------------------------------------------------------------------
-def _averaging_matrix(size: int, out: int, dtype, device):
-    """[size, out] matrix whose column i averages adaptive window i (PyTorch's bounds)."""
-    from ..tensor import tensor
+def _adaptive_means(x, dim: int, out: int):
+    """The means of the `out` adaptive windows along `dim` (-1 or -2; PyTorch's bounds)."""
+    from .movement import cat
 
-    m = np.zeros((size, out))
+    size = x.shape[dim]
+    parts = []
     for i in range(out):
         s, e = adaptive_bounds(i, size, out)
-        m[s:e, i] = 1.0 / (e - s)
-    return tensor(m, dtype=dtype, device=device)
+        parts.append((x[..., s:e] if dim == -1 else x[..., s:e, :]).mean(dim, keepdim=True))
+    return cat(parts, dim)
 
 
 def adaptive_avg_pool2d(input, output_size):
@@ -192,10 +192,5 @@ def adaptive_avg_pool2d(input, output_size):
     if H % OH == 0 and W % OW == 0:
         out = avg_pool2d(x, (H // OH, W // OW))
     else:
-        N, C = x.shape[:2]
-        pw = _averaging_matrix(W, OW, x.dtype, x.device)
-        ph = _averaging_matrix(H, OH, x.dtype, x.device)
-        y = x.reshape(N * C * H, W).matmul(pw).reshape(N * C, H, OW).transpose(1, 2)
-        y = y.reshape(N * C * OW, H).matmul(ph).reshape(N * C, OW, OH).transpose(1, 2)
-        out = y.reshape(N, C, OH, OW)
+        out = _adaptive_means(_adaptive_means(x, -1, OW), -2, OH)
     return out.squeeze(0) if unbatched else out

@@ -37,21 +37,26 @@ class Sum(Function):
         return g.reshape(_kept_shape(ctx.shape, ctx.dims)).expand(*ctx.shape), None, None
 
 
+def _all_if_empty(dim):
+    # PyTorch reduces over every dim when the dim list is empty: sum(()) == sum()
+    return None if isinstance(dim, (tuple, list)) and len(dim) == 0 else dim
+
+
 def sum(x, dim=None, keepdim=False, dtype=None):
-    """Sum over `dim` (an int, a tuple, or None for all); bool/int sum to int64."""
+    """Sum over `dim` (an int, a tuple, or None or () for all); bool/int sum to int64."""
     if dtype is not None:
         x = x.to(dtypes.to_dtype(dtype))
-    return Sum.apply(x, norm_dims("sum", dim, x.ndim), bool(keepdim))
+    return Sum.apply(x, norm_dims("sum", _all_if_empty(dim), x.ndim), bool(keepdim))
 
 
 def mean(x, dim=None, keepdim=False, dtype=None):
-    """Mean over `dim` (an int, a tuple, or None for all); floating dtypes only."""
+    """Mean over `dim` (an int, a tuple, or None or () for all); floating dtypes only."""
     if dtype is not None:
         x = x.to(dtypes.to_dtype(dtype))
     if not x.dtype.is_floating_point:
         raise DTypeError("mean(): could not infer output dtype. Input dtype must be either a floating "
                          f"point or complex dtype. Got: {x.dtype}")
-    dims = norm_dims("mean", dim, x.ndim)
+    dims = norm_dims("mean", _all_if_empty(dim), x.ndim)
     n = 1
     for d in dims:
         n *= x.shape[d]
@@ -88,13 +93,16 @@ class Extreme(Function):
 
 
 class AExtreme(Function):
-    """amax/amin over dims; ties share the gradient evenly (like torch.amax)."""
+    """amax/amin over dims; ties share the gradient evenly (like torch.amax).  With `nan_ties`
+    (max()/min() without dim) a NaN result counts as a tie with every NaN element, PyTorch's
+    evenly_distribute_backward; amax's NaN result matches nothing, so its gradient is NaN as
+    in PyTorch."""
 
     @staticmethod
-    def forward(ctx, x, name, dims, keepdim):
+    def forward(ctx, x, name, dims, keepdim, nan_ties=False):
         out = _wrap(x._backend.reduce(name, x._data, dims, True), x.device)
         ctx.save_for_backward(x, out)
-        ctx.dims, ctx.keepdim = dims, keepdim
+        ctx.dims, ctx.keepdim, ctx.nan_ties = dims, keepdim, nan_ties
         if not keepdim:
             out = out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in dims))
         return out
@@ -104,9 +112,12 @@ class AExtreme(Function):
         x, out = ctx.saved_tensors
         if not ctx.keepdim:
             g = g.reshape(out.shape)
-        mask = (x == out).to(g.dtype)
+        mask = x == out
+        if ctx.nan_ties:
+            mask = mask.logical_or((x != x).logical_and(out != out))
+        mask = mask.to(g.dtype)
         count = mask.sum(ctx.dims, keepdim=True)
-        return mask * (g / count), None, None, None
+        return mask * (g / count), None, None, None, None
 
 
 def _extreme(name, x, dim=None, keepdim=False):
@@ -119,7 +130,7 @@ def _extreme(name, x, dim=None, keepdim=False):
         raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
                            "Specify the reduction dim with the 'dim' argument.")
     if dim is None:
-        return AExtreme.apply(x, name, tuple(range(x.ndim)), False)
+        return AExtreme.apply(x, name, tuple(range(x.ndim)), False, True)
     d = norm_dim(name, dim, x.ndim)
     if x.ndim == 0:
         return values_indices(x.clone(), x.new_zeros((), dtype=dtypes.int64))
@@ -170,24 +181,62 @@ def argmin(x, dim=None, keepdim=False):
     return _arg("argmin", x, dim, keepdim)
 
 
-def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
-    """Variance with Bessel's correction by default (correction=1), like torch.var."""
-    require_float("var", x)
+class Var(Function):
+    """v = sum((x - mean)^2) / max(0, n - correction) over dims (s = sqrt(v) for std);
+    dv/dx = 2 (x - mean) / (n - correction), ds = dv * (g / 2s, 0 where s == 0).
+
+    PyTorch's corners: n <= correction gives inf (NaN where every x equals the mean); over all
+    dims its gradient is then g * (NaN where x == mean else inf); a constant input's std has
+    gradient 0, not 0 * inf."""
+
+    @staticmethod
+    def forward(ctx, x, dims, correction, keepdim, all_dims, take_sqrt):
+        n = 1
+        for d in dims:
+            n *= x.shape[d]
+        mu = mean(x, dims, keepdim=True)
+        dev = x - mu
+        dof = n - correction
+        out = sum(dev * dev, dims, keepdim) * (1.0 / dof if dof > 0 else float("inf"))
+        if take_sqrt:
+            out = out.sqrt()
+        ctx.save_for_backward(x, mu, out if take_sqrt else None)
+        ctx.dims, ctx.keepdim, ctx.dof, ctx.all_dims = dims, keepdim, dof, all_dims
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, mu, s = ctx.saved_tensors
+        if s is not None:
+            g = _ew.where(s == 0, g.new_zeros(()), g / (s * 2.0))
+        if not ctx.keepdim:
+            g = g.reshape(_kept_shape(x.shape, ctx.dims))
+        if ctx.all_dims and ctx.dof <= 0:
+            nan = x.new_zeros(()) + float("nan")
+            return g * _ew.where(x == mu, nan, float("inf")), None, None, None, None, None
+        scale = 2.0 / ctx.dof if ctx.dof != 0 else float("inf")
+        return g * (x - mu) * scale, None, None, None, None, None
+
+
+def _var(op, x, dim, unbiased, keepdim, correction, take_sqrt):
+    require_float(op, x)
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    dims = norm_dims("var", dim, x.ndim)
-    n = 1
-    for d in dims:
-        n *= x.shape[d]
-    mu = mean(x, dims, keepdim=True)
-    dev = x - mu
-    denom = n - correction
-    return sum(dev * dev, dims, keepdim) * (1.0 / denom if denom > 0 else float("nan"))
+    dim = _all_if_empty(dim)
+    dims = norm_dims(op, dim, x.ndim)
+    return Var.apply(x, dims, correction, bool(keepdim), dim is None or x.ndim == 0, take_sqrt)
+
+
+def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
+    """Variance with Bessel's correction by default (correction=1), like torch.var; inf when the
+    correction reaches the count."""
+    return _var("var", x, dim, unbiased, keepdim, correction, False)
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
-    """Standard deviation over `dim`: sqrt of `var` with the same arguments."""
-    return var(x, dim, unbiased, keepdim, correction).sqrt()
+    """Standard deviation over `dim`: sqrt of `var` with the same arguments (gradient 0 where it
+    is 0, like PyTorch)."""
+    return _var("std", x, dim, unbiased, keepdim, correction, True)
 
 
 def all(x, dim=None, keepdim=False):

@@ -599,6 +599,8 @@ def _pow_scalar_samples(device, dtype, requires_grad):
         SampleInput((m((3, 4), **pos), -1.5), {}, "negative_fractional"),
         SampleInput((m((3, 4), avoid=(0.0,), margin=0.3), -2), {}, "negative_int"),
         SampleInput((m((2, 3)), 0), {}, "zero"),
+        # PyTorch: the gradient of x ** 0 is 0 everywhere, 0 ** 0 included (not 0 * 0 ** -1)
+        SampleInput((m.from_array([0.0, 1.5, -2.0]), 0), {}, "zero_at_zero"),
         SampleInput((m((2, 3)), 1), {}, "one"),
         SampleInput((m(()), 2.0), {}, "0d"),
         SampleInput((m((0, 2)), 2.0), {}, "empty"),
@@ -635,6 +637,9 @@ def _clamp_samples(device, dtype, requires_grad):
         SampleInput((m((0, 4), **kw),), {"min": -0.5, "max": 0.5}, "empty"),
         SampleInput((m.t((3, 17), **kw),), {"min": -0.5, "max": 0.5}, "transposed"),
         SampleInput((m((3, 4)), m((3, 4), -0.6, -0.4), m((4,), 0.4, 0.6)), {}, "tensor_bounds"),
+        SampleInput((m((3, 4), **kw),), {"min": 0.5, "max": -0.5}, "min_gt_max"),  # all max
+        SampleInput((m((3, 4)), m((4,), 0.4, 0.6), m((3, 1), -0.6, -0.4)), {},
+                    "tensor_min_gt_max"),
     ]
 
 
@@ -795,8 +800,9 @@ def _st_full_extreme():
 
 
 def _std_samples(device, dtype, requires_grad):
-    # not the size-1 biased case: std = 0 there and sqrt has no derivative at 0 (NaN, like torch)
-    return [s for s in _var_samples(device, dtype, requires_grad) if s.name != "size1_biased"]
+    # size1_biased included: std is identically 0 there and its gradient is 0 (PyTorch's
+    # masked g / 2 std), not 0 * inf
+    return _var_samples(device, dtype, requires_grad)
 
 
 def _var_samples(device, dtype, requires_grad):
