@@ -59,6 +59,16 @@ def inline_device(pyfunc: Callable):
     return cuda.jit(device=True, inline="always")(pyfunc)
 
 
+def forceinline_device(pyfunc: Callable):
+    """A device function NVVM always inlines (the `alwaysinline` attribute): for the large,
+    generated straight-line GEMM steps, which are typed once per call signature and cost far
+    less compile time than pasting them into the caller at the numba IR level.  The simulator
+    takes no such option."""
+    if SIMULATOR:
+        return cuda.jit(device=True)(pyfunc)
+    return cuda.jit(device=True, forceinline=True)(pyfunc)
+
+
 def _unravel3(i, n1, n2):
     """(i0, i1, i2) of the flat index i >= 0 of a C-ordered [.., n1, n2] array: two divisions,
     each remainder as i - q*n (no second division)."""
