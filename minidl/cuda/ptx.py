@@ -99,6 +99,19 @@ def compile_ptx(pyfunc, sig, cc=(8, 0), options=None) -> str:
     return ptx
 
 
+_PTX_CACHE: dict = {}
+
+
+def cached_ptx(pyfunc, sig, cc=(8, 0), options=None) -> str:
+    """compile_ptx() once per process for (kernel, signature, cc, launch_bounds): the PTX test
+    and the SASS test of one pytest process share their NVVM compiles."""
+    lb = (options or {}).get("launch_bounds")
+    key = (pyfunc, sig_str(sig), tuple(cc), lb)
+    if key not in _PTX_CACHE:
+        _PTX_CACHE[key] = compile_ptx(pyfunc, sig, cc, options)
+    return _PTX_CACHE[key]
+
+
 def sig_str(sig) -> str:
     """A signature as the launchers write it: "void(float32[::1], int64, UniTuple(int64, 3))"."""
     if isinstance(sig, str):
@@ -168,7 +181,7 @@ def ptxas(ptx: str, cc=(8, 0)) -> dict:
 def check(name: str, pyfunc, sig, cc=(8, 0), options=None) -> dict:
     """Compile one kernel and run ptxas: the report plus name, sig, cc and how many float64
     instructions the PTX has (`f64_ops`: a float32 kernel should have none)."""
-    ptx = compile_ptx(pyfunc, sig, cc, options)
+    ptx = cached_ptx(pyfunc, sig, cc, options)
     rep = ptxas(ptx, cc)
     rep.update(name=name, sig=sig_str(sig), cc=tuple(cc),
                f64_ops=len(re.findall(r"^\s*[a-z][a-z0-9.]*\.f64\s", ptx, re.M)))
@@ -273,7 +286,7 @@ def hot_loop(text: str) -> dict:
 def sass_check(name: str, pyfunc, sig, cc=(9, 0), options=None, threads=256, ptx=None) -> dict:
     """ptxas -O3 + nvdisasm of one kernel: its ptxas report, the hot loop (hot_loop()) and the
     resident blocks of `threads` threads per SM (occupancy())."""
-    text, rep = sass(ptx or compile_ptx(pyfunc, sig, cc, options), cc)
+    text, rep = sass(ptx or cached_ptx(pyfunc, sig, cc, options), cc)
     rep.update(name=name, cc=tuple(cc), threads=threads,
                blocks_per_sm=occupancy(rep["registers"], rep["smem"], threads, cc))
     rep["loop"] = hot_loop(text)

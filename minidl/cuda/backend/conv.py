@@ -45,13 +45,13 @@ def _flat(a):
 
 
 def _launch(kernel_for, op, rows, cols, out, a, w, x_shape, w_shape, y_shape, stride, padding,
-            dilation, groups):
+            dilation, groups, allow_big=True, **variant):
     """kernel(out, a, w, geometry) for ck.fwd_kernel / ck.grad_input_kernel, whose GEMM output
     per group is `rows` x `cols`: tile config by shape, grid (cols/BN, rows/BM, groups)."""
-    _, cfg = ck.config(out.dtype, rows, cols, int(groups))
+    _, cfg = ck.config(out.dtype, rows, cols=cols, groups=int(groups), allow_big=allow_big)
     BM, BN = cfg[:2]
     grid = _grid(op, _cdiv(cols, BN), _cdiv(rows, BM), int(groups))
-    kernel_for(out.dtype, cfg)[grid, ck.threads(cfg)](
+    kernel_for(out.dtype, cfg, **variant)[grid, ck.threads(cfg)](
         _flat(out), _flat(a), _flat(w), *_dims(x_shape, w_shape, y_shape),
         *_geom(stride, padding, dilation), int(groups))
 
@@ -82,8 +82,9 @@ def conv2d_grad_input(g, w, x_shape, stride, padding, dilation, groups):
     if N * C * H * W == 0 or g.size == 0:
         return full((N, C, H, W), 0, g.dtype)
     dx = empty((N, C, H, W), g.dtype)
+    unit = tuple(int(s) for s in stride) == (1, 1)
     _launch(ck.grad_input_kernel, "conv2d_grad_input", Cg, N * H * W, dx, g, w, x_shape,
-            w.shape, g.shape, stride, padding, dilation, groups)
+            w.shape, g.shape, stride, padding, dilation, groups, allow_big=unit, unit_stride=unit)
     return dx
 
 
@@ -106,7 +107,7 @@ def conv2d_grad_weight(g, x, w_shape, stride, padding, dilation, groups):
         return full((Co, Cg, kh, kw), 0, g.dtype)
     dw = empty((Co, Cg, kh, kw), g.dtype)
     Cog = Co // groups
-    _, cfg = ck.config(g.dtype, Cog, K, groups)
+    _, cfg = ck.config(g.dtype, Cog, cols=K, groups=groups)
     BM, BN, BK = cfg[:3]
     nx, ny = _cdiv(K, BN), _cdiv(Cog, BM)
     S = _splits(P, BK, nx * ny * groups, groups)

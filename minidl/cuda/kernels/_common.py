@@ -90,12 +90,12 @@ def _magic(d):
     while (uint64(1) << uint64(lg)) < uint64(d):
         lg += uint32(1)
     s = uint64(31) + uint64(lg)
-    return uint32(((uint64(1) << s) + uint64(d) - uint64(1)) // uint64(d)), s
+    return uint32(((uint64(1) << s) + uint64(d) - uint64(1)) // uint64(d)), uint32(s)
 
 
 def _fastdiv(a, m, s):
     """floor(a / d) for 0 <= a < 2**31 and (m, s) = magic(d): one wide multiply and a shift."""
-    return uint32((uint64(a) * uint64(m)) >> s)
+    return uint32((uint64(a) * uint64(m)) >> uint64(s))
 
 
 magic = inline_device(_magic)

@@ -70,7 +70,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, int32, int64, uint32, uint64
 
-from ._common import SIMULATOR, arr, cached_kernel, sm_count
+from ._common import SIMULATOR, arr, cached_kernel, fastdiv, magic, sm_count
 from .matmul import layout, tile_ops
 
 __all__ = ["CONFIGS", "GPU_CONFIGS", "threads", "config", "fwd_kernel", "grad_input_kernel",
@@ -94,14 +94,16 @@ def threads(config) -> tuple[int, int]:
     return BN // TN, BM // TM
 
 
-def config(dtype, rows: int, cols: int = 0, groups: int = 1, configs=None) -> tuple[str, tuple]:
+def config(dtype, rows: int, configs=None, cols: int = 0, groups: int = 1,
+           allow_big: bool = True) -> tuple[str, tuple]:
     """(name, config) for a GEMM with `rows` x `cols` outputs per group in `dtype`: "thin" when
     the rows fit one thin tile (few channels per group, depthwise), "big" when its grid has at
-    least one block per SM, else "wide"."""
+    least one block per SM (and allow_big: not the strided grad-input, which would spill),
+    else "wide"."""
     table = (configs or CONFIGS)[str(np.dtype(dtype))]
     if rows <= table["thin"][0]:
         return "thin", table["thin"]
-    big = table.get("big")
+    big = table.get("big") if allow_big else None
     if big is not None and -(-rows // big[0]) * -(-cols // big[1]) * groups >= sm_count():
         return "big", big
     return "wide", table["wide"]
@@ -186,6 +188,8 @@ def build_fwd(dtype, config):
             iw0[r] = int32(ow * uint32(sw)) - int32(pl)
             xorg[r] = int32(((int64(n) * C + int64(g) * Cg) * H + ih0[r]) * W + iw0[r])
         ntiles = (Ku + uint32(BK - 1)) // uint32(BK)
+        mKHW, sKHW = magic(KHW)
+        mKW, sKW = magic(uint32(KW))
         clear(acc)
         k = kb
         kk = ka
@@ -198,9 +202,9 @@ def build_fwd(dtype, config):
                 pa[r] = v
                 aoff[r] = uint32(aoff[r] + uint32(BK))
             # this thread's B-tile row k = (c, i, j), decoded once per tile
-            c = k // KHW
+            c = fastdiv(k, mKHW, sKHW)
             rem = uint32(k - c * KHW)
-            i = rem // uint32(KW)
+            i = fastdiv(rem, mKW, sKW)
             j = uint32(rem - i * uint32(KW))
             ihd = int32(i * uint32(dh))
             iwd = int32(j * uint32(dw))
@@ -240,8 +244,10 @@ def build_fwd(dtype, config):
     return conv2d_fwd, f"void({a1}, {a1}, {a1}, {_GEOM})", _opts(config)
 
 
-def build_grad_input(dtype, config):
+def build_grad_input(dtype, config, unit_stride=False):
+    """unit_stride: compiled for sh = sw = 1 (no stride divisions, every tap contributes)."""
     BM, BN, BK, TM, TN = config
+    UNIT = bool(unit_stride)
     lay, clear, update, T, zero = _kernel_consts(dtype, config)
     NTX, AST, SA, SB, cM, cN = (lay[k] for k in ("NTX", "AST", "SA", "SB", "cM", "cN"))
     TPR, A_LOADS, B_LOADS, A_STEP = lay["TPR"], lay["A_LOADS"], lay["B_LOADS"], lay["A_STEP"]
@@ -292,19 +298,30 @@ def build_grad_input(dtype, config):
             iw = uint32(rem - ih * uint32(W))
             ihp = uint32(ih + uint32(pt))
             iwp = uint32(iw + uint32(pl))
-            a_q = ihp // uint32(sh)
-            b_q = iwp // uint32(sw)
+            if UNIT:
+                a_q = ihp
+                b_q = iwp
+                hwr[r] = uint32(0)
+            else:
+                a_q = ihp // uint32(sh)
+                b_q = iwp // uint32(sw)
+                hwr[r] = ((uint32(ihp - a_q * uint32(sh)) << uint32(16))
+                          | uint32(iwp - b_q * uint32(sw)))
             hq[r] = int32(a_q)
             wq[r] = int32(b_q)
-            hwr[r] = (uint32(ihp - a_q * uint32(sh)) << uint32(16)) | uint32(iwp - b_q * uint32(sw))
             gorg[r] = int32((int64(n) * Co + int64(obase)) * L + int64(a_q) * Wo + int64(b_q))
         ntiles = (K2 + uint32(BK - 1)) // uint32(BK)
+        mKHW, sKHW = magic(KHW)
+        mKW, sKW = magic(uint32(KW))
+        if not UNIT:
+            msh, ssh = magic(uint32(sh))
+            msw, ssw = magic(uint32(sw))
         clear(acc)
         k = kb
         kk = ka
         for t in range(ntiles + uint32(1)):
             # this thread's A column k = (o, r)
-            oa = kk // KHW
+            oa = fastdiv(kk, mKHW, sKHW)
             ra = uint32(kk - oa * KHW)
             akoff = uint32(wbase + oa * uint32(Cgu * KHW) + ra)
             ain = kk < K2
@@ -315,20 +332,26 @@ def build_grad_input(dtype, config):
                 pa[r] = v
             # this thread's B row k = (o, i, j): the tap (i, j) hits output (oh, ow) =
             # (hq - i*dh/sh, wq - j*dw/sw) iff the remainders match
-            o = k // KHW
+            o = fastdiv(k, mKHW, sKHW)
             rem = uint32(k - o * KHW)
-            i = rem // uint32(KW)
+            i = fastdiv(rem, mKW, sKW)
             j = uint32(rem - i * uint32(KW))
             a_ = uint32(i * uint32(dh))
             b_ = uint32(j * uint32(dw))
-            khq = a_ // uint32(sh)
-            kwq = b_ // uint32(sw)
-            khwr = (uint32(a_ - khq * uint32(sh)) << uint32(16)) | uint32(b_ - kwq * uint32(sw))
+            if UNIT:
+                khq = a_
+                kwq = b_
+                khwr = uint32(0)
+            else:
+                khq = fastdiv(a_, msh, ssh)
+                kwq = fastdiv(b_, msw, ssw)
+                khwr = ((uint32(a_ - khq * uint32(sh)) << uint32(16))
+                        | uint32(b_ - kwq * uint32(sw)))
             koff = int32(o * L) - int32(khq) * int32(Wo) - int32(kwq)
             kin = k < K2
             for r in range(B_LOADS):
                 v = zero
-                if (kin and hwr[r] == khwr and uint32(hq[r] - int32(khq)) < uint32(Ho)
+                if (kin and (UNIT or hwr[r] == khwr) and uint32(hq[r] - int32(khq)) < uint32(Ho)
                         and uint32(wq[r] - int32(kwq)) < uint32(Wo)):
                     v = gy[uint32(gorg[r] + koff)]
                 pb[r] = v
@@ -419,12 +442,14 @@ def build_grad_weight(dtype, config):
             jdw[r] = int32(j * uint32(dw)) - int32(pl)
             xoff[r] = int32((g * uint32(Cg) + c) * HW) + idh[r] * int32(W) + jdw[r]
         ntiles = (uint32(pend - pstart) + uint32(BK - 1)) // uint32(BK)
+        mL, sL = magic(L)
+        mWo, sWo = magic(uint32(Wo))
         clear(acc)
         pb_ = uint32(pstart + kb)
         pa_ = uint32(pstart + ka)
         for t in range(ntiles + uint32(1)):
             # this thread's A column p = (n, l)
-            na = pa_ // L
+            na = fastdiv(pa_, mL, sL)
             la = uint32(pa_ - na * L)
             akoff = uint32(na * uint32(Co) * L + la)
             ain = pa_ < pend
@@ -434,9 +459,9 @@ def build_grad_weight(dtype, config):
                     v = gy[uint32(akoff + aoff[r])]
                 pa[r] = v
             # this thread's B row p = (n, oh, ow)
-            nb_ = pb_ // L
+            nb_ = fastdiv(pb_, mL, sL)
             rem = uint32(pb_ - nb_ * L)
-            oh = rem // uint32(Wo)
+            oh = fastdiv(rem, mWo, sWo)
             ow = uint32(rem - oh * uint32(Wo))
             ohs = int32(oh * uint32(sh))
             ows = int32(ow * uint32(sw))
@@ -509,9 +534,10 @@ def fwd_kernel(dtype, cfg):
     return cached_kernel(("conv2d_fwd", dtype, cfg), lambda: build_fwd(dtype, cfg))
 
 
-def grad_input_kernel(dtype, cfg):
+def grad_input_kernel(dtype, cfg, unit_stride=False):
     dtype = np.dtype(dtype)
-    return cached_kernel(("conv2d_grad_input", dtype, cfg), lambda: build_grad_input(dtype, cfg))
+    return cached_kernel(("conv2d_grad_input", dtype, cfg, bool(unit_stride)),
+                         lambda: build_grad_input(dtype, cfg, unit_stride))
 
 
 def grad_weight_kernel(dtype, cfg):
@@ -544,13 +570,16 @@ def flops_bytes(N, C, H, W, Co, kh, kw, stride=(1, 1), padding=(0, 0), dilation=
 
 
 def ptx_signatures() -> list:
-    """The float32 and float64 kernels in both GPU configs, with their launch options."""
+    """The float32 and float64 kernels in every GPU config, with their launch options;
+    grad-input also in its unit-stride variant ("...,s1]")."""
     out = []
     for dt in ("float32", "float64"):
         for cname, cfg in GPU_CONFIGS[dt].items():
             tag = f"{dt},{cname}:{_cfg_name(cfg)}"
             out.append((f"conv2d_fwd[{tag}]",) + build_fwd(dt, cfg))
-            out.append((f"conv2d_grad_input[{tag}]",) + build_grad_input(dt, cfg))
+            if cname != "big":  # big is unit-stride only (the strided variant spills)
+                out.append((f"conv2d_grad_input[{tag}]",) + build_grad_input(dt, cfg))
+            out.append((f"conv2d_grad_input[{tag},s1]",) + build_grad_input(dt, cfg, True))
             out.append((f"conv2d_grad_weight[{tag}]",) + build_grad_weight(dt, cfg))
         out.append((f"conv2d_wsum[{dt}]",) + build_wsum(dt))
     return out
