@@ -44,10 +44,22 @@ def _flat(a):
     return a.reshape(a.size)
 
 
+_MAX_ELEMS = 1 << 31
+
+
+def _check_size(op, *arrays):
+    """The conv kernels index with 32-bit offsets: every operand below 2**31 elements."""
+    for a in arrays:
+        if a.size >= _MAX_ELEMS:
+            raise ShapeError(f"{op}: the CUDA kernels support tensors of at most "
+                             f"{_MAX_ELEMS - 1} elements, got {list(a.shape)}; split the batch")
+
+
 def _launch(kernel_for, op, rows, cols, out, a, w, x_shape, w_shape, y_shape, stride, padding,
             dilation, groups, allow_big=True, **variant):
     """kernel(out, a, w, geometry) for ck.fwd_kernel / ck.grad_input_kernel, whose GEMM output
     per group is `rows` x `cols`: tile config by shape, grid (cols/BN, rows/BM, groups)."""
+    _check_size(op, out, a, w)
     _, cfg = ck.config(out.dtype, rows, cols=cols, groups=int(groups), allow_big=allow_big)
     BM, BN = cfg[:2]
     grid = _grid(op, _cdiv(cols, BN), _cdiv(rows, BM), int(groups))
@@ -115,6 +127,7 @@ def conv2d_grad_weight(g, x, w_shape, stride, padding, dilation, groups):
     S = _cdiv(P, pchunk)  # no empty slice
     part = dw.reshape(1, Co, K) if S == 1 else empty((S, Co, K), g.dtype)
     grid = _grid("conv2d_grad_weight", nx, ny, groups * S)
+    _check_size("conv2d_grad_weight", g, x, dw)
     ck.grad_weight_kernel(g.dtype, cfg)[grid, ck.threads(cfg)](
         _flat(part), _flat(g), _flat(x), *_dims(x.shape, w_shape, g.shape),
         *_geom(stride, padding, dilation), groups, S, pchunk)

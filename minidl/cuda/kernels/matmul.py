@@ -143,7 +143,7 @@ def build_matmul(dtype, config):
     zero = T(0)
     clear, update = tile_ops(dtype, config)
 
-    def matmul(c, a, b, nb_, M, K, N):
+    def matmul(c, a, b, M, K, N):
         As = cuda.shared.array(SA, T)
         Bs = cuda.shared.array(SB, T)
         acc = cuda.local.array(TT, T)
@@ -161,61 +161,59 @@ def build_matmul(dtype, config):
         ao = ty * uint32(cM)
         bo = tx * uint32(cN)
         Ku = uint32(K)
+        Nu = uint32(N)
+        bz = uint32(cuda.blockIdx.z)
         ntiles = (Ku + uint32(BK - 1)) // uint32(BK)
-        # Rows of a past M and columns of b past N are clamped to the last one: they only feed
-        # accumulators that are never stored, so only the k edge needs zeros (on both sides,
-        # so even inf/nan inputs cannot leak into stored outputs).  K >= 1 (the launcher).
-        bcol = uint64(min(col0 + bn, uint32(N - 1)))
-        aoff = cuda.local.array(A_LOADS, uint64)
-        for bz in range(cuda.blockIdx.z, nb_, cuda.gridDim.z):
+        # Rows of a past M are not loaded and columns of b past N are clamped to the last one:
+        # both only feed accumulators that are never stored.  The k edge loads zeros on both
+        # sides, so even inf/nan inputs cannot leak into stored outputs.  K >= 1 (launcher).
+        # 32-bit offsets: the launcher keeps every operand of one launch below 2**31 elements.
+        aoff = uint32(uint32(bz * M + row0 + am) * Ku + ak)
+        boff = uint32(uint32(bz * Ku + bkk) * Nu + min(uint32(col0 + bn), uint32(Nu - 1)))
+        clear(acc)
+        ka = ak
+        kb = bkk
+        for t in range(ntiles + uint32(1)):
+            # loads of tile t (t = ntiles: past the end, zeros, never read)
+            ain = ka < Ku
             for r in range(A_LOADS):
-                gm = uint64(min(row0 + am + uint32(r * A_STEP), uint32(M - 1)))
-                aoff[r] = (uint64(bz) * uint64(M) + gm) * uint64(K) + uint64(ak)
-            boff = (uint64(bz) * uint64(K) + uint64(bkk)) * uint64(N) + bcol
-            clear(acc)
-            ka = ak
-            kb = bkk
-            for t in range(ntiles + uint32(1)):
-                # loads of tile t (t = ntiles: past the end, zeros, never read)
-                ain = ka < Ku
-                for r in range(A_LOADS):
-                    v = zero
-                    if ain:
-                        v = a[aoff[r]]
-                    pa[r] = v
-                    aoff[r] += uint64(BK)
-                for r in range(B_LOADS):
-                    v = zero
-                    if uint32(kb + uint32(r * B_STEP)) < Ku:
-                        v = b[boff + uint64(r * B_STEP) * uint64(N)]
-                    pb[r] = v
-                boff += uint64(BK) * uint64(N)
-                if t > 0:
-                    cur = uint32(t - 1) & uint32(1)
-                    update(acc, As, Bs, uint32(cur * uint32(BK * AST) + ao),
-                           uint32(cur * uint32(BK * BN) + bo))
-                nxt = uint32(t) & uint32(1)
-                sa = uint32(nxt * uint32(BK * AST) + ak * uint32(AST) + am)
-                for r in range(A_LOADS):
-                    As[uint32(sa + uint32(r * A_STEP))] = pa[r]
-                sb = uint32(nxt * uint32(BK * BN) + bkk * uint32(BN) + bn)
-                for r in range(B_LOADS):
-                    Bs[uint32(sb + uint32(r * B_STEP * BN))] = pb[r]
-                cuda.syncthreads()
-                ka = uint32(ka + uint32(BK))
-                kb = uint32(kb + uint32(BK))
-            cbase = uint64(bz) * uint64(M) * uint64(N)
-            for i in range(TM):
-                gm = row0 + ao + uint32(ROWS[i])
-                if gm < M:
-                    for j in range(TN):
-                        gn = col0 + bo + uint32(COLS[j])
-                        if gn < N:
-                            c[cbase + uint64(gm) * uint64(N) + uint64(gn)] = acc[i * TN + j]
+                v = zero
+                if ain and uint32(row0 + am + uint32(r * A_STEP)) < M:
+                    v = a[uint32(aoff + uint32(r * A_STEP) * Ku)]
+                pa[r] = v
+            aoff = uint32(aoff + uint32(BK))
+            for r in range(B_LOADS):
+                v = zero
+                if uint32(kb + uint32(r * B_STEP)) < Ku:
+                    v = b[uint32(boff + uint32(r * B_STEP) * Nu)]
+                pb[r] = v
+            boff = uint32(boff + uint32(BK) * Nu)
+            if t > 0:
+                cur = uint32(t - 1) & uint32(1)
+                update(acc, As, Bs, uint32(cur * uint32(BK * AST) + ao),
+                       uint32(cur * uint32(BK * BN) + bo))
+            nxt = uint32(t) & uint32(1)
+            sa = uint32(nxt * uint32(BK * AST) + ak * uint32(AST) + am)
+            for r in range(A_LOADS):
+                As[uint32(sa + uint32(r * A_STEP))] = pa[r]
+            sb = uint32(nxt * uint32(BK * BN) + bkk * uint32(BN) + bn)
+            for r in range(B_LOADS):
+                Bs[uint32(sb + uint32(r * B_STEP * BN))] = pb[r]
+            cuda.syncthreads()
+            ka = uint32(ka + uint32(BK))
+            kb = uint32(kb + uint32(BK))
+        for i in range(TM):
+            gm = uint32(row0 + ao + uint32(ROWS[i]))
+            if gm < M:
+                crow = uint32(uint32(bz * M + gm) * Nu)
+                for j in range(TN):
+                    gn = uint32(col0 + bo + uint32(COLS[j]))
+                    if gn < Nu:
+                        c[uint32(crow + gn)] = acc[i * TN + j]
 
     a1 = arr(dtype, 1)
     # launch_bounds (NT threads, 2 blocks per SM) caps ptxas at 128 registers (16 warps/SM).
-    return matmul, f"void({a1}, {a1}, {a1}, int64, int64, int64, int64)", {"launch_bounds": (NT, 2)}
+    return matmul, f"void({a1}, {a1}, {a1}, uint32, uint32, uint32)", {"launch_bounds": (NT, 2)}
 
 
 def matmul_kernel(dtype, cfg):
