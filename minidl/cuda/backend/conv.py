@@ -119,7 +119,9 @@ def conv2d_grad_weight(g, x, w_shape, stride, padding, dilation, groups):
         return full((Co, Cg, kh, kw), 0, g.dtype)
     dw = empty((Co, Cg, kh, kw), g.dtype)
     Cog = Co // groups
-    _, cfg = ck.config(g.dtype, Cog, cols=K, groups=groups)
+    # split-K supplies blocks: "big" if its tiles times the most slices fill the GPU
+    _, cfg = ck.config(g.dtype, Cog, cols=K, groups=groups,
+                       splits=max(1, P // (_MIN_KTILES * 8)))
     BM, BN, BK = cfg[:3]
     nx, ny = _cdiv(K, BN), _cdiv(Cog, BM)
     S = _splits(P, BK, nx * ny * groups, groups)

@@ -95,17 +95,20 @@ def threads(config) -> tuple[int, int]:
 
 
 def config(dtype, rows: int, configs=None, cols: int = 0, groups: int = 1,
-           allow_big: bool = True) -> tuple[str, tuple]:
-    """(name, config) for a GEMM with `rows` x `cols` outputs per group in `dtype`: "thin" when
-    the rows fit one thin tile (few channels per group, depthwise), "big" when its grid has at
-    least one block per SM (and allow_big: not the strided grad-input, which would spill),
-    else "wide"."""
+           allow_big: bool = True, splits: int = 1, sms: int | None = None) -> tuple[str, tuple]:
+    """(name, config) for a GEMM with `rows` x `cols` outputs per group (times `splits` split-K
+    slices) in `dtype`: "thin" when the rows fit one thin tile (few channels per group,
+    depthwise); "big" when the rows need more than one wide tile and the big grid has at least
+    one block per SM (`sms`, default this GPU's) - and allow_big: not the strided grad-input,
+    which would spill; else "wide"."""
     table = (configs or CONFIGS)[str(np.dtype(dtype))]
     if rows <= table["thin"][0]:
         return "thin", table["thin"]
     big = table.get("big") if allow_big else None
-    if big is not None and -(-rows // big[0]) * -(-cols // big[1]) * groups >= sm_count():
-        return "big", big
+    if big is not None and rows > table["wide"][0]:
+        blocks = -(-rows // big[0]) * -(-cols // big[1]) * groups * splits
+        if blocks and blocks >= (sms or sm_count()):
+            return "big", big
     return "wide", table["wide"]
 
 

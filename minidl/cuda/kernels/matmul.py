@@ -57,14 +57,15 @@ def threads(config) -> tuple[int, int]:
     return BN // TN, BM // TM
 
 
-def config(dtype, rows: int, cols: int, batches: int = 1, configs=None) -> tuple[str, tuple]:
+def config(dtype, rows: int, cols: int, batches: int = 1, configs=None,
+           sms: int | None = None) -> tuple[str, tuple]:
     """(name, config) for a GEMM of rows x cols outputs per batch: "big" when its grid has at
-    least one block per SM, else "wide"."""
+    least one block per SM (`sms`, default this GPU's), else "wide"."""
     table = (configs or CONFIGS)[str(np.dtype(dtype))]
     big = table.get("big")
     if big is not None:
         blocks = -(-rows // big[0]) * -(-cols // big[1]) * min(batches, 65535)
-        if blocks >= sm_count():
+        if blocks >= (sms or sm_count()):
             return "big", big
     return "wide", table["wide"]
 
