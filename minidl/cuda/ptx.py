@@ -247,7 +247,8 @@ def hot_loop(text: str) -> dict:
     label), the address range [label, branch] with the most FFMA, the smallest such range on a
     tie (so an unrolled k-step inside an outer tile loop is found as the k-tile loop, and a
     non-unrolled k-step loop as itself).  Returns instructions (NOPs excluded), ffma, share,
-    the opcode histogram and the loop's address range (float64 kernels: DFMA counts as FFMA); an empty dict if there is no loop."""
+    the opcode histogram and the loop's address range (float64 kernels: DFMA counts as FFMA);
+    an empty dict if there is no loop."""
     insns = parse_sass(text)
     labels = {}
     lines = text.splitlines()

@@ -4,37 +4,47 @@ minidl.cuda.backend.conv.  Geometry as in minidl.backend.contract: x [N, C, H, W
 w [Co, Cg = C/G, kh, kw], out/g [N, Co, Ho, Wo]; stride (sh, sw), top/left padding (pt, pl),
 dilation (dh, dw); per group K = Cg*kh*kw, Cog = Co/G, L = Ho*Wo, P = N*L.
 
-All three GEMM kernels share the tiling of minidl.cuda.kernels.matmul: a block computes a
-BM x BN tile of C = A @ B with NT = (BM/TM)*(BN/TN) threads; thread (tx, ty) owns the TM x TN
-outputs at rows ty + i*(BM/TM), cols tx + j*(BN/TN) in a typed T(0) register accumulator.  The
-reduction runs over ceil(K'/BK) tiles: the block stages a BM x BK tile of A (transposed, one
-column of padding against bank conflicts) and a BK x BN tile of B in shared memory, barrier,
-BK rank-1 updates, barrier.  A and B are never materialised: the B tile is gathered from x or
-g on the fly (implicit im2col), every load guarded (outside the image, the padding, or past a
-matrix edge -> 0).  The divisions decoding a reduction index into (c, i, j) or (n, oh, ow) are
-done once per k-tile by BK threads into small int32 shared tables (a third barrier per tile);
-each thread's own B-tile column is fixed (NT is a multiple of BN), so its (n, oh, ow) or
-(c, i, j) is decoded once per block.  Groups are blockIdx.z: one launch covers every group.
-Configs (BM, BN, BK, TM, TN): "wide" 64x64x16, 4x4 per thread (256 threads) and, when the GEMM
-has at most 16 rows (few channels per group, depthwise), "thin" 16x128x16, 2x4 per thread
-(256 threads) so fewer rows of the tile are wasted; float64 "wide" is 32x64x16, 2x4 per thread
-(4x4 float64 accumulators spill at the cap).  launch_bounds(256, 2): <= 128 registers.
-Simulator: wide 8x8x4 2x2, thin 4x8x4 1x2 (16 threads) so tiny tests cross tile edges.
-Shared memory (float32): wide (16*65 + 16*64)*4 + 3..5 tables * 16*4 = 8.4 KiB; thin
-(16*17 + 16*128)*4 + tables = 9.5 KiB.
+All three GEMM kernels run the GEMM step and k-tile loop of minidl.cuda.kernels.matmul (see
+there: generated unrolled BK-step of TM x TN register tiles with LDS.128 operand loads, two
+shared buffers, the next tile's global loads prefetched into registers during the current
+tile's FFMAs, one barrier per tile).  A and B are never materialised: the B tile is gathered
+from x or g on the fly (implicit im2col), every load guarded (outside the image, the padding,
+past the reduction -> 0); rows of A and columns of B past the GEMM edge are clamped instead
+(they feed only accumulators that are never stored).  Load mapping, with TPR = NT/BK: thread
+tid loads the A elements (ka = tid % BK, rows tid // BK + r*NT/BK) and the B elements
+(kb = tid // TPR, columns tid % TPR + r*TPR: a warp reads consecutive columns).  Each thread
+decodes its own two reduction indices ka, kb into (c, i, j) / (o, i, j) / (n, oh, ow) once per
+tile in registers, with magic-number divisions (_common.magic/fastdiv: a wide multiply and a
+shift; the magics are computed once per block); its B columns (pixels, or taps) are decoded
+once per block.  Offsets are 32-bit (the launchers reject tensors of 2**31 elements or more).
+Groups are blockIdx.z: one launch covers every group.  Arrays are passed flat with the
+geometry (N, C, H, W, Co, Cg, kh, kw, Ho, Wo, sh, sw, pt, pl, dh, dw, groups) as int64.
+Configs (BM, BN, BK, TM, TN), 256 threads, launch_bounds(256, 2) (<= 128 registers, 16 warps
+per SM), picked per GEMM by config(): "thin" 16x128x16 2x4 when the GEMM has at most 16 rows
+(few channels per group, depthwise: fewer wasted tile rows); float32 "big" 128x128x8 8x8 when
+the rows need more than one wide tile and the big grid (grad-weight: with its split-K slices)
+has at least one block per SM; else "wide" 64x64x16 4x4 (float64 "wide" 32x64x16 2x4: larger
+float64 accumulators spill at the cap; float64 has no "big").  grad-input is compiled twice:
+for unit stride (",s1": no stride divisions or remainder test) and strided (wide/thin only:
+the big strided variant spills).
+Simulator: wide 8x8x4 2x2, thin 4x8x4 1x2 (16 threads) so tiny tests cross tile edges;
+tests/test_sass.py also runs every GPU config once.
+Shared memory (float32): 2 * (BK*(BM+4) + BK*BN) * 4 B: big 16.5 KiB, wide 16.5 KiB, thin
+(2*(16*16 + 16*128))*4 = 18 KiB (BM < 32: no padding).
 
 conv2d_fwd[T, cfg]: C = out_g [Cog, P] = w_g [Cog, K] @ col_g [K, P].
     Grid (ceil(P/BN), ceil(Cog/BM), G).  Thread columns run along p = (n, oh, ow), so a warp's
     gathers of x and stores to out walk consecutive ow (coalesced for stride 1).  Weight tile
-    loads run along k (contiguous rows of w).  Tables: c, i, j of the BK reduction indices.
+    loads run along k (contiguous rows of w, no decode).  Per tile: kb -> (c, i, j).
     FLOPs 2*N*Co*L*K.  Compulsory bytes 4*(N*C*H*W + Co*K + N*Co*L); with tile reuse the x
     gather is read ceil(Cog/BM) times per group and w ceil(P/BN) times (L2 absorbs most).
 conv2d_grad_input[T, cfg]: gather form, deterministic (each thread owns dx elements and sums
     all of their contributors; no atomics).  C = dx_g [Cg, Q = N*H*W] = w_g^T [Cg, Cog*kh*kw]
     @ gcol_g [Cog*kh*kw, Q] with gcol[(o, i, j), (n, ih, iw)] = g[n, o, oh, ow] where
-    ih + pt - i*dh = oh*sh (same for w) and 0 <= oh < Ho, else 0.  The divisibility test uses
-    no division in the inner loop: a thread keeps q, r = divmod(ih + pt, sh) and the table keeps
-    divmod(i*dh, sh); the tap contributes iff the remainders match, and oh = q - q_i.
+    ih + pt - i*dh = oh*sh (same for w) and 0 <= oh < Ho, else 0.  The divisibility test: a
+    thread keeps q, r = divmod(ih + pt, sh) per column (once per block) and divmod(i*dh, sh)
+    per tile; the tap contributes iff the remainders match, and oh = q - q_i (unit stride:
+    oh = ih + pt - i*dh, no test).  Per tile: ka -> (o, r) for w, kb -> (o, i, j).
     Grid (ceil(Q/BN), ceil(Cg/BM), G).  Executed FLOPs 2*N*C*H*W*Cog*kh*kw (useful fraction
     ~1/(sh*sw): strided convolutions multiply by zero taps; AlexNet conv2-5 have stride 1).
     Compulsory bytes 4*(N*Co*L + Co*K + N*C*H*W).
@@ -44,7 +54,7 @@ conv2d_grad_weight[T, cfg]: C = dw_g [Cog, K] = g_g [Cog, P] @ col_g^T [P, K], a
     part[s] ([S, Co, K]); S = 1 writes dw directly.  Grid (ceil(K/BN), ceil(Cog/BM), G*S), S
     chosen by the launcher (~4 blocks per SM, >= 8 k-tiles per slice).  Thread columns run
     along k (their (c, i, j) decoded once); the g tile is loaded along p (coalesced along ow).
-    Tables: n, oh, ow of the BK reduction indices.  FLOPs 2*Co*K*P.  Compulsory bytes
+    Per tile: ka -> (n, l) for g, kb -> (n, oh, ow).  FLOPs 2*Co*K*P.  Compulsory bytes
     4*(N*Co*L + N*C*H*W + S*Co*K).
 conv2d_wsum[T]: dw[e] = sum_s part[s, e] in the order s = 0..S-1 (deterministic), 1-D
     grid-stride over Co*K elements, 256 threads per block; no shared memory.  FLOPs S*Co*K,
@@ -136,7 +146,8 @@ def _opts(config):
     return {"launch_bounds": (_layout(config)["NT"], _BLOCKS_PER_SM)}
 
 
-_GEOM = ", ".join(["int64"] * 17)  # N, C, H, W, Co, Cg, KH, KW, Ho, Wo, sh, sw, pt, pl, dh, dw, groups
+# N, C, H, W, Co, Cg, KH, KW, Ho, Wo, sh, sw, pt, pl, dh, dw, groups
+_GEOM = ", ".join(["int64"] * 17)
 
 
 def build_fwd(dtype, config):

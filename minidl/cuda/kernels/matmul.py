@@ -16,13 +16,17 @@ The k-tile loop (shared by all GEMM kernels): the prologue stages tile 0 in buff
 tile t: the guarded global loads of tile t+1 go into registers (their latency hidden behind
 the BK rank-1 updates of tile t from buffer t&1), the registers are stored to buffer (t+1)&1,
 and ONE barrier ends the tile (buffer (t+1)&1 was last read in tile t-1, before the previous
-barrier).  Out-of-range elements load 0, so partial tiles need no special case.
+barrier).  Elements past the reduction load 0 (on both operands, so inf/nan cannot leak into
+stored outputs); rows/columns past the output edge are skipped or clamped (they feed only
+accumulators that are never stored), so partial tiles need no special case.
 
-matmul[T, BM, BN, BK, TM, TN](c, a, b, B, M, K, N) on the flat arrays: block (bx, by, bz) computes the tile of c at rows by*BM..,
-    cols bx*BN.. of batch bz (grid-stride over batches in z, so B may exceed 65535).  A tile:
-    thread tid loads k = tid % BK (a fixed column) of rows tid // BK + r*NT/BK (8 or 16
-    consecutive k of a row per group of threads: 32/64-byte coalesced segments); B tile:
-    column n = tid % BN of rows tid // BN + r*NT/BN (coalesced along n).  Guarded stores.
+matmul[T, BM, BN, BK, TM, TN](c, a, b, M, K, N) on flat arrays: block (bx, by, bz) computes
+    the tile of c at rows by*BM.., cols bx*BN.. of batch bz; the launcher splits the batch into
+    launches of at most 65535 batches whose operands have < 2**31 elements (32-bit offsets).
+    K >= 1 (the launcher fills zeros for K = 0).  A tile: thread tid loads k = tid % BK (a
+    fixed column) of rows tid // BK + r*NT/BK (8 or 16 consecutive k of a row per group of
+    threads: 32/64-byte coalesced segments); B tile: column n = tid % BN of rows
+    tid // BN + r*NT/BN (coalesced along n).  Guarded stores.
     GPU configs (launch_bounds(256, 2): <= 128 registers, two blocks = 16 warps per SM):
     "big" 128x128x8, 8x8 per thread, when its grid fills the GPU (>= one block per SM), else
     "wide" 64x64x16, 4x4 per thread; float64 always "wide".  Simulator: 8x8x4, 2x2 (16
@@ -37,7 +41,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from numba import cuda, uint32, uint64
+from numba import cuda, uint32
 
 from ._common import FLOATS, SIMULATOR, arr, cached_kernel, forceinline_device, sm_count
 
