@@ -35,8 +35,11 @@ How the kernels are verified without a GPU (see DESIGN.md, "Verified without a G
 2. **PTX + ptxas** - `python -m pytest -m ptx tests/test_ptx.py`: each kernel below, with the
    exact numba signature its launcher uses, compiles with `numba.cuda.compile_ptx` for sm_80 and
    sm_90 and `ptxas -v` reports no spills, no local-memory stack (two libdevice exceptions noted
-   in the test), a register budget (<= 64; matmul <= 128 via launch_bounds) and no float64
+   in the test), a register budget (<= 64; matmul/conv <= 128 via launch_bounds) and no float64
    instructions in float32 kernels.
+3. **SASS** - `python -m pytest -m ptx tests/test_sass.py`: the GEMM/conv kernels' hot loop in
+   `nvdisasm` output (FFMA share, spills, occupancy; last section below), and the same test
+   file's simulator tier runs each of them once at its real GPU tile sizes.
 
 Reading the tables: *regs* = registers per thread, *smem* = static shared memory per block
 (bytes), *stack* = local-memory stack frame (bytes), *spills* = spill stores + loads (bytes).
