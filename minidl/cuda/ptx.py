@@ -26,23 +26,32 @@ import tempfile
 ARCHS = ((8, 0), (9, 0))
 
 
-def ptxas_path() -> str | None:
-    """ptxas from the `nvidia` pip packages (cu13/cu12 layouts), else $PATH, else None."""
+def _tool_path(tool: str) -> str | None:
     cands = []
     try:
         import nvidia
 
         for root in nvidia.__path__:
-            cands += sorted(glob.glob(os.path.join(root, "*", "bin", "ptxas")))
+            cands += sorted(glob.glob(os.path.join(root, "*", "bin", tool)))
     except ImportError:
         pass
-    which = shutil.which("ptxas")
+    which = shutil.which(tool)
     if which:
         cands.append(which)
     for c in cands:
         if os.access(c, os.X_OK):
             return c
     return None
+
+
+def ptxas_path() -> str | None:
+    """ptxas from the `nvidia` pip packages (cu13/cu12 layouts), else $PATH, else None."""
+    return _tool_path("ptxas")
+
+
+def nvdisasm_path() -> str | None:
+    """nvdisasm from PyPI's nvidia-cuda-nvdisasm (same layouts as ptxas), else $PATH, else None."""
+    return _tool_path("nvdisasm")
 
 
 class _Device:
@@ -88,6 +97,19 @@ def compile_ptx(pyfunc, sig, cc=(8, 0), options=None) -> str:
     with _target_cc(tuple(cc)):
         ptx, _ = cuda.compile_ptx(pyfunc, sig, cc=tuple(cc), **kw)
     return ptx
+
+
+_PTX_CACHE: dict = {}
+
+
+def cached_ptx(pyfunc, sig, cc=(8, 0), options=None) -> str:
+    """compile_ptx() once per process for (kernel, signature, cc, launch_bounds): the PTX test
+    and the SASS test of one pytest process share their NVVM compiles."""
+    lb = (options or {}).get("launch_bounds")
+    key = (pyfunc, sig_str(sig), tuple(cc), lb)
+    if key not in _PTX_CACHE:
+        _PTX_CACHE[key] = compile_ptx(pyfunc, sig, cc, options)
+    return _PTX_CACHE[key]
 
 
 def sig_str(sig) -> str:
@@ -159,11 +181,137 @@ def ptxas(ptx: str, cc=(8, 0)) -> dict:
 def check(name: str, pyfunc, sig, cc=(8, 0), options=None) -> dict:
     """Compile one kernel and run ptxas: the report plus name, sig, cc and how many float64
     instructions the PTX has (`f64_ops`: a float32 kernel should have none)."""
-    ptx = compile_ptx(pyfunc, sig, cc, options)
+    ptx = cached_ptx(pyfunc, sig, cc, options)
     rep = ptxas(ptx, cc)
     rep.update(name=name, sig=sig_str(sig), cc=tuple(cc),
                f64_ops=len(re.findall(r"^\s*[a-z][a-z0-9.]*\.f64\s", ptx, re.M)))
     return rep
+
+
+# Per-SM limits for the occupancy estimate: registers, threads, blocks, shared memory usable by
+# resident blocks (bytes, after the carve-out) and the driver's reservation per block.
+SM_LIMITS = {(8, 0): {"regs": 65536, "threads": 2048, "blocks": 32, "smem": 164 * 1024,
+                      "smem_reserved": 1024},
+             (9, 0): {"regs": 65536, "threads": 2048, "blocks": 32, "smem": 228 * 1024,
+                      "smem_reserved": 1024}}
+
+
+def occupancy(registers: int, smem: int, threads: int, cc=(9, 0)) -> int:
+    """Resident blocks of `threads` threads per SM, limited by registers (allocated per warp in
+    units of 256, i.e. per-thread counts rounded up to 8), threads, blocks and shared memory."""
+    lim = SM_LIMITS[tuple(cc)]
+    warps = -(-threads // 32)
+    per_warp = -(-max(registers, 1) // 8) * 8 * 32
+    by_regs = (lim["regs"] // per_warp) // warps
+    by_threads = lim["threads"] // (warps * 32)
+    by_smem = lim["smem"] // (smem + lim["smem_reserved"]) if smem else lim["blocks"]
+    return min(by_regs, by_threads, by_smem, lim["blocks"])
+
+
+def sass(ptx: str, cc=(9, 0)) -> tuple[str, dict]:
+    """(nvdisasm's SASS text, ptxas report) of `ptx` assembled with `ptxas -O3 -v` for sm_XY."""
+    exe, dis = ptxas_path(), nvdisasm_path()
+    if exe is None or dis is None:
+        raise RuntimeError("ptxas/nvdisasm not found: pip install nvidia-cuda-nvcc "
+                           "nvidia-cuda-nvdisasm (the test extra)")
+    arch = f"sm_{cc[0]}{cc[1]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        src, cubin = os.path.join(tmp, "k.ptx"), os.path.join(tmp, "k.cubin")
+        with open(src, "w") as f:
+            f.write(ptx)
+        res = subprocess.run([exe, "-O3", "-v", f"-arch={arch}", src, "-o", cubin],
+                             capture_output=True, text=True)
+        log = res.stdout + res.stderr
+        if res.returncode != 0:
+            raise RuntimeError(f"ptxas -arch={arch} failed:\n{log}")
+        res = subprocess.run([dis, "-c", cubin], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"nvdisasm failed:\n{res.stdout}{res.stderr}")
+    rep = parse_ptxas(log)
+    rep["log"] = log
+    return res.stdout, rep
+
+
+_RE_INSN = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)([^;]*);")
+_RE_BRA = re.compile(r"`\(([^)]+)\)")
+_RE_LABEL = re.compile(r"^(\.L_x_\d+):", re.M)
+
+
+def parse_sass(text: str) -> list[tuple[int, str, str]]:
+    """[(address, opcode with modifiers, operands)] of every instruction in nvdisasm output."""
+    return [(int(a, 16), op, rest) for a, op, rest in _RE_INSN.findall(text)]
+
+
+def hot_loop(text: str) -> dict:
+    """The innermost hot loop of a kernel's SASS: over every back edge (a branch to an earlier
+    label), the address range [label, branch] with the most FFMA, the smallest such range on a
+    tie (so an unrolled k-step inside an outer tile loop is found as the k-tile loop, and a
+    non-unrolled k-step loop as itself).  Returns instructions (NOPs excluded), ffma, share,
+    the opcode histogram and the loop's address range (float64 kernels: DFMA counts as FFMA);
+    an empty dict if there is no loop."""
+    insns = parse_sass(text)
+    labels = {}
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = _RE_LABEL.match(line.strip())
+        if m:
+            for nxt in lines[i + 1:]:
+                a = re.search(r"/\*([0-9a-f]{4,})\*/", nxt)
+                if a:
+                    labels[m.group(1)] = int(a.group(1), 16)
+                    break
+    best = None
+    for addr, op, rest in insns:
+        if not op.startswith("BRA"):
+            continue
+        t = _RE_BRA.search(rest)
+        if not t or t.group(1) not in labels or labels[t.group(1)] > addr:
+            continue
+        lo = labels[t.group(1)]
+        body = [o for a, o, _ in insns if lo <= a <= addr and not o.startswith("NOP")]
+        ffma = sum(o.split(".")[0] in ("FFMA", "DFMA") for o in body)
+        key = (ffma, -len(body))
+        if best is None or key > best[0]:
+            best = (key, lo, addr, body)
+    if best is None or best[0][0] == 0:
+        return {}
+    (_, _), lo, hi, body = best
+    hist: dict = {}
+    for o in body:
+        hist[o] = hist.get(o, 0) + 1
+    ffma = best[0][0]
+    return {"instructions": len(body), "ffma": ffma, "share": ffma / len(body),
+            "histogram": dict(sorted(hist.items(), key=lambda kv: -kv[1])), "range": (lo, hi)}
+
+
+def sass_check(name: str, pyfunc, sig, cc=(9, 0), options=None, threads=256, ptx=None) -> dict:
+    """ptxas -O3 + nvdisasm of one kernel: its ptxas report, the hot loop (hot_loop()) and the
+    resident blocks of `threads` threads per SM (occupancy())."""
+    text, rep = sass(ptx or cached_ptx(pyfunc, sig, cc, options), cc)
+    rep.update(name=name, cc=tuple(cc), threads=threads,
+               blocks_per_sm=occupancy(rep["registers"], rep["smem"], threads, cc))
+    rep["loop"] = hot_loop(text)
+    return rep
+
+
+def sass_markdown(rows: list[dict]) -> str:
+    """The SASS table of docs/kernels.md: hot-loop instructions, FFMA, share, registers,
+    spills, blocks per SM."""
+    lines = ["| kernel | arch | inner-loop instructions | FFMA | FFMA share | LDS (.64/.128) "
+             "| registers | spills B | threads/block | blocks/SM | warps/SM |",
+             "|" + "---|" * 11]
+    for r in rows:
+        lp = r["loop"]
+        h = lp.get("histogram", {})
+        lds = sum(v for k, v in h.items() if k.startswith("LDS"))
+        wide = sum(v for k, v in h.items() if k in ("LDS.64", "LDS.128", "LDS.U.64",
+                                                    "LDS.U.128"))
+        lines.append(
+            f"| `{r['name']}` | sm_{r['cc'][0]}{r['cc'][1]} | {lp.get('instructions', '-')} | "
+            f"{lp.get('ffma', 0)} | {100 * lp.get('share', 0):.0f}% | {lds} ({wide}) | "
+            f"{r['registers']} | {r['spill_stores'] + r['spill_loads']} | {r['threads']} | "
+            f"{r['blocks_per_sm']} | {r['blocks_per_sm'] * -(-r['threads'] // 32)} |")
+    return "\n".join(lines)
 
 
 def report(match: str | None = None, ccs=ARCHS) -> list[dict]:

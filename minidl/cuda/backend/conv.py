@@ -40,14 +40,38 @@ def _geom(stride, padding, dilation):
     return int(sh), int(sw), int(pt), int(pl), int(dh), int(dw)
 
 
-def _launch(kernel_for, op, rows, cols, out, a, w, stride, padding, dilation, groups):
-    """kernel(out, a, w, geometry, groups) for ck.fwd_kernel / ck.grad_input_kernel, whose GEMM
-    output per group is `rows` x `cols`: tile config by rows, grid (cols/BN, rows/BM, groups)."""
-    _, cfg = ck.config(out.dtype, rows)
+def _flat(a):
+    return a.reshape(a.size)
+
+
+_MAX_ELEMS = 1 << 31
+
+
+def _check_size(op, *arrays):
+    """The conv kernels index with 32-bit offsets: every operand below 2**31 elements."""
+    for a in arrays:
+        if a.size >= _MAX_ELEMS:
+            raise ShapeError(f"{op}: the CUDA kernels support tensors of at most "
+                             f"{_MAX_ELEMS - 1} elements, got {list(a.shape)}; split the batch")
+
+
+def _launch(kernel_for, op, rows, cols, out, a, w, x_shape, w_shape, y_shape, stride, padding,
+            dilation, groups, allow_big=True, **variant):
+    """kernel(out, a, w, geometry) for ck.fwd_kernel / ck.grad_input_kernel, whose GEMM output
+    per group is `rows` x `cols`: tile config by shape, grid (cols/BN, rows/BM, groups)."""
+    _check_size(op, out, a, w)
+    _, cfg = ck.config(out.dtype, rows, cols=cols, groups=int(groups), allow_big=allow_big)
     BM, BN = cfg[:2]
     grid = _grid(op, _cdiv(cols, BN), _cdiv(rows, BM), int(groups))
-    kernel_for(out.dtype, cfg)[grid, ck.threads(cfg)](
-        out, a, w, *_geom(stride, padding, dilation), int(groups))
+    kernel_for(out.dtype, cfg, **variant)[grid, ck.threads(cfg)](
+        _flat(out), _flat(a), _flat(w), *_dims(x_shape, w_shape, y_shape),
+        *_geom(stride, padding, dilation), int(groups))
+
+
+def _dims(x_shape, w_shape, y_shape):
+    """N, C, H, W, Co, Cg, kh, kw, Ho, Wo as the kernels take them."""
+    return (*(int(s) for s in x_shape), *(int(s) for s in w_shape),
+            int(y_shape[2]), int(y_shape[3]))
 
 
 def conv2d(x, w, stride, padding, dilation, groups):
@@ -59,8 +83,8 @@ def conv2d(x, w, stride, padding, dilation, groups):
     if N * Co * Ho * Wo == 0 or Cg * kh * kw == 0:
         return full((N, Co, Ho, Wo), 0, x.dtype)
     out = empty((N, Co, Ho, Wo), x.dtype)
-    _launch(ck.fwd_kernel, "conv2d", Co // groups, N * Ho * Wo, out, x, w, stride, padding,
-            dilation, groups)
+    _launch(ck.fwd_kernel, "conv2d", Co // groups, N * Ho * Wo, out, x, w, x.shape, w.shape,
+            out.shape, stride, padding, dilation, groups)
     return out
 
 
@@ -70,8 +94,9 @@ def conv2d_grad_input(g, w, x_shape, stride, padding, dilation, groups):
     if N * C * H * W == 0 or g.size == 0:
         return full((N, C, H, W), 0, g.dtype)
     dx = empty((N, C, H, W), g.dtype)
-    _launch(ck.grad_input_kernel, "conv2d_grad_input", Cg, N * H * W, dx, g, w, stride,
-            padding, dilation, groups)
+    unit = tuple(int(s) for s in stride) == (1, 1)
+    _launch(ck.grad_input_kernel, "conv2d_grad_input", Cg, N * H * W, dx, g, w, x_shape,
+            w.shape, g.shape, stride, padding, dilation, groups, allow_big=unit, unit_stride=unit)
     return dx
 
 
@@ -94,7 +119,9 @@ def conv2d_grad_weight(g, x, w_shape, stride, padding, dilation, groups):
         return full((Co, Cg, kh, kw), 0, g.dtype)
     dw = empty((Co, Cg, kh, kw), g.dtype)
     Cog = Co // groups
-    _, cfg = ck.config(g.dtype, Cog)
+    # split-K supplies blocks: "big" if its tiles times the most slices fill the GPU
+    _, cfg = ck.config(g.dtype, Cog, cols=K, groups=groups,
+                       splits=max(1, P // (_MIN_KTILES * 8)))
     BM, BN, BK = cfg[:3]
     nx, ny = _cdiv(K, BN), _cdiv(Cog, BM)
     S = _splits(P, BK, nx * ny * groups, groups)
@@ -102,8 +129,10 @@ def conv2d_grad_weight(g, x, w_shape, stride, padding, dilation, groups):
     S = _cdiv(P, pchunk)  # no empty slice
     part = dw.reshape(1, Co, K) if S == 1 else empty((S, Co, K), g.dtype)
     grid = _grid("conv2d_grad_weight", nx, ny, groups * S)
+    _check_size("conv2d_grad_weight", g, x, dw)
     ck.grad_weight_kernel(g.dtype, cfg)[grid, ck.threads(cfg)](
-        part, g, x, kh, kw, *_geom(stride, padding, dilation), groups, S, pchunk)
+        _flat(part), _flat(g), _flat(x), *_dims(x.shape, w_shape, g.shape),
+        *_geom(stride, padding, dilation), groups, S, pchunk)
     if S > 1:
         n = Co * K
         blocks = min(_cdiv(n, ck.WSUM_THREADS), 2 if SIMULATOR else 32 * sm_count())

@@ -3,25 +3,41 @@ from __future__ import annotations
 
 from ...errors import ShapeError
 from ..kernels import matmul as mm
-from .memory import empty
+from .memory import empty, full
 
 __all__ = ["matmul"]
 
 _MAX_GRID_YZ = 65535
+_MAX_ELEMS = 1 << 31
 
 
 def matmul(a, b):
     """Batched product of C-contiguous float arrays of one dtype."""
     B, M, K = a.shape
     N = b.shape[2]
-    out = empty((B, M, N), a.dtype)
-    if out.size == 0:
-        return out
-    BM, BN = mm.CONFIG[0], mm.CONFIG[1]
+    if B * M * N == 0:
+        return empty((B, M, N), a.dtype)
+    if K == 0:  # the kernel clamps loads to valid elements, so it needs K >= 1
+        return full((B, M, N), 0, a.dtype)
+    _, cfg = mm.config(a.dtype, M, N, B)
+    BM, BN = cfg[0], cfg[1]
     gy = (M + BM - 1) // BM
-    if gy > _MAX_GRID_YZ:
-        raise ShapeError(f"matmul: the CUDA kernel supports at most {_MAX_GRID_YZ * BM} rows per "
-                         f"matrix, got a {list(a.shape)}")
-    grid = ((N + BN - 1) // BN, gy, min(B, _MAX_GRID_YZ))
-    mm.matmul_kernel(a.dtype)[grid, mm.threads()](out, a, b)
+    per = max(M * K, K * N, M * N)  # elements of one batch's largest operand
+    if gy > _MAX_GRID_YZ or per >= _MAX_ELEMS:
+        raise ShapeError(f"matmul: the CUDA kernel supports at most {_MAX_GRID_YZ * BM} rows "
+                         f"and {_MAX_ELEMS - 1} elements per matrix, got a {list(a.shape)} @ b "
+                         f"{list(b.shape)}")
+    # batches per launch: grid z <= 65535 and 32-bit offsets within every operand
+    chunk = min(B, _MAX_GRID_YZ, (_MAX_ELEMS - 1) // per)
+    out = empty((B, M, N), a.dtype)
+    kernel = mm.matmul_kernel(a.dtype, cfg)
+    for b0 in range(0, B, chunk):
+        b1 = min(B, b0 + chunk)
+        views = (out, a, b) if b1 - b0 == B else (out[b0:b1], a[b0:b1], b[b0:b1])
+        grid = ((N + BN - 1) // BN, gy, b1 - b0)
+        kernel[grid, mm.threads(cfg)](*(_flat(v) for v in views), M, K, N)
     return out
+
+
+def _flat(x):
+    return x.reshape(x.size)

@@ -7,7 +7,7 @@ import os
 from typing import Callable
 
 import numpy as np
-from numba import cuda
+from numba import cuda, uint32, uint64
 
 from .. import is_simulator
 
@@ -59,6 +59,16 @@ def inline_device(pyfunc: Callable):
     return cuda.jit(device=True, inline="always")(pyfunc)
 
 
+def forceinline_device(pyfunc: Callable):
+    """A device function NVVM always inlines (the `alwaysinline` attribute): for the large,
+    generated straight-line GEMM steps, which are typed once per call signature and cost far
+    less compile time than pasting them into the caller at the numba IR level.  The simulator
+    takes no such option."""
+    if SIMULATOR:
+        return cuda.jit(device=True)(pyfunc)
+    return cuda.jit(device=True, forceinline=True)(pyfunc)
+
+
 def _unravel3(i, n1, n2):
     """(i0, i1, i2) of the flat index i >= 0 of a C-ordered [.., n1, n2] array: two divisions,
     each remainder as i - q*n (no second division)."""
@@ -70,6 +80,26 @@ def _unravel3(i, n1, n2):
 
 
 unravel3 = inline_device(_unravel3)
+
+
+def _magic(d):
+    """(m, s) with floor(a / d) == (a * m) >> s for every 0 <= a < 2**31, for a divisor
+    1 <= d < 2**31 (Granlund-Montgomery with N = 31: m = ceil(2**(31+l) / d), l = ceil(log2 d),
+    so m < 2**32).  One 64-bit division: compute once per block, outside the k-loop."""
+    lg = uint32(0)
+    while (uint64(1) << uint64(lg)) < uint64(d):
+        lg += uint32(1)
+    s = uint64(31) + uint64(lg)
+    return uint32(((uint64(1) << s) + uint64(d) - uint64(1)) // uint64(d)), uint32(s)
+
+
+def _fastdiv(a, m, s):
+    """floor(a / d) for 0 <= a < 2**31 and (m, s) = magic(d): one wide multiply and a shift."""
+    return uint32((uint64(a) * uint64(m)) >> uint64(s))
+
+
+magic = inline_device(_magic)
+fastdiv = inline_device(_fastdiv)
 
 
 def _strided_offset(i, shape, st):

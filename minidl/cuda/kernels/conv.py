@@ -4,37 +4,47 @@ minidl.cuda.backend.conv.  Geometry as in minidl.backend.contract: x [N, C, H, W
 w [Co, Cg = C/G, kh, kw], out/g [N, Co, Ho, Wo]; stride (sh, sw), top/left padding (pt, pl),
 dilation (dh, dw); per group K = Cg*kh*kw, Cog = Co/G, L = Ho*Wo, P = N*L.
 
-All three GEMM kernels share the tiling of minidl.cuda.kernels.matmul: a block computes a
-BM x BN tile of C = A @ B with NT = (BM/TM)*(BN/TN) threads; thread (tx, ty) owns the TM x TN
-outputs at rows ty + i*(BM/TM), cols tx + j*(BN/TN) in a typed T(0) register accumulator.  The
-reduction runs over ceil(K'/BK) tiles: the block stages a BM x BK tile of A (transposed, one
-column of padding against bank conflicts) and a BK x BN tile of B in shared memory, barrier,
-BK rank-1 updates, barrier.  A and B are never materialised: the B tile is gathered from x or
-g on the fly (implicit im2col), every load guarded (outside the image, the padding, or past a
-matrix edge -> 0).  The divisions decoding a reduction index into (c, i, j) or (n, oh, ow) are
-done once per k-tile by BK threads into small int32 shared tables (a third barrier per tile);
-each thread's own B-tile column is fixed (NT is a multiple of BN), so its (n, oh, ow) or
-(c, i, j) is decoded once per block.  Groups are blockIdx.z: one launch covers every group.
-Configs (BM, BN, BK, TM, TN): "wide" 64x64x16, 4x4 per thread (256 threads) and, when the GEMM
-has at most 16 rows (few channels per group, depthwise), "thin" 16x128x16, 2x4 per thread
-(256 threads) so fewer rows of the tile are wasted; float64 "wide" is 32x64x16, 2x4 per thread
-(4x4 float64 accumulators spill at the cap).  launch_bounds(256, 2): <= 128 registers.
-Simulator: wide 8x8x4 2x2, thin 4x8x4 1x2 (16 threads) so tiny tests cross tile edges.
-Shared memory (float32): wide (16*65 + 16*64)*4 + 3..5 tables * 16*4 = 8.4 KiB; thin
-(16*17 + 16*128)*4 + tables = 9.5 KiB.
+All three GEMM kernels run the GEMM step and k-tile loop of minidl.cuda.kernels.matmul (see
+there: generated unrolled BK-step of TM x TN register tiles with LDS.128 operand loads, two
+shared buffers, the next tile's global loads prefetched into registers during the current
+tile's FFMAs, one barrier per tile).  A and B are never materialised: the B tile is gathered
+from x or g on the fly (implicit im2col), every load guarded (outside the image, the padding,
+past the reduction -> 0); rows of A and columns of B past the GEMM edge are clamped instead
+(they feed only accumulators that are never stored).  Load mapping, with TPR = NT/BK: thread
+tid loads the A elements (ka = tid % BK, rows tid // BK + r*NT/BK) and the B elements
+(kb = tid // TPR, columns tid % TPR + r*TPR: a warp reads consecutive columns).  Each thread
+decodes its own two reduction indices ka, kb into (c, i, j) / (o, i, j) / (n, oh, ow) once per
+tile in registers, with magic-number divisions (_common.magic/fastdiv: a wide multiply and a
+shift; the magics are computed once per block); its B columns (pixels, or taps) are decoded
+once per block.  Offsets are 32-bit (the launchers reject tensors of 2**31 elements or more).
+Groups are blockIdx.z: one launch covers every group.  Arrays are passed flat with the
+geometry (N, C, H, W, Co, Cg, kh, kw, Ho, Wo, sh, sw, pt, pl, dh, dw, groups) as int64.
+Configs (BM, BN, BK, TM, TN), 256 threads, launch_bounds(256, 2) (<= 128 registers, 16 warps
+per SM), picked per GEMM by config(): "thin" 16x128x16 2x4 when the GEMM has at most 16 rows
+(few channels per group, depthwise: fewer wasted tile rows); float32 "big" 128x128x8 8x8 when
+the rows need more than one wide tile and the big grid (grad-weight: with its split-K slices)
+has at least one block per SM; else "wide" 64x64x16 4x4 (float64 "wide" 32x64x16 2x4: larger
+float64 accumulators spill at the cap; float64 has no "big").  grad-input is compiled twice:
+for unit stride (",s1": no stride divisions or remainder test) and strided (wide/thin only:
+the big strided variant spills).
+Simulator: wide 8x8x4 2x2, thin 4x8x4 1x2 (16 threads) so tiny tests cross tile edges;
+tests/test_sass.py also runs every GPU config once.
+Shared memory (float32): 2 * (BK*(BM+4) + BK*BN) * 4 B: big 16.5 KiB, wide 16.5 KiB, thin
+(2*(16*16 + 16*128))*4 = 18 KiB (BM < 32: no padding).
 
 conv2d_fwd[T, cfg]: C = out_g [Cog, P] = w_g [Cog, K] @ col_g [K, P].
     Grid (ceil(P/BN), ceil(Cog/BM), G).  Thread columns run along p = (n, oh, ow), so a warp's
     gathers of x and stores to out walk consecutive ow (coalesced for stride 1).  Weight tile
-    loads run along k (contiguous rows of w).  Tables: c, i, j of the BK reduction indices.
+    loads run along k (contiguous rows of w, no decode).  Per tile: kb -> (c, i, j).
     FLOPs 2*N*Co*L*K.  Compulsory bytes 4*(N*C*H*W + Co*K + N*Co*L); with tile reuse the x
     gather is read ceil(Cog/BM) times per group and w ceil(P/BN) times (L2 absorbs most).
 conv2d_grad_input[T, cfg]: gather form, deterministic (each thread owns dx elements and sums
     all of their contributors; no atomics).  C = dx_g [Cg, Q = N*H*W] = w_g^T [Cg, Cog*kh*kw]
     @ gcol_g [Cog*kh*kw, Q] with gcol[(o, i, j), (n, ih, iw)] = g[n, o, oh, ow] where
-    ih + pt - i*dh = oh*sh (same for w) and 0 <= oh < Ho, else 0.  The divisibility test uses
-    no division in the inner loop: a thread keeps q, r = divmod(ih + pt, sh) and the table keeps
-    divmod(i*dh, sh); the tap contributes iff the remainders match, and oh = q - q_i.
+    ih + pt - i*dh = oh*sh (same for w) and 0 <= oh < Ho, else 0.  The divisibility test: a
+    thread keeps q, r = divmod(ih + pt, sh) per column (once per block) and divmod(i*dh, sh)
+    per tile; the tap contributes iff the remainders match, and oh = q - q_i (unit stride:
+    oh = ih + pt - i*dh, no test).  Per tile: ka -> (o, r) for w, kb -> (o, i, j).
     Grid (ceil(Q/BN), ceil(Cg/BM), G).  Executed FLOPs 2*N*C*H*W*Cog*kh*kw (useful fraction
     ~1/(sh*sw): strided convolutions multiply by zero taps; AlexNet conv2-5 have stride 1).
     Compulsory bytes 4*(N*Co*L + Co*K + N*C*H*W).
@@ -44,7 +54,7 @@ conv2d_grad_weight[T, cfg]: C = dw_g [Cog, K] = g_g [Cog, P] @ col_g^T [P, K], a
     part[s] ([S, Co, K]); S = 1 writes dw directly.  Grid (ceil(K/BN), ceil(Cog/BM), G*S), S
     chosen by the launcher (~4 blocks per SM, >= 8 k-tiles per slice).  Thread columns run
     along k (their (c, i, j) decoded once); the g tile is loaded along p (coalesced along ow).
-    Tables: n, oh, ow of the BK reduction indices.  FLOPs 2*Co*K*P.  Compulsory bytes
+    Per tile: ka -> (n, l) for g, kb -> (n, oh, ow).  FLOPs 2*Co*K*P.  Compulsory bytes
     4*(N*Co*L + N*C*H*W + S*Co*K).
 conv2d_wsum[T]: dw[e] = sum_s part[s, e] in the order s = 0..S-1 (deterministic), 1-D
     grid-stride over Co*K elements, 256 threads per block; no shared memory.  FLOPs S*Co*K,
@@ -68,17 +78,18 @@ the same three arrays for all three kernels; grad-input FLOPs are the executed o
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, int32
+from numba import cuda, int32, int64, uint32, uint64
 
-from ._common import SIMULATOR, arr, cached_kernel, unravel3
-from .matmul import tile_ops
+from ._common import SIMULATOR, arr, cached_kernel, fastdiv, magic, sm_count
+from .matmul import layout, tile_ops
 
 __all__ = ["CONFIGS", "GPU_CONFIGS", "threads", "config", "fwd_kernel", "grad_input_kernel",
            "grad_weight_kernel", "wsum_kernel", "flops_bytes", "ptx_signatures"]
 
-# (BM, BN, BK, TM, TN) per dtype.  float64 "wide" halves TM: 4x4 float64 accumulators spill
-# under the 128-register cap of launch_bounds(256, 2) on sm_90.
-GPU_CONFIGS = {"float32": {"wide": (64, 64, 16, 4, 4), "thin": (16, 128, 16, 2, 4)},
+# (BM, BN, BK, TM, TN) per dtype.  float64 has no "big" and a 2x4 "wide": 8x8 / 4x4 float64
+# accumulators spill under the 128-register cap of launch_bounds(256, 2).
+GPU_CONFIGS = {"float32": {"big": (128, 128, 8, 8, 8), "wide": (64, 64, 16, 4, 4),
+                           "thin": (16, 128, 16, 2, 4)},
                "float64": {"wide": (32, 64, 16, 2, 4), "thin": (16, 128, 16, 2, 4)}}
 _SIM = {"wide": (8, 8, 4, 2, 2), "thin": (4, 8, 4, 1, 2)}
 SIM_CONFIGS = {"float32": _SIM, "float64": _SIM}
@@ -93,315 +104,420 @@ def threads(config) -> tuple[int, int]:
     return BN // TN, BM // TM
 
 
-def config(dtype, rows: int, configs=None) -> tuple[str, tuple]:
-    """(name, config) for a GEMM with `rows` rows (Cog or Cg) in `dtype`: "thin" when the rows
-    fit one thin tile (few channels per group, depthwise), else "wide"."""
+def config(dtype, rows: int, configs=None, cols: int = 0, groups: int = 1,
+           allow_big: bool = True, splits: int = 1, sms: int | None = None) -> tuple[str, tuple]:
+    """(name, config) for a GEMM with `rows` x `cols` outputs per group (times `splits` split-K
+    slices) in `dtype`: "thin" when the rows fit one thin tile (few channels per group,
+    depthwise); "big" when the rows need more than one wide tile and the big grid has at least
+    one block per SM (`sms`, default this GPU's) - and allow_big: not the strided grad-input,
+    which would spill; else "wide"."""
     table = (configs or CONFIGS)[str(np.dtype(dtype))]
-    name = "thin" if rows <= table["thin"][0] else "wide"
-    return name, table[name]
+    if rows <= table["thin"][0]:
+        return "thin", table["thin"]
+    big = table.get("big") if allow_big else None
+    if big is not None and rows > table["wide"][0]:
+        blocks = -(-rows // big[0]) * -(-cols // big[1]) * groups * splits
+        if blocks and blocks >= (sms or sm_count()):
+            return "big", big
+    return "wide", table["wide"]
 
 
 def _layout(config):
+    """Constants of the conv tile loads (module docstring): TPR threads per B-tile row,
+    A_LOADS / B_LOADS elements per thread, A_STEP rows between one thread's A elements."""
     BM, BN, BK, TM, TN = config
-    NTX, NTY = BN // TN, BM // TM
-    NT = NTX * NTY
-    RS = NT // BN  # rows of the B tile loaded per pass
-    assert NT % BN == 0 and BK % RS == 0 and BK <= NT, "each thread keeps one B-tile column"
-    return NTX, NTY, NT, RS, -(-(BM * BK) // NT), BK // RS
+    lay = layout(config)
+    NT = lay["NT"]
+    TPR = NT // BK
+    assert NT % BK == 0 and BN % TPR == 0 and (BM * BK) % NT == 0, config
+    lay.update(TPR=TPR, B_LOADS=BN // TPR, A_LOADS=BM * BK // NT, A_STEP=NT // BK)
+    return lay
+
+
+def _kernel_consts(dtype, config):
+    BM, BN, BK, TM, TN = config
+    lay = _layout(config)
+    clear, update = tile_ops(dtype, config)
+    T = np.dtype(dtype).type
+    return lay, clear, update, T, T(0)
+
+
+def _opts(config):
+    return {"launch_bounds": (_layout(config)["NT"], _BLOCKS_PER_SM)}
+
+
+# N, C, H, W, Co, Cg, KH, KW, Ho, Wo, sh, sw, pt, pl, dh, dw, groups
+_GEOM = ", ".join(["int64"] * 17)
 
 
 def build_fwd(dtype, config):
     BM, BN, BK, TM, TN = config
-    NTX, NTY, NT, RS, A_LOADS, B_LOADS = _layout(config)
-    AS_COLS = BM + 1  # a closure constant: numba needs literal shared-array shapes
-    T = np.dtype(dtype).type
-    zero = T(0)
-    clear, update, _ = tile_ops(dtype, config)  # outputs scatter to NCHW: own store loop
+    lay, clear, update, T, zero = _kernel_consts(dtype, config)
+    NTX, AST, SA, SB, cM, cN = (lay[k] for k in ("NTX", "AST", "SA", "SB", "cM", "cN"))
+    TPR, A_LOADS, B_LOADS, A_STEP = lay["TPR"], lay["A_LOADS"], lay["B_LOADS"], lay["A_STEP"]
+    ROWS, COLS = lay_rows_cols(config)
+    TT = TM * TN
 
-    def conv2d_fwd(out, x, w, sh, sw, pt, pl, dh, dw, groups):
-        N, C, H, W = x.shape
-        Co, Cg, KH, KW = w.shape
-        Ho = out.shape[2]
-        Wo = out.shape[3]
-        KHW = KH * KW
-        K = Cg * KHW
-        Cog = Co // groups
-        L = Ho * Wo
-        P = N * L
-        As = cuda.shared.array((BK, AS_COLS), T)
-        Bs = cuda.shared.array((BK, BN), T)
-        Kc = cuda.shared.array(BK, int32)
-        Ki = cuda.shared.array(BK, int32)
-        Kj = cuda.shared.array(BK, int32)
-        acc = cuda.local.array((TM, TN), T)
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        tid = ty * NTX + tx
-        g = cuda.blockIdx.z
-        m0 = cuda.blockIdx.y * BM
-        p0 = cuda.blockIdx.x * BN
-        obase = g * Cog
-        cbase = g * Cg
-        # this thread's B-tile column p = (pn, oh, ow), decoded once
-        bcol = tid % BN
-        brow = tid // BN
-        p = p0 + bcol
-        pvalid = p < P
-        pn, poh, pow_ = unravel3(p, Ho, Wo)
-        ih0 = poh * sh - pt
-        iw0 = pow_ * sw - pl
+    def conv2d_fwd(out, x, w, N, C, H, W, Co, Cg, KH, KW, Ho, Wo, sh, sw, pt, pl, dh, dw,
+                   groups):
+        KHW = uint32(KH * KW)
+        Ku = uint32(Cg * KH * KW)
+        Cog = uint32(Co // groups)
+        L = uint32(Ho * Wo)
+        P = uint32(N * Ho * Wo)
+        HW = uint32(H * W)
+        Hu = uint32(H)
+        Wu = uint32(W)
+        As = cuda.shared.array(SA, T)
+        Bs = cuda.shared.array(SB, T)
+        acc = cuda.local.array(TT, T)
+        pa = cuda.local.array(A_LOADS, T)
+        pb = cuda.local.array(B_LOADS, T)
+        aoff = cuda.local.array(A_LOADS, uint32)
+        xorg = cuda.local.array(B_LOADS, int32)
+        ih0 = cuda.local.array(B_LOADS, int32)
+        iw0 = cuda.local.array(B_LOADS, int32)
+        tx = uint32(cuda.threadIdx.x)
+        ty = uint32(cuda.threadIdx.y)
+        tid = uint32(ty * uint32(NTX) + tx)
+        ka = uint32(tid % uint32(BK))
+        am = uint32(tid // uint32(BK))
+        kb = uint32(tid // uint32(TPR))
+        bc = uint32(tid % uint32(TPR))
+        g = uint32(cuda.blockIdx.z)
+        m0 = uint32(uint32(cuda.blockIdx.y) * uint32(BM))
+        p0 = uint32(uint32(cuda.blockIdx.x) * uint32(BN))
+        obase = uint32(g * Cog)
+        # rows past Cog and columns past P are clamped: they feed accumulators never stored
+        for r in range(A_LOADS):
+            m = min(uint32(m0 + am + uint32(r * A_STEP)), uint32(Cog - uint32(1)))
+            aoff[r] = uint32(uint32(obase + m) * Ku + ka)
+        for r in range(B_LOADS):
+            p = min(uint32(p0 + bc + uint32(r * TPR)), uint32(P - uint32(1)))
+            n = p // L
+            rem = uint32(p - n * L)
+            oh = rem // uint32(Wo)
+            ow = uint32(rem - oh * uint32(Wo))
+            ih0[r] = int32(oh * uint32(sh)) - int32(pt)
+            iw0[r] = int32(ow * uint32(sw)) - int32(pl)
+            xorg[r] = int32(((int64(n) * C + int64(g) * Cg) * H + ih0[r]) * W + iw0[r])
+        ntiles = (Ku + uint32(BK - 1)) // uint32(BK)
+        mKHW, sKHW = magic(KHW)
+        mKW, sKW = magic(uint32(KW))
         clear(acc)
-        for k0 in range(0, K, BK):
-            if tid < BK:
-                k = k0 + tid
-                if k < K:
-                    c, ii, jj = unravel3(k, KH, KW)
-                    Kc[tid] = c
-                    Ki[tid] = ii
-                    Kj[tid] = jj
-                else:
-                    Kc[tid] = -1
-                    Ki[tid] = 0
-                    Kj[tid] = 0
-            cuda.syncthreads()
+        k = kb
+        kk = ka
+        for t in range(ntiles + uint32(1)):
+            ain = kk < Ku
             for r in range(A_LOADS):
-                e = tid + r * NT
-                if e < BM * BK:
-                    m = e // BK
-                    kk = e - m * BK
-                    gm = m0 + m
-                    c = Kc[kk]
-                    v = zero
-                    if gm < Cog and c >= 0:
-                        v = w[obase + gm, c, Ki[kk], Kj[kk]]
-                    As[kk, m] = v
-            for r in range(B_LOADS):
-                kk = brow + r * RS
-                c = Kc[kk]
                 v = zero
-                if pvalid and c >= 0:
-                    ih = ih0 + Ki[kk] * dh
-                    iw = iw0 + Kj[kk] * dw
-                    if ih >= 0 and ih < H and iw >= 0 and iw < W:
-                        v = x[pn, cbase + c, ih, iw]
-                Bs[kk, bcol] = v
+                if ain:
+                    v = w[aoff[r]]
+                pa[r] = v
+                aoff[r] = uint32(aoff[r] + uint32(BK))
+            # this thread's B-tile row k = (c, i, j), decoded once per tile
+            c = fastdiv(k, mKHW, sKHW)
+            rem = uint32(k - c * KHW)
+            i = fastdiv(rem, mKW, sKW)
+            j = uint32(rem - i * uint32(KW))
+            ihd = int32(i * uint32(dh))
+            iwd = int32(j * uint32(dw))
+            koff = int32(c * HW) + ihd * int32(W) + iwd
+            kin = k < Ku
+            for r in range(B_LOADS):
+                v = zero
+                if kin and uint32(ih0[r] + ihd) < Hu and uint32(iw0[r] + iwd) < Wu:
+                    v = x[uint32(xorg[r] + koff)]
+                pb[r] = v
+            if t > 0:
+                cur = uint32(t - 1) & uint32(1)
+                update(acc, As, Bs, uint32(cur * uint32(BK * AST) + ty * uint32(cM)),
+                       uint32(cur * uint32(BK * BN) + tx * uint32(cN)))
+            nxt = uint32(t) & uint32(1)
+            sa = uint32(nxt * uint32(BK * AST) + ka * uint32(AST) + am)
+            for r in range(A_LOADS):
+                As[uint32(sa + uint32(r * A_STEP))] = pa[r]
+            sb = uint32(nxt * uint32(BK * BN) + kb * uint32(BN) + bc)
+            for r in range(B_LOADS):
+                Bs[uint32(sb + uint32(r * TPR))] = pb[r]
             cuda.syncthreads()
-            update(acc, As, Bs, tx, ty)
-            cuda.syncthreads()  # tiles and tables are overwritten by the next k-tile
+            k = uint32(k + uint32(BK))
+            kk = uint32(kk + uint32(BK))
         for j in range(TN):
-            q = p0 + tx + j * NTX
+            q = uint32(p0 + tx * uint32(cN) + uint32(COLS[j]))
             if q < P:
-                n, oh, ow = unravel3(q, Ho, Wo)
+                n = q // L
+                ll = uint32(q - n * L)
                 for i in range(TM):
-                    gm = m0 + ty + i * NTY
+                    gm = uint32(m0 + ty * uint32(cM) + uint32(ROWS[i]))
                     if gm < Cog:
-                        out[n, obase + gm, oh, ow] = acc[i, j]
+                        out[(uint64(n) * uint64(Co) + uint64(obase + gm)) * uint64(L)
+                            + uint64(ll)] = acc[i * TN + j]
 
-    a4 = arr(dtype, 4)
-    i64 = ", ".join(["int64"] * 7)
-    return conv2d_fwd, f"void({a4}, {a4}, {a4}, {i64})", {"launch_bounds": (NT, _BLOCKS_PER_SM)}
+    a1 = arr(dtype, 1)
+    return conv2d_fwd, f"void({a1}, {a1}, {a1}, {_GEOM})", _opts(config)
 
 
-def build_grad_input(dtype, config):
+def build_grad_input(dtype, config, unit_stride=False):
+    """unit_stride: compiled for sh = sw = 1 (no stride divisions, every tap contributes)."""
     BM, BN, BK, TM, TN = config
-    NTX, NTY, NT, RS, A_LOADS, B_LOADS = _layout(config)
-    AS_COLS = BM + 1  # a closure constant: numba needs literal shared-array shapes
-    T = np.dtype(dtype).type
-    zero = T(0)
-    clear, update, _ = tile_ops(dtype, config)  # outputs scatter to NCHW: own store loop
+    UNIT = bool(unit_stride)
+    lay, clear, update, T, zero = _kernel_consts(dtype, config)
+    NTX, AST, SA, SB, cM, cN = (lay[k] for k in ("NTX", "AST", "SA", "SB", "cM", "cN"))
+    TPR, A_LOADS, B_LOADS, A_STEP = lay["TPR"], lay["A_LOADS"], lay["B_LOADS"], lay["A_STEP"]
+    ROWS, COLS = lay_rows_cols(config)
+    TT = TM * TN
 
-    def conv2d_grad_input(dx, gy, w, sh, sw, pt, pl, dh, dw, groups):
-        N, C, H, W = dx.shape
-        Co, Cg, KH, KW = w.shape
-        Ho = gy.shape[2]
-        Wo = gy.shape[3]
-        KHW = KH * KW
-        Cog = Co // groups
-        K2 = Cog * KHW
-        HW = H * W
-        Q = N * HW
-        As = cuda.shared.array((BK, AS_COLS), T)
-        Bs = cuda.shared.array((BK, BN), T)
-        Ko = cuda.shared.array(BK, int32)
-        Ki = cuda.shared.array(BK, int32)
-        Kj = cuda.shared.array(BK, int32)
-        Khq = cuda.shared.array(BK, int32)
-        Khr = cuda.shared.array(BK, int32)
-        Kwq = cuda.shared.array(BK, int32)
-        Kwr = cuda.shared.array(BK, int32)
-        acc = cuda.local.array((TM, TN), T)
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        tid = ty * NTX + tx
-        g = cuda.blockIdx.z
-        m0 = cuda.blockIdx.y * BM
-        q0 = cuda.blockIdx.x * BN
-        obase = g * Cog
-        cbase = g * Cg
-        # this thread's B-tile column q = (qn, ih, iw): divmod(ih + pt, sh), divmod(iw + pl, sw)
-        bcol = tid % BN
-        brow = tid // BN
-        q = q0 + bcol
-        qvalid = q < Q
-        qn, qih, qiw = unravel3(q, H, W)
-        ihp = qih + pt
-        iwp = qiw + pl
-        hq = ihp // sh
-        hr = ihp - hq * sh
-        wq = iwp // sw
-        wr = iwp - wq * sw
+    def conv2d_grad_input(dx, gy, w, N, C, H, W, Co, Cg, KH, KW, Ho, Wo, sh, sw, pt, pl, dh,
+                          dw, groups):
+        KHW = uint32(KH * KW)
+        Cog = uint32(Co // groups)
+        K2 = uint32(Cog * KHW)
+        Cgu = uint32(Cg)
+        L = uint32(Ho * Wo)
+        HW = uint32(H * W)
+        Q = uint32(N * H * W)
+        As = cuda.shared.array(SA, T)
+        Bs = cuda.shared.array(SB, T)
+        acc = cuda.local.array(TT, T)
+        pa = cuda.local.array(A_LOADS, T)
+        pb = cuda.local.array(B_LOADS, T)
+        aoff = cuda.local.array(A_LOADS, uint32)
+        gorg = cuda.local.array(B_LOADS, int32)
+        hq = cuda.local.array(B_LOADS, int32)
+        wq = cuda.local.array(B_LOADS, int32)
+        hwr = cuda.local.array(B_LOADS, uint32)
+        tx = uint32(cuda.threadIdx.x)
+        ty = uint32(cuda.threadIdx.y)
+        tid = uint32(ty * uint32(NTX) + tx)
+        ka = uint32(tid % uint32(BK))
+        am = uint32(tid // uint32(BK))
+        kb = uint32(tid // uint32(TPR))
+        bc = uint32(tid % uint32(TPR))
+        g = uint32(cuda.blockIdx.z)
+        m0 = uint32(uint32(cuda.blockIdx.y) * uint32(BM))
+        q0 = uint32(uint32(cuda.blockIdx.x) * uint32(BN))
+        obase = uint32(g * Cog)
+        wbase = uint32(obase * Cgu * KHW)
+        # A = w_g^T: element (m, k = (o, r)) at wbase + o*Cg*KHW + m*KHW + r; rows clamped
+        for r in range(A_LOADS):
+            m = min(uint32(m0 + am + uint32(r * A_STEP)), uint32(Cgu - uint32(1)))
+            aoff[r] = uint32(m * KHW)
+        # B columns q = (n, ih, iw), clamped: divmod(ih + pt, sh), divmod(iw + pl, sw)
+        for r in range(B_LOADS):
+            q = min(uint32(q0 + bc + uint32(r * TPR)), uint32(Q - uint32(1)))
+            n = q // HW
+            rem = uint32(q - n * HW)
+            ih = rem // uint32(W)
+            iw = uint32(rem - ih * uint32(W))
+            ihp = uint32(ih + uint32(pt))
+            iwp = uint32(iw + uint32(pl))
+            if UNIT:
+                a_q = ihp
+                b_q = iwp
+                hwr[r] = uint32(0)
+            else:
+                a_q = ihp // uint32(sh)
+                b_q = iwp // uint32(sw)
+                hwr[r] = ((uint32(ihp - a_q * uint32(sh)) << uint32(16))
+                          | uint32(iwp - b_q * uint32(sw)))
+            hq[r] = int32(a_q)
+            wq[r] = int32(b_q)
+            gorg[r] = int32((int64(n) * Co + int64(obase)) * L + int64(a_q) * Wo + int64(b_q))
+        ntiles = (K2 + uint32(BK - 1)) // uint32(BK)
+        mKHW, sKHW = magic(KHW)
+        mKW, sKW = magic(uint32(KW))
+        if not UNIT:
+            msh, ssh = magic(uint32(sh))
+            msw, ssw = magic(uint32(sw))
         clear(acc)
-        for k0 in range(0, K2, BK):
-            if tid < BK:
-                k = k0 + tid
-                if k < K2:
-                    o, ii, jj = unravel3(k, KH, KW)
-                    a = ii * dh
-                    b = jj * dw
-                    Ko[tid] = o
-                    Ki[tid] = ii
-                    Kj[tid] = jj
-                    Khq[tid] = a // sh
-                    Khr[tid] = a - (a // sh) * sh
-                    Kwq[tid] = b // sw
-                    Kwr[tid] = b - (b // sw) * sw
-                else:
-                    Ko[tid] = -1
-                    Ki[tid] = 0
-                    Kj[tid] = 0
-                    Khq[tid] = 0
-                    Khr[tid] = -1
-                    Kwq[tid] = 0
-                    Kwr[tid] = -1
-            cuda.syncthreads()
+        k = kb
+        kk = ka
+        for t in range(ntiles + uint32(1)):
+            # this thread's A column k = (o, r)
+            oa = fastdiv(kk, mKHW, sKHW)
+            ra = uint32(kk - oa * KHW)
+            akoff = uint32(wbase + oa * uint32(Cgu * KHW) + ra)
+            ain = kk < K2
             for r in range(A_LOADS):
-                e = tid + r * NT
-                if e < BM * BK:
-                    m = e // BK
-                    kk = e - m * BK
-                    gm = m0 + m
-                    o = Ko[kk]
-                    v = zero
-                    if gm < Cg and o >= 0:
-                        v = w[obase + o, gm, Ki[kk], Kj[kk]]
-                    As[kk, m] = v
-            for r in range(B_LOADS):
-                kk = brow + r * RS
-                o = Ko[kk]
                 v = zero
-                if qvalid and o >= 0 and hr == Khr[kk] and wr == Kwr[kk]:
-                    oh = hq - Khq[kk]
-                    ow = wq - Kwq[kk]
-                    if oh >= 0 and oh < Ho and ow >= 0 and ow < Wo:
-                        v = gy[qn, obase + o, oh, ow]
-                Bs[kk, bcol] = v
+                if ain:
+                    v = w[uint32(akoff + aoff[r])]
+                pa[r] = v
+            # this thread's B row k = (o, i, j): the tap (i, j) hits output (oh, ow) =
+            # (hq - i*dh/sh, wq - j*dw/sw) iff the remainders match
+            o = fastdiv(k, mKHW, sKHW)
+            rem = uint32(k - o * KHW)
+            i = fastdiv(rem, mKW, sKW)
+            j = uint32(rem - i * uint32(KW))
+            a_ = uint32(i * uint32(dh))
+            b_ = uint32(j * uint32(dw))
+            if UNIT:
+                khq = a_
+                kwq = b_
+                khwr = uint32(0)
+            else:
+                khq = fastdiv(a_, msh, ssh)
+                kwq = fastdiv(b_, msw, ssw)
+                khwr = ((uint32(a_ - khq * uint32(sh)) << uint32(16))
+                        | uint32(b_ - kwq * uint32(sw)))
+            koff = int32(o * L) - int32(khq) * int32(Wo) - int32(kwq)
+            kin = k < K2
+            for r in range(B_LOADS):
+                v = zero
+                if (kin and (UNIT or hwr[r] == khwr) and uint32(hq[r] - int32(khq)) < uint32(Ho)
+                        and uint32(wq[r] - int32(kwq)) < uint32(Wo)):
+                    v = gy[uint32(gorg[r] + koff)]
+                pb[r] = v
+            if t > 0:
+                cur = uint32(t - 1) & uint32(1)
+                update(acc, As, Bs, uint32(cur * uint32(BK * AST) + ty * uint32(cM)),
+                       uint32(cur * uint32(BK * BN) + tx * uint32(cN)))
+            nxt = uint32(t) & uint32(1)
+            sa = uint32(nxt * uint32(BK * AST) + ka * uint32(AST) + am)
+            for r in range(A_LOADS):
+                As[uint32(sa + uint32(r * A_STEP))] = pa[r]
+            sb = uint32(nxt * uint32(BK * BN) + kb * uint32(BN) + bc)
+            for r in range(B_LOADS):
+                Bs[uint32(sb + uint32(r * TPR))] = pb[r]
             cuda.syncthreads()
-            update(acc, As, Bs, tx, ty)
-            cuda.syncthreads()
+            k = uint32(k + uint32(BK))
+            kk = uint32(kk + uint32(BK))
+        cbase = uint64(g) * uint64(Cg)
         for j in range(TN):
-            qq = q0 + tx + j * NTX
-            if qq < Q:
-                n, ih, iw = unravel3(qq, H, W)
+            q = uint32(q0 + tx * uint32(cN) + uint32(COLS[j]))
+            if q < Q:
+                n = q // HW
+                hw = uint32(q - n * HW)
                 for i in range(TM):
-                    gm = m0 + ty + i * NTY
-                    if gm < Cg:
-                        dx[n, cbase + gm, ih, iw] = acc[i, j]
+                    gm = uint32(m0 + ty * uint32(cM) + uint32(ROWS[i]))
+                    if gm < Cgu:
+                        dx[(uint64(n) * uint64(C) + cbase + uint64(gm)) * uint64(HW)
+                           + uint64(hw)] = acc[i * TN + j]
 
-    a4 = arr(dtype, 4)
-    i64 = ", ".join(["int64"] * 7)
-    return (conv2d_grad_input, f"void({a4}, {a4}, {a4}, {i64})",
-            {"launch_bounds": (NT, _BLOCKS_PER_SM)})
+    a1 = arr(dtype, 1)
+    return conv2d_grad_input, f"void({a1}, {a1}, {a1}, {_GEOM})", _opts(config)
 
 
 def build_grad_weight(dtype, config):
     BM, BN, BK, TM, TN = config
-    NTX, NTY, NT, RS, A_LOADS, B_LOADS = _layout(config)
-    AS_COLS = BM + 1  # a closure constant: numba needs literal shared-array shapes
-    T = np.dtype(dtype).type
-    zero = T(0)
-    clear, update, store = tile_ops(dtype, config)
+    lay, clear, update, T, zero = _kernel_consts(dtype, config)
+    NTX, AST, SA, SB, cM, cN = (lay[k] for k in ("NTX", "AST", "SA", "SB", "cM", "cN"))
+    TPR, A_LOADS, B_LOADS, A_STEP = lay["TPR"], lay["A_LOADS"], lay["B_LOADS"], lay["A_STEP"]
+    ROWS, COLS = lay_rows_cols(config)
+    TT = TM * TN
 
-    def conv2d_grad_weight(part, gy, x, kh, kw, sh, sw, pt, pl, dh, dw, groups, splits, pchunk):
-        N, C, H, W = x.shape
-        Co = gy.shape[1]
-        Ho = gy.shape[2]
-        Wo = gy.shape[3]
-        K = part.shape[2]
-        Cog = Co // groups
-        Cg = C // groups
-        L = Ho * Wo
-        P = N * L
-        As = cuda.shared.array((BK, AS_COLS), T)
-        Bs = cuda.shared.array((BK, BN), T)
-        Pn = cuda.shared.array(BK, int32)
-        Poh = cuda.shared.array(BK, int32)
-        Pow = cuda.shared.array(BK, int32)
-        acc = cuda.local.array((TM, TN), T)
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        tid = ty * NTX + tx
-        z = cuda.blockIdx.z
-        g = z // splits
-        s = z - g * splits
-        pstart = s * pchunk
-        pend = min(P, pstart + pchunk)
-        m0 = cuda.blockIdx.y * BM
-        n0 = cuda.blockIdx.x * BN
-        obase = g * Cog
-        # this thread's B-tile column k = (c, i, j), decoded once
-        bcol = tid % BN
-        brow = tid // BN
-        k = n0 + bcol
-        kvalid = k < K
-        c, ii, jj = unravel3(k, kh, kw)
-        idh = ii * dh - pt
-        jdw = jj * dw - pl
-        xc = g * Cg + c
+    def conv2d_grad_weight(part, gy, x, N, C, H, W, Co, Cg, KH, KW, Ho, Wo, sh, sw, pt, pl,
+                           dh, dw, groups, splits, pchunk):
+        KHW = uint32(KH * KW)
+        Ku = uint32(Cg * KH * KW)
+        Cog = uint32(Co // groups)
+        L = uint32(Ho * Wo)
+        P = uint32(N * Ho * Wo)
+        HW = uint32(H * W)
+        Hu = uint32(H)
+        Wu = uint32(W)
+        As = cuda.shared.array(SA, T)
+        Bs = cuda.shared.array(SB, T)
+        acc = cuda.local.array(TT, T)
+        pa = cuda.local.array(A_LOADS, T)
+        pb = cuda.local.array(B_LOADS, T)
+        aoff = cuda.local.array(A_LOADS, uint32)
+        xoff = cuda.local.array(B_LOADS, int32)
+        idh = cuda.local.array(B_LOADS, int32)
+        jdw = cuda.local.array(B_LOADS, int32)
+        tx = uint32(cuda.threadIdx.x)
+        ty = uint32(cuda.threadIdx.y)
+        tid = uint32(ty * uint32(NTX) + tx)
+        ka = uint32(tid % uint32(BK))
+        am = uint32(tid // uint32(BK))
+        kb = uint32(tid // uint32(TPR))
+        bc = uint32(tid % uint32(TPR))
+        z = uint32(cuda.blockIdx.z)
+        g = z // uint32(splits)
+        s = uint32(z - g * uint32(splits))
+        pstart = uint32(s * uint32(pchunk))
+        pend = min(P, uint32(pstart + uint32(pchunk)))
+        m0 = uint32(uint32(cuda.blockIdx.y) * uint32(BM))
+        n0 = uint32(uint32(cuda.blockIdx.x) * uint32(BN))
+        obase = uint32(g * Cog)
+        # A = g_g: element (m, p = (n, l)) at n*Co*L + (obase + m)*L + l; rows clamped
+        for r in range(A_LOADS):
+            m = min(uint32(m0 + am + uint32(r * A_STEP)), uint32(Cog - uint32(1)))
+            aoff[r] = uint32((obase + m) * L)
+        # B columns k = (c, i, j), clamped: x offset of (c, i*dh - pt, j*dw - pl)
+        for r in range(B_LOADS):
+            kc = min(uint32(n0 + bc + uint32(r * TPR)), uint32(Ku - uint32(1)))
+            c = kc // KHW
+            rem = uint32(kc - c * KHW)
+            i = rem // uint32(KW)
+            j = uint32(rem - i * uint32(KW))
+            idh[r] = int32(i * uint32(dh)) - int32(pt)
+            jdw[r] = int32(j * uint32(dw)) - int32(pl)
+            xoff[r] = int32((g * uint32(Cg) + c) * HW) + idh[r] * int32(W) + jdw[r]
+        ntiles = (uint32(pend - pstart) + uint32(BK - 1)) // uint32(BK)
+        mL, sL = magic(L)
+        mWo, sWo = magic(uint32(Wo))
         clear(acc)
-        for p0 in range(pstart, pend, BK):
-            if tid < BK:
-                p = p0 + tid
-                if p < pend:
-                    n, oh, ow = unravel3(p, Ho, Wo)
-                    Pn[tid] = n
-                    Poh[tid] = oh
-                    Pow[tid] = ow
-                else:
-                    Pn[tid] = -1
-                    Poh[tid] = 0
-                    Pow[tid] = 0
-            cuda.syncthreads()
-            for rr in range(A_LOADS):
-                e = tid + rr * NT
-                if e < BM * BK:
-                    m = e // BK
-                    pp = e - m * BK  # consecutive threads: consecutive p (coalesced along ow)
-                    gm = m0 + m
-                    n = Pn[pp]
-                    v = zero
-                    if gm < Cog and n >= 0:
-                        v = gy[n, obase + gm, Poh[pp], Pow[pp]]
-                    As[pp, m] = v
-            for rr in range(B_LOADS):
-                pp = brow + rr * RS
-                n = Pn[pp]
+        pb_ = uint32(pstart + kb)
+        pa_ = uint32(pstart + ka)
+        for t in range(ntiles + uint32(1)):
+            # this thread's A column p = (n, l)
+            na = fastdiv(pa_, mL, sL)
+            la = uint32(pa_ - na * L)
+            akoff = uint32(na * uint32(Co) * L + la)
+            ain = pa_ < pend
+            for r in range(A_LOADS):
                 v = zero
-                if kvalid and n >= 0:
-                    ih = Poh[pp] * sh + idh
-                    iw = Pow[pp] * sw + jdw
-                    if ih >= 0 and ih < H and iw >= 0 and iw < W:
-                        v = x[n, xc, ih, iw]
-                Bs[pp, bcol] = v
+                if ain:
+                    v = gy[uint32(akoff + aoff[r])]
+                pa[r] = v
+            # this thread's B row p = (n, oh, ow)
+            nb_ = fastdiv(pb_, mL, sL)
+            rem = uint32(pb_ - nb_ * L)
+            oh = fastdiv(rem, mWo, sWo)
+            ow = uint32(rem - oh * uint32(Wo))
+            ohs = int32(oh * uint32(sh))
+            ows = int32(ow * uint32(sw))
+            poff = int32(nb_ * uint32(C) * HW) + ohs * int32(W) + ows
+            pin = pb_ < pend
+            for r in range(B_LOADS):
+                v = zero
+                if pin and uint32(ohs + idh[r]) < Hu and uint32(ows + jdw[r]) < Wu:
+                    v = x[uint32(poff + xoff[r])]
+                pb[r] = v
+            if t > 0:
+                cur = uint32(t - 1) & uint32(1)
+                update(acc, As, Bs, uint32(cur * uint32(BK * AST) + ty * uint32(cM)),
+                       uint32(cur * uint32(BK * BN) + tx * uint32(cN)))
+            nxt = uint32(t) & uint32(1)
+            sa = uint32(nxt * uint32(BK * AST) + ka * uint32(AST) + am)
+            for r in range(A_LOADS):
+                As[uint32(sa + uint32(r * A_STEP))] = pa[r]
+            sb = uint32(nxt * uint32(BK * BN) + kb * uint32(BN) + bc)
+            for r in range(B_LOADS):
+                Bs[uint32(sb + uint32(r * TPR))] = pb[r]
             cuda.syncthreads()
-            update(acc, As, Bs, tx, ty)
-            cuda.syncthreads()
-        store(part, s, obase, acc, m0, n0, Cog, K, tx, ty)
+            pa_ = uint32(pa_ + uint32(BK))
+            pb_ = uint32(pb_ + uint32(BK))
+        for i in range(TM):
+            gm = uint32(m0 + ty * uint32(cM) + uint32(ROWS[i]))
+            if gm < Cog:
+                rowoff = (uint64(s) * uint64(Co) + uint64(obase + gm)) * uint64(Ku)
+                for j in range(TN):
+                    gk = uint32(n0 + tx * uint32(cN) + uint32(COLS[j]))
+                    if gk < Ku:
+                        part[rowoff + uint64(gk)] = acc[i * TN + j]
 
-    a4 = arr(dtype, 4)
-    a3 = arr(dtype, 3)
-    i64 = ", ".join(["int64"] * 11)
-    return (conv2d_grad_weight, f"void({a3}, {a4}, {a4}, {i64})",
-            {"launch_bounds": (NT, _BLOCKS_PER_SM)})
+    a1 = arr(dtype, 1)
+    return (conv2d_grad_weight, f"void({a1}, {a1}, {a1}, {_GEOM}, int64, int64)",
+            _opts(config))
+
+
+def lay_rows_cols(config):
+    from .matmul import col_offsets, row_offsets
+
+    return row_offsets(config), col_offsets(config)
 
 
 def build_wsum(dtype):
@@ -432,9 +548,10 @@ def fwd_kernel(dtype, cfg):
     return cached_kernel(("conv2d_fwd", dtype, cfg), lambda: build_fwd(dtype, cfg))
 
 
-def grad_input_kernel(dtype, cfg):
+def grad_input_kernel(dtype, cfg, unit_stride=False):
     dtype = np.dtype(dtype)
-    return cached_kernel(("conv2d_grad_input", dtype, cfg), lambda: build_grad_input(dtype, cfg))
+    return cached_kernel(("conv2d_grad_input", dtype, cfg, bool(unit_stride)),
+                         lambda: build_grad_input(dtype, cfg, unit_stride))
 
 
 def grad_weight_kernel(dtype, cfg):
@@ -467,13 +584,16 @@ def flops_bytes(N, C, H, W, Co, kh, kw, stride=(1, 1), padding=(0, 0), dilation=
 
 
 def ptx_signatures() -> list:
-    """The float32 and float64 kernels in both GPU configs, with their launch options."""
+    """The float32 and float64 kernels in every GPU config, with their launch options;
+    grad-input also in its unit-stride variant ("...,s1]")."""
     out = []
     for dt in ("float32", "float64"):
         for cname, cfg in GPU_CONFIGS[dt].items():
             tag = f"{dt},{cname}:{_cfg_name(cfg)}"
             out.append((f"conv2d_fwd[{tag}]",) + build_fwd(dt, cfg))
-            out.append((f"conv2d_grad_input[{tag}]",) + build_grad_input(dt, cfg))
+            if cname != "big":  # big is unit-stride only (the strided variant spills)
+                out.append((f"conv2d_grad_input[{tag}]",) + build_grad_input(dt, cfg))
+            out.append((f"conv2d_grad_input[{tag},s1]",) + build_grad_input(dt, cfg, True))
             out.append((f"conv2d_grad_weight[{tag}]",) + build_grad_weight(dt, cfg))
         out.append((f"conv2d_wsum[{dt}]",) + build_wsum(dt))
     return out

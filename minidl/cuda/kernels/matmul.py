@@ -1,149 +1,235 @@
 """Batched matrix product c[b] = a[b] @ b[b] for a [B, M, K], b [B, K, N], c [B, M, N], all
-C-contiguous float32 or float64.  Launcher: minidl.cuda.backend.matmul.
+C-contiguous float32 or float64, and the register-tiled GEMM step it shares with the
+implicit-GEMM convolutions.  Launcher: minidl.cuda.backend.matmul.
 
-matmul[T, BM, BN, BK, TM, TN]: shared-memory tiled GEMM with register blocking.
-    Block (bx, by, bz) computes the BM x BN tile of c at rows by*BM.., cols bx*BN.. of batch bz
-    (grid-stride over batches in z, so B may exceed gridDim.z's 65535).  Its NT =
-    (BM/TM) * (BN/TN) threads, thread (tx, ty), own TM x TN outputs at rows ty + i*(BM/TM), cols
-    tx + j*(BN/TN) (interleaved, so a warp's stores to c and reads of the B tile are consecutive
-    addresses).  Loop over ceil(K / BK) k-tiles: all threads stage the BM x BK tile of a
-    (k fastest across threads: coalesced global reads; stored transposed as As[k][m] with one
-    column of padding against bank conflicts) and the BK x BN tile of b into shared memory,
-    every load guarded (out-of-range elements load 0, so partial tiles need no special case),
-    barrier, then BK rank-1 updates of the TM x TN register accumulator (typed T(0); each
-    shared value read feeds TN or TM FMAs), barrier.  Guarded stores.
-    GPU config: BM = BN = 64, BK = 16, TM = TN = 4 -> 256 threads, 16 outputs per thread;
-    grid (ceil(N/64), ceil(M/64), min(B, 65535)).  Simulator: BM = BN = 8, BK = 4, TM = TN = 2
-    (16 threads) so tests can cross tile edges with tiny matrices.
-    launch_bounds=(256, 2): <= 128 registers, so two blocks (16 warps) fit per SM.
-    Shared memory: (BK*(BM+1) + BK*BN) * itemsize = 8.3 KiB (float32), 16.5 KiB (float64).
+The GEMM step (tile_ops): a block of NT = (BM/TM) * (BN/TN) threads computes a BM x BN tile of
+C; thread (tx, ty) owns TM x TN outputs in a typed T(0) register accumulator, at rows
+ty*cM + g*(BM/gM) + r (cM = min(TM, 4) consecutive rows, gM = TM/cM groups) and columns
+tx*cN + g*(BN/gN) + r likewise, so its operands of one k-step are TM/cM and TN/cN aligned runs
+of 4 (or 2) floats in shared memory: LDS.128 (LDS.64) loads.  Shared memory holds two buffers of
+the A tile (stored transposed, As[kk][m], rows padded to BM + 4 floats: the transposing stores
+do not collide in a bank and the rows stay 16-byte aligned) and of the B tile (Bs[kk][n]).
+The BK k-steps of a tile are generated Python source, unrolled at compile time (each k-step a
+forceinlined device function of constant offsets) with uint32 shared-memory offsets (no 64-bit
+index math and no negative-index wraparound).
+The k-tile loop (shared by all GEMM kernels): the prologue stages tile 0 in buffer 0; then per
+tile t: the guarded global loads of tile t+1 go into registers (their latency hidden behind
+the BK rank-1 updates of tile t from buffer t&1), the registers are stored to buffer (t+1)&1,
+and ONE barrier ends the tile (buffer (t+1)&1 was last read in tile t-1, before the previous
+barrier).  Elements past the reduction load 0 (on both operands, so inf/nan cannot leak into
+stored outputs); rows/columns past the output edge are skipped or clamped (they feed only
+accumulators that are never stored), so partial tiles need no special case.
+
+matmul[T, BM, BN, BK, TM, TN](c, a, b, M, K, N) on flat arrays: block (bx, by, bz) computes
+    the tile of c at rows by*BM.., cols bx*BN.. of batch bz; the launcher splits the batch into
+    launches of at most 65535 batches whose operands have < 2**31 elements (32-bit offsets).
+    K >= 1 (the launcher fills zeros for K = 0).  A tile: thread tid loads k = tid % BK (a
+    fixed column) of rows tid // BK + r*NT/BK (8 or 16 consecutive k of a row per group of
+    threads: 32/64-byte coalesced segments); B tile: column n = tid % BN of rows
+    tid // BN + r*NT/BN (coalesced along n).  Guarded stores.
+    GPU configs (launch_bounds(256, 2): <= 128 registers, two blocks = 16 warps per SM):
+    "big" 128x128x8, 8x8 per thread, when its grid fills the GPU (>= one block per SM), else
+    "wide" 64x64x16, 4x4 per thread; float64 always "wide".  Simulator: 8x8x4, 2x2 (16
+    threads) so tests cross tile edges with tiny matrices; tests also run the GPU configs once.
+    Shared memory: 2 * (BK*(BM+4) + BK*BN) * itemsize: big 16.5 KiB, wide float32 16.5 KiB,
+    float64 33 KiB.
     FLOPs 2*B*M*N*K.  Global bytes: a is read ceil(N/BN) times and b ceil(M/BM) times:
-    itemsize * B * (M*K*ceil(N/64) + K*N*ceil(M/64) + M*N).
+    itemsize * B * (M*K*ceil(N/BN) + K*N*ceil(M/BM) + M*N).
 """
 from __future__ import annotations
 
 import functools
 
 import numpy as np
-from numba import cuda
+from numba import cuda, uint32
 
-from ._common import FLOATS, SIMULATOR, arr, cached_kernel, inline_device
+from ._common import FLOATS, SIMULATOR, arr, cached_kernel, forceinline_device, sm_count
 
-# (BM, BN, BK, TM, TN)
-CONFIG = (8, 8, 4, 2, 2) if SIMULATOR else (64, 64, 16, 4, 4)
-GPU_CONFIG = (64, 64, 16, 4, 4)
+# (BM, BN, BK, TM, TN) per dtype and name
+GPU_CONFIGS = {"float32": {"big": (128, 128, 8, 8, 8), "wide": (64, 64, 16, 4, 4)},
+               "float64": {"wide": (64, 64, 16, 4, 4)}}
+_SIM = {"wide": (8, 8, 4, 2, 2)}
+SIM_CONFIGS = {"float32": _SIM, "float64": _SIM}
+CONFIGS = SIM_CONFIGS if SIMULATOR else GPU_CONFIGS
+# the simulator's config (tests size their matrices by it)
+CONFIG = CONFIGS["float32"]["wide"]
 
 
-def threads(config=CONFIG) -> tuple[int, int]:
+def threads(config) -> tuple[int, int]:
     """blockDim (x, y) for a config."""
     BM, BN, BK, TM, TN = config
     return BN // TN, BM // TM
 
 
-def tile_ops(dtype, config):
-    """(clear, update, store): the device functions of one thread's share of a tiled GEMM with
-    config (BM, BN, BK, TM, TN), used by matmul and the implicit-GEMM conv kernels.
+def config(dtype, rows: int, cols: int, batches: int = 1, configs=None,
+           sms: int | None = None) -> tuple[str, tuple]:
+    """(name, config) for a GEMM of rows x cols outputs per batch: "big" when its grid has at
+    least one block per SM (`sms`, default this GPU's), else "wide"."""
+    table = (configs or CONFIGS)[str(np.dtype(dtype))]
+    big = table.get("big")
+    if big is not None:
+        blocks = -(-rows // big[0]) * -(-cols // big[1]) * min(batches, 65535)
+        if blocks >= (sms or sm_count()):
+            return "big", big
+    return "wide", table["wide"]
 
-    clear(acc) zeroes the TM x TN accumulator (typed T(0)); update(acc, As, Bs, tx, ty) does the
-    BK rank-1 updates of one staged k-tile: acc[i, j] += As[kk, ty + i*NTY] * Bs[kk, tx + j*NTX]
-    for kk = 0..BK-1, each shared value read once into a register and used TN (TM) times;
-    store(c, z, roff, acc, row0, col0, M, N, tx, ty) writes acc[i, j] to
-    c[z, roff + row0 + ty + i*NTY, col0 + tx + j*NTX] where the row is < M and the column < N.
-    Inlined at the numba IR level; all sizes are closure constants, so NVVM unrolls the loops and
-    keeps acc in registers."""
+
+def layout(config) -> dict:
+    """Thread layout constants of a config (see the module docstring)."""
+    BM, BN, BK, TM, TN = config
+    NTX, NTY = BN // TN, BM // TM
+    cM, cN = min(TM, 4), min(TN, 4)
+    lay = dict(NTX=NTX, NTY=NTY, NT=NTX * NTY, cM=cM, cN=cN, gM=TM // cM, gN=TN // cN,
+               AST=BM + 4 if BM >= 32 else BM)
+    lay["SA"], lay["SB"] = 2 * BK * lay["AST"], 2 * BK * BN  # two buffers each
+    assert TM % cM == 0 and TN % cN == 0 and lay["NT"] % BK == 0, config
+    return lay
+
+
+def row_offsets(config) -> tuple:
+    """In-tile row of accumulator row i, minus ty*cM."""
+    BM, TM, lay = config[0], config[3], layout(config)
+    return tuple((i // lay["cM"]) * (BM // lay["gM"]) + i % lay["cM"] for i in range(TM))
+
+
+def col_offsets(config) -> tuple:
+    """In-tile column of accumulator column j, minus tx*cN."""
+    BN, TN, lay = config[1], config[4], layout(config)
+    return tuple((j // lay["cN"]) * (BN // lay["gN"]) + j % lay["cN"] for j in range(TN))
+
+
+def tile_ops(dtype, config):
+    """(clear, update): one thread's share of the GEMM step for config (BM, BN, BK, TM, TN).
+
+    acc is a local array of TM*TN (row-major).  clear(acc) zeroes it; update(acc, As, Bs, ao,
+    bo) does the BK rank-1 updates of one staged tile: acc[i*TN + j] += As[ao + kk*AST +
+    row_offsets[i]] * Bs[bo + kk*BN + col_offsets[j]] for kk < BK, where ao = buffer*BK*AST +
+    ty*cM and bo = buffer*BK*BN + tx*cN are uint32.  Generated straight-line source: every
+    offset is a constant, every shared load a run of cM (cN) aligned values."""
     return _tile_ops(np.dtype(dtype), tuple(config))
 
 
 @functools.lru_cache(maxsize=None)
 def _tile_ops(dtype, config):
     BM, BN, BK, TM, TN = config
-    NTX, NTY = BN // TN, BM // TM
-    T = dtype.type
-    zero = T(0)
+    AST = layout(config)["AST"]
+    rows, cols = row_offsets(config), col_offsets(config)
+    step = ["def step(acc, As, Bs, ao, bo):"]
+    step += [f"    a{i} = As[ao + u32({r})]" for i, r in enumerate(rows)]
+    step += [f"    b{j} = Bs[bo + u32({c})]" for j, c in enumerate(cols)]
+    step += [f"    acc[{i * TN + j}] += a{i} * b{j}" for i in range(TM) for j in range(TN)]
+    upd = ["def update(acc, As, Bs, ao, bo):"]
+    upd += [f"    step(acc, As, Bs, ao + u32({kk * AST}), bo + u32({kk * BN}))"
+            for kk in range(BK)]
+    ns = {"u32": uint32}
+    exec("\n".join(step), ns)  # noqa: S102 - generated from the constants above only
+    ns["step"] = forceinline_device(ns["step"])
+    exec("\n".join(upd), ns)  # noqa: S102
+    zero = dtype.type(0)
 
     def clear(acc):
-        for i in range(TM):
-            for j in range(TN):
-                acc[i, j] = zero
+        for i in range(TM * TN):
+            acc[i] = zero
 
-    def update(acc, As, Bs, tx, ty):
-        areg = cuda.local.array(TM, T)
-        breg = cuda.local.array(TN, T)
-        for kk in range(BK):
-            for i in range(TM):
-                areg[i] = As[kk, ty + i * NTY]
-            for j in range(TN):
-                breg[j] = Bs[kk, tx + j * NTX]
-            for i in range(TM):
-                for j in range(TN):
-                    acc[i, j] += areg[i] * breg[j]
-
-    def store(c, z, roff, acc, row0, col0, M, N, tx, ty):
-        for i in range(TM):
-            gm = row0 + ty + i * NTY
-            if gm < M:
-                for j in range(TN):
-                    gn = col0 + tx + j * NTX
-                    if gn < N:
-                        c[z, roff + gm, gn] = acc[i, j]
-
-    return inline_device(clear), inline_device(update), inline_device(store)
+    return forceinline_device(clear), forceinline_device(ns["update"])
 
 
-def build_matmul(dtype, config=CONFIG):
+def build_matmul(dtype, config):
     BM, BN, BK, TM, TN = config
-    NTX, NTY = BN // TN, BM // TM
-    NT = NTX * NTY
+    lay = layout(config)
+    NTX, NT, AST, SA, SB = lay["NTX"], lay["NT"], lay["AST"], lay["SA"], lay["SB"]
+    cM, cN = lay["cM"], lay["cN"]
     assert (BM * BK) % NT == 0 and (BK * BN) % NT == 0, "each thread loads whole tile elements"
     A_LOADS, B_LOADS = (BM * BK) // NT, (BK * BN) // NT
-    AS_COLS = BM + 1  # one column of padding: the transposed tile store avoids bank conflicts
+    A_STEP, B_STEP = NT // BK, NT // BN  # rows between one thread's loads
+    ROWS, COLS = row_offsets(config), col_offsets(config)
+    TT = TM * TN
     T = np.dtype(dtype).type
     zero = T(0)
-    clear, update, store = tile_ops(dtype, config)
+    clear, update = tile_ops(dtype, config)
 
-    def matmul(c, a, b):
-        nb_, M, K = a.shape
-        N = b.shape[2]
-        As = cuda.shared.array((BK, AS_COLS), T)
-        Bs = cuda.shared.array((BK, BN), T)
-        acc = cuda.local.array((TM, TN), T)
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        tid = ty * NTX + tx
-        row0 = cuda.blockIdx.y * BM
-        col0 = cuda.blockIdx.x * BN
-        for bz in range(cuda.blockIdx.z, nb_, cuda.gridDim.z):
-            clear(acc)
-            for k0 in range(0, K, BK):
-                for r in range(A_LOADS):
-                    e = tid + r * NT
-                    m = e // BK
-                    kk = e - m * BK
-                    gm = row0 + m
-                    gk = k0 + kk
-                    As[kk, m] = a[bz, gm, gk] if (gm < M and gk < K) else zero
-                for r in range(B_LOADS):
-                    e = tid + r * NT
-                    kk = e // BN
-                    n = e - kk * BN
-                    gk = k0 + kk
-                    gn = col0 + n
-                    Bs[kk, n] = b[bz, gk, gn] if (gk < K and gn < N) else zero
-                cuda.syncthreads()
-                update(acc, As, Bs, tx, ty)
-                cuda.syncthreads()  # the tiles are overwritten by the next k-step
-            store(c, bz, 0, acc, row0, col0, M, N, tx, ty)
-    a3 = arr(dtype, 3)
-    # launch_bounds (NT threads, 2 blocks per SM) caps ptxas at 128 registers: unbounded it
-    # takes ~150 on sm_80 (one block per SM); 3 blocks per SM would spill in float64.
-    return matmul, f"void({a3}, {a3}, {a3})", {"launch_bounds": (NT, 2)}
+    def matmul(c, a, b, M, K, N):
+        As = cuda.shared.array(SA, T)
+        Bs = cuda.shared.array(SB, T)
+        acc = cuda.local.array(TT, T)
+        pa = cuda.local.array(A_LOADS, T)
+        pb = cuda.local.array(B_LOADS, T)
+        tx = uint32(cuda.threadIdx.x)
+        ty = uint32(cuda.threadIdx.y)
+        tid = ty * uint32(NTX) + tx
+        am = tid // uint32(BK)
+        ak = tid % uint32(BK)
+        bkk = tid // uint32(BN)
+        bn = tid % uint32(BN)
+        row0 = uint32(cuda.blockIdx.y) * uint32(BM)
+        col0 = uint32(cuda.blockIdx.x) * uint32(BN)
+        ao = ty * uint32(cM)
+        bo = tx * uint32(cN)
+        Ku = uint32(K)
+        Nu = uint32(N)
+        bz = uint32(cuda.blockIdx.z)
+        ntiles = (Ku + uint32(BK - 1)) // uint32(BK)
+        # Rows of a past M are not loaded and columns of b past N are clamped to the last one:
+        # both only feed accumulators that are never stored.  The k edge loads zeros on both
+        # sides, so even inf/nan inputs cannot leak into stored outputs.  K >= 1 (launcher).
+        # 32-bit offsets: the launcher keeps every operand of one launch below 2**31 elements.
+        aoff = uint32(uint32(bz * M + row0 + am) * Ku + ak)
+        boff = uint32(uint32(bz * Ku + bkk) * Nu + min(uint32(col0 + bn), uint32(Nu - 1)))
+        clear(acc)
+        ka = ak
+        kb = bkk
+        for t in range(ntiles + uint32(1)):
+            # loads of tile t (t = ntiles: past the end, zeros, never read)
+            ain = ka < Ku
+            for r in range(A_LOADS):
+                v = zero
+                if ain and uint32(row0 + am + uint32(r * A_STEP)) < M:
+                    v = a[uint32(aoff + uint32(r * A_STEP) * Ku)]
+                pa[r] = v
+            aoff = uint32(aoff + uint32(BK))
+            for r in range(B_LOADS):
+                v = zero
+                if uint32(kb + uint32(r * B_STEP)) < Ku:
+                    v = b[uint32(boff + uint32(r * B_STEP) * Nu)]
+                pb[r] = v
+            boff = uint32(boff + uint32(BK) * Nu)
+            if t > 0:
+                cur = uint32(t - 1) & uint32(1)
+                update(acc, As, Bs, uint32(cur * uint32(BK * AST) + ao),
+                       uint32(cur * uint32(BK * BN) + bo))
+            nxt = uint32(t) & uint32(1)
+            sa = uint32(nxt * uint32(BK * AST) + ak * uint32(AST) + am)
+            for r in range(A_LOADS):
+                As[uint32(sa + uint32(r * A_STEP))] = pa[r]
+            sb = uint32(nxt * uint32(BK * BN) + bkk * uint32(BN) + bn)
+            for r in range(B_LOADS):
+                Bs[uint32(sb + uint32(r * B_STEP * BN))] = pb[r]
+            cuda.syncthreads()
+            ka = uint32(ka + uint32(BK))
+            kb = uint32(kb + uint32(BK))
+        for i in range(TM):
+            gm = uint32(row0 + ao + uint32(ROWS[i]))
+            if gm < M:
+                crow = uint32(uint32(bz * M + gm) * Nu)
+                for j in range(TN):
+                    gn = uint32(col0 + bo + uint32(COLS[j]))
+                    if gn < Nu:
+                        c[uint32(crow + gn)] = acc[i * TN + j]
+
+    a1 = arr(dtype, 1)
+    # launch_bounds (NT threads, 2 blocks per SM) caps ptxas at 128 registers (16 warps/SM).
+    return matmul, f"void({a1}, {a1}, {a1}, uint32, uint32, uint32)", {"launch_bounds": (NT, 2)}
 
 
-def matmul_kernel(dtype):
+def matmul_kernel(dtype, cfg):
     dtype = np.dtype(dtype)
-    return cached_kernel(("matmul", dtype, CONFIG), lambda: build_matmul(dtype))
+    return cached_kernel(("matmul", dtype, cfg), lambda: build_matmul(dtype, cfg))
 
 
 def ptx_signatures() -> list:
-    return [(f"matmul[{dt},{'x'.join(map(str, GPU_CONFIG))}]",) + build_matmul(dt, GPU_CONFIG)
-            for dt in FLOATS]
+    return [(f"matmul[{dt},{name}:{'x'.join(map(str, cfg))}]",) + build_matmul(dt, cfg)
+            for dt in ("float32", "float64") for name, cfg in GPU_CONFIGS[dt].items()]
+
+
+__all__ = ["CONFIGS", "GPU_CONFIGS", "SIM_CONFIGS", "config", "threads", "tile_ops", "layout",
+           "matmul_kernel", "ptx_signatures", "FLOATS"]
