@@ -337,24 +337,27 @@ def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None
         _run(roots, bool(retain_graph))
         return
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
-    only, captured = set(), []
+    only, targets, captured = set(), set(), []
     for t in inputs:
         if not t.requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
         if t.grad_fn is None:
             only.add(t._accumulator())
-        elif t._output_nr not in t._grad_fn._retained:
-            t._grad_fn._retained[t._output_nr] = weakref.ref(t)  # fill its .grad for this call
-            captured.append(t)
+        else:
+            targets.add(t._grad_fn)
+            if t._output_nr not in t._grad_fn._retained:
+                t._grad_fn._retained[t._output_nr] = weakref.ref(t)  # fill .grad for this call
+                captured.append(t)
     try:
-        _run(roots, bool(retain_graph), only)
+        _run(roots, bool(retain_graph), only, targets | only)
     finally:
         for t in captured:
             t._grad_fn._retained.pop(t._output_nr, None)
 
 
-def _run(roots, retain: bool, only: set | None = None) -> None:
-    """Run the graph from `roots`; with `only`, accumulate into those leaves' nodes alone."""
+def _run(roots, retain: bool, only: set | None = None, targets: set | None = None) -> None:
+    """Run the graph from `roots`; with `only`, accumulate into those leaves' nodes alone and
+    execute only the nodes that lead to one of `targets` (as torch does for inputs=)."""
     # dependency count of every node reachable from the roots
     deps: dict = {}
     seen = set()
@@ -371,6 +374,7 @@ def _run(roots, retain: bool, only: set | None = None) -> None:
             if child not in seen:
                 seen.add(child)
                 stack.append(child)
+    execute = None if targets is None else _leading_to(roots, targets)
     buffers: dict = {}
     for (node, nr), g in roots:
         _accumulate(buffers, node, nr, g)
@@ -385,9 +389,10 @@ def _run(roots, retain: bool, only: set | None = None) -> None:
         results = ()
         if grads is not None:
             grads = _run_hooks(node, grads)
-            results = node._apply(grads)
-            if not retain:
-                node._release()
+            if execute is None or node in execute:
+                results = node._apply(grads)
+                if not retain:
+                    node._release()
         for i, e in enumerate(node.next_functions):
             if e is None:
                 continue
@@ -398,6 +403,32 @@ def _run(roots, retain: bool, only: set | None = None) -> None:
             deps[child] -= 1
             if deps[child] == 0:
                 ready.append(child)
+
+
+def _leading_to(roots, targets: set) -> set:
+    """The nodes with a child from which one of `targets` is reachable."""
+    order, visited = [], set()
+    stack = [(e[0], False) for e, _ in roots]
+    while stack:
+        n, done = stack.pop()
+        if done:
+            order.append(n)
+            continue
+        if n in visited:
+            continue
+        visited.add(n)
+        stack.append((n, True))
+        for e in n.next_functions:
+            if e is not None and e[0] not in visited:
+                stack.append((e[0], False))
+    reach, execute = set(), set()
+    for n in order:  # children first
+        if any(e is not None and e[0] in reach for e in n.next_functions):
+            execute.add(n)
+            reach.add(n)
+        if n in targets:
+            reach.add(n)
+    return execute
 
 
 def _accumulate(buffers, node, nr, g) -> None:

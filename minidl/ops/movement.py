@@ -585,24 +585,29 @@ def _is_advanced(index) -> bool:
 
 class IndexPut(Function):
     """out = x with out.flat[pos[j]] = value.flat[j], the last write winning on repeated
-    positions (`win` selects the winners): x's gradient is g with those slots zeroed, value's is
-    g.flat[pos] (every repeat gets it, as in torch)."""
+    positions (`win`: the winners' j, None when positions are distinct): x's gradient is g with
+    those slots zeroed, value's is g.flat[pos[j]] for winners and 0 for overwritten repeats (the
+    true derivative; torch gives every repeat the slot's gradient)."""
 
     @staticmethod
     def forward(ctx, x, value, pos, win):
         B = x._backend
-        ctx.pos = pos
+        ctx.pos, ctx.win = pos, win
         out = B.copy(x._data)
         _put_last(B, out, pos, value._data, win)
         return _wrap(out, x.device)
 
     @staticmethod
     def backward(ctx, g):
-        B, pos = g._backend, ctx.pos
+        B, pos, win = g._backend, ctx.pos, ctx.win
         gx = B.copy(g._data)
         B.put_(gx, pos, B.full((int(pos.size),), 0, gx.dtype))
-        gv = B.reshape(B.take(g._data, pos), tuple(pos.shape))
-        return _wrap(gx, g.device), _wrap(gv, g.device), None, None
+        if win is None:
+            gv = B.take(g._data, pos)
+        else:
+            gv = B.full(tuple(pos.shape), 0, gx.dtype)
+            B.put_(gv, win, B.take(g._data, B.take(pos, win)))
+        return _wrap(gx, g.device), _wrap(B.reshape(gv, tuple(pos.shape)), g.device), None, None
 
 
 def _put_last(B, dst, pos, src, win) -> None:
