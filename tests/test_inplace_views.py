@@ -457,6 +457,8 @@ def _run(prog, x, w, lib):
         else:
             if kind.startswith("set_") and (nd == 0 or shape[0] == 0):
                 continue
+            if kind == "pow_" and "pow_" in used:
+                continue  # one squaring: repeated ones overflow, or drown gradients in round-off
             if kind == "set_slice" and nd == 0:
                 continue
             lib.inplace(t, kind, other)
@@ -492,7 +494,9 @@ def _check_program(prog, seed):
     ts, _ = _run(prog, x, w, mlib)
     for j, (g, e) in enumerate(zip(ts, want)):
         np.testing.assert_allclose(_np(g), e, rtol=1e-12, atol=1e-12, err_msg=f"grad mode, {j}")
-    assert gradcheck(loss, (x, w), eps=1e-6, atol=1e-6, rtol=1e-4)
+    # central differences of a loss L lose about |L| * 1e-10 to round-off
+    atol = max(1e-6, 1e-8 * abs(loss(x, w).item()))
+    assert gradcheck(loss, (x, w), eps=1e-6, atol=atol, rtol=1e-4)
     return used
 
 
