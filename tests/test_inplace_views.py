@@ -415,7 +415,9 @@ class _Lib:
         elif kind == "set_row":
             t[0] = other(t.shape[1:])
         elif kind == "set_dup":
-            t[self.index([0, 0])] = other((2,) + tuple(t.shape[1:]))
+            rest = tuple(t.shape[1:])
+            two = (2,) + rest if 2 * int(np.prod(rest)) <= SHAPE[0] * SHAPE[1] else rest
+            t[self.index([0, 0])] = other(two)
         elif kind == "set_mask":
             m = self.mask(tuple(t.shape))
             t[m] = other((int(np.asarray(m if npy else m.numpy()).sum()),))

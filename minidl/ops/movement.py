@@ -44,12 +44,13 @@ def _numel(shape) -> int:
 
 # ---- storage sharing ----------------------------------------------------------------------------
 def _spec(x) -> tuple:
-    """(shape, strides, offset) of x in its storage root."""
+    """(shape, strides, offset) of x in its storage root (a contiguous view may store strides
+    None: computed here, off the reshape fast path)."""
     v = x._view
     if v is None:
         shape = tuple(x._data.shape)
         return shape, contiguous_strides(shape), 0
-    return v[0], v[1], v[2]
+    return v[0], (contiguous_strides(v[0]) if v[1] is None else v[1]), v[2]
 
 
 def _is_contiguous(shape, strides) -> bool:
@@ -104,6 +105,20 @@ def _make_view(x, shape, strides, offset):
     return out
 
 
+def _contiguous_view(x, shape):
+    """x's elements in a new shape, sharing storage (x itself is contiguous)."""
+    ver = x._version
+    v = x._view
+    if v is None and ver.root is not x._data:
+        ver.root = x._data
+    out = _wrap(x._backend.reshape(x._data, shape), x.device)
+    out._version = ver
+    out._view = (shape, None, 0 if v is None else v[2], False)
+    out._base = x._base if x._base is not None else x
+    out._hist = ver.hist
+    return out
+
+
 def write_back(t) -> None:
     """Copy the private elements of a non-contiguous view `t` into its storage root."""
     shape, strides, offset, _ = t._view
@@ -130,7 +145,7 @@ def refresh_views(t) -> None:
 
 def _rel_spec(view) -> tuple:
     """The view's (shape, strides, offset) in its base's contiguous layout."""
-    shape, strides, offset, _ = view._view
+    shape, strides, offset = _spec(view)
     bv = view._base._view
     if bv is None:
         return shape, strides, offset
@@ -143,7 +158,7 @@ def _rel_spec(view) -> tuple:
 def check_writable_view(t, op: str) -> None:
     """In-place writes to an expanded view would write one element several times (torch refuses)."""
     shape, strides = t._view[0], t._view[1]
-    if any(s == 0 and n > 1 for n, s in zip(shape, strides)):
+    if strides is not None and any(s == 0 and n > 1 for n, s in zip(shape, strides)):
         raise RuntimeError(f"{op}: unsupported operation: more than one element of the written-to "
                            "tensor refers to a single memory location. Please clone() the tensor "
                            "before performing the operation.")
@@ -264,7 +279,7 @@ class Reshape(Function):
         ctx.shape = tuple(x.shape)
         v = x._view
         if v is None or not v[3]:
-            return _make_view(x, shape, contiguous_strides(shape), 0 if v is None else v[2])
+            return _contiguous_view(x, shape)
         st = _view_strides(v[0], v[1], shape)
         if st is None:  # a non-viewable reshape of a strided view copies, like torch
             B = x._backend
