@@ -461,7 +461,8 @@ def _own(g):
     storage (through reshape/view/squeeze); ownership is marked on the shared storage record,
     so in-place updates of one .grad (clip_grad_norm_, optimizers, hooks) never touch another."""
     ver = g._version
-    if ver.owned:
+    v = g._view
+    if ver.owned or (v is not None and v[3]):  # a strided view's copy is refreshed from its base
         g = g.clone()
         ver = g._version
     ver.owned = True

@@ -560,3 +560,27 @@ def test_views_share_storage_cuda(cuda_device):
     F.relu(y, inplace=True).sum().backward()
     np.testing.assert_array_equal(y.detach().cpu().numpy(), [[6., 6.], [3., 0.]])
     np.testing.assert_array_equal(x.grad.cpu().numpy(), [[0., 0.], [1., 0.]])
+
+
+def test_grad_through_expand_is_writable_and_views_resync_under_no_grad():
+    x = minidl.ones(3, requires_grad=True)
+    (x.sum() * 2).backward()  # the sum's backward expands a 0-d gradient
+    x.grad.add_(1)
+    nn.utils.clip_grad_value_([x], 2.5)
+    np.testing.assert_array_equal(_np(x.grad), [2.5, 2.5, 2.5])
+    w = minidl.ones(2, 2, requires_grad=True)
+    b = w * 1
+    v = b.t()
+    b.mul_(2)
+    with minidl.no_grad():
+        assert v.requires_grad and v.grad_fn is not None
+    (v * minidl.tensor([[1., 2.], [3., 4.]])).sum().backward()
+    np.testing.assert_array_equal(_np(w.grad), [[2., 6.], [4., 8.]])
+
+
+def test_optimizer_step_reaches_views_of_parameters():
+    p = nn.Parameter(minidl.ones(2, 3))
+    pt = p.t()
+    (p * 2).sum().backward()
+    minidl.optim.SGD([p], lr=0.5).step()
+    np.testing.assert_array_equal(_np(pt), np.zeros((3, 2)))

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import dtypes
 from .. import tensor as _tensor
-from ..autograd import Function
+from ..autograd import Function, enable_grad
 from ..errors import ShapeError
 from ._base import norm_dim, same_device
 
@@ -182,8 +182,10 @@ class ViewOfBase(Function):
 
 
 def view_node(view, base):
-    """A fresh grad_fn for `view` reading `base`'s current history."""
-    return ViewOfBase.apply(base, _rel_spec(view), (view,))._grad_fn
+    """A fresh grad_fn for `view` reading `base`'s current history (in any grad mode: it is
+    called lazily, e.g. while an optimizer reads requires_grad under no_grad)."""
+    with enable_grad():
+        return ViewOfBase.apply(base, _rel_spec(view), (view,))._grad_fn
 
 
 class CopySlices(Function):
