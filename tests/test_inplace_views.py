@@ -588,3 +588,17 @@ def test_optimizer_step_reaches_views_of_parameters():
     (p * 2).sum().backward()
     minidl.optim.SGD([p], lr=0.5).step()
     np.testing.assert_array_equal(_np(pt), np.zeros((3, 2)))
+
+
+def test_parameter_of_a_view_shares_its_storage():
+    x = minidl.zeros(3, 4)
+    xt = x.t()
+    p = nn.Parameter(x[1])
+    pt = p.reshape(2, 2).t()
+    with minidl.no_grad():
+        p.add_(1)
+        pt[0, 1] = 5.0
+    want = np.zeros((3, 4))
+    want[1] = [1., 1., 5., 1.]
+    np.testing.assert_array_equal(_np(x), want)
+    np.testing.assert_array_equal(_np(xt), want.T)
