@@ -512,7 +512,7 @@ def test_random_inplace_view_programs(prog, seed):
     _check_program(prog, seed)
 
 
-@settings(max_examples=max(EXAMPLES // 2, 10))
+@settings(max_examples=EXAMPLES)
 @given(prog=programs, seed=st.integers(0, 2 ** 16))
 def test_random_inplace_view_programs_vs_torch(prog, seed):
     torch = pytest.importorskip("torch")
