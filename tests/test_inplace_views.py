@@ -88,7 +88,7 @@ def test_root_gradient_and_hook_results_are_not_taken():
 
 
 def test_grad_storage_after_reassignment_is_not_reused():
-    # the old id()-keyed bookkeeping could see a freed gradient's id reused by a fresh one
+    # ownership is marked on storage records, not on id()s of tensors that may be freed and reused
     xs = [minidl.ones(4, requires_grad=True) for _ in range(6)]
     for _ in range(3):
         total = sum((x * float(i + 1)).sum() for i, x in enumerate(xs))
