@@ -738,9 +738,10 @@ class Tensor:
         t._requires_grad = self._requires_grad
         return t
 
-    def _inplace(self, op: str, fn, *args, cast: bool = False) -> "Tensor":
+    def _inplace(self, op: str, fn, *args, cast: bool = False, overwrite: bool = False) -> "Tensor":
         """self = fn(self, *args) in place (fn computes out of place; a Tensor is taken as the
-        result itself).  Without `cast`, a result of a higher dtype category raises like torch."""
+        result itself).  Without `cast`, a result of a higher dtype category raises like torch;
+        `overwrite` says the result ignores self's old value (copy_, fill_: it gets zeros)."""
         if isinstance(fn, Tensor):
             result = fn
             fn = lambda s: result  # noqa: E731
@@ -776,11 +777,11 @@ class Tensor:
         if rec:
             if self._base is not None:
                 movement.copy_slices(self, res)
-            else:
-                if not res.requires_grad:
-                    if not src._requires_grad:
-                        return self
-                    res = movement.Overwritten.apply(src, res)
+            elif src._requires_grad and (overwrite or not res.requires_grad):
+                res = movement.Overwritten.apply(src, res)  # the old value gets zeros
+            elif not res.requires_grad:
+                return self
+            if self._base is None:
                 self._grad_fn, self._output_nr, self._requires_grad = (
                     res._grad_fn, res._output_nr, True)
             self._version.hist += 1
@@ -849,12 +850,13 @@ class Tensor:
             src = tensor(src, dtype=self._dtype, device=self._device)
         if src.device != self._device:
             src = src.to(self._device)
-        return self._inplace("copy_", lambda s, v: v.to(s._dtype).expand(*s.shape), src, cast=True)
+        return self._inplace("copy_", lambda s, v: v.to(s._dtype).expand(*s.shape), src, cast=True,
+                             overwrite=True)
 
     def fill_(self, value) -> "Tensor":
         """In place: set every element to `value`."""
         return self._inplace("fill_", lambda s: full(s.shape, value, dtype=s._dtype, device=s._device),
-                             cast=True)
+                             cast=True, overwrite=True)
 
     def zero_(self) -> "Tensor":
         """In place: set every element to 0."""
@@ -863,12 +865,12 @@ class Tensor:
     def uniform_(self, a=0.0, b=1.0, generator=None) -> "Tensor":
         """In place: fill with U[a, b) from minidl's generator."""
         r = rand(*self.shape, dtype=self._dtype, device=self._device, generator=generator)
-        return self._inplace("uniform_", r * (b - a) + a, cast=True)
+        return self._inplace("uniform_", r * (b - a) + a, cast=True, overwrite=True)
 
     def normal_(self, mean=0.0, std=1.0, generator=None) -> "Tensor":
         """In place: fill with N(mean, std^2) from minidl's generator."""
         r = randn(*self.shape, dtype=self._dtype, device=self._device, generator=generator)
-        return self._inplace("normal_", r * std + mean, cast=True)
+        return self._inplace("normal_", r * std + mean, cast=True, overwrite=True)
 
 
 # in-place results may not move up a category (bool < integer < floating), as in torch

@@ -222,8 +222,8 @@ def copy_slices(view, value):
 
 
 class Overwritten(Function):
-    """self.zero_()/fill_()/copy_(src without grad) on a tensor with history: out = new, and the
-    old value gets a zero gradient."""
+    """self.zero_()/fill_()/copy_(src) on a tensor with history: out = new; the old value gets
+    a zero gradient, new gets g."""
 
     @staticmethod
     def forward(ctx, old, new):
@@ -231,7 +231,7 @@ class Overwritten(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return _wrap(g._backend.full(tuple(g.shape), 0, g._data.dtype), g.device), None
+        return _wrap(g._backend.full(tuple(g.shape), 0, g._data.dtype), g.device), g
 
 
 # ---- reshape ------------------------------------------------------------------------------------
