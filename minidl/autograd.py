@@ -111,7 +111,17 @@ class Node:
     # ---- ctx API ----
     def save_for_backward(self, *tensors) -> None:
         """Save tensors for backward (read back as `saved_tensors`); in-place changes to them are detected."""
-        self._saved = [None if t is None else (t._alias(), t._version.value) for t in tensors]
+        saved = []
+        for t in tensors:
+            if t is None:
+                saved.append(None)
+                continue
+            a = t._alias()
+            ver = t._version
+            if ver.saved is not None:  # the snapshot of an in-place op's input (Tensor._inplace)
+                ver.saved.append(a)
+            saved.append((a, ver.value))
+        self._saved = saved
 
     @property
     def saved_tensors(self) -> tuple:
@@ -177,7 +187,27 @@ class Node:
                 raise RuntimeError(f"Function {self.name()} returned an invalid gradient at index {i} "
                                    f"- got {list(g.shape)} but expected shape compatible with "
                                    f"{list(meta[0])}")
+            if g._dtype is not meta[1]:  # e.g. a float64 gradient for a float32 input
+                res = tuple(r.to(m[1]) if (r is not None and m is not None and r._dtype is not m[1])
+                            else r for r, m in zip(res, self._in_meta))
+                break
         return res
+
+
+class RemovableHandle:
+    """What register_hook returns: remove() unregisters the hook."""
+
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks: list, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        """Unregister the hook (a no-op when already removed)."""
+        for i, h in enumerate(self._hooks):
+            if h is self._hook:
+                del self._hooks[i]
+                return
 
 
 class AccumulateGrad:
@@ -261,7 +291,8 @@ class Function:
             fixed.append(o)
         ctx.next_functions = tuple(_edge(a) if isinstance(a, Tensor) and a.requires_grad else None
                                    for a in args)
-        ctx._in_meta = tuple((tuple(a.shape),) if isinstance(a, Tensor) else None for a in args)
+        ctx._in_meta = tuple((tuple(a.shape), a._dtype) if isinstance(a, Tensor) else None
+                             for a in args)
         meta = []
         for i, o in enumerate(fixed):
             if isinstance(o, Tensor):
@@ -300,12 +331,33 @@ def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None
                 raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {list(g.shape)} "
                                    f"and output[{i}] has a shape of {list(t.shape)}.")
             g = g.detach()
+        g._version.owned = True  # the caller's tensor: no .grad may take its storage
         roots.append((_edge(t), g))
-    _run(roots, bool(retain_graph), None if inputs is None else {id(t) for t in inputs})
+    if inputs is None:
+        _run(roots, bool(retain_graph))
+        return
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    only, targets, captured = set(), set(), []
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+        if t.grad_fn is None:
+            only.add(t._accumulator())
+        else:
+            targets.add(t._grad_fn)
+            if t._output_nr not in t._grad_fn._retained:
+                t._grad_fn._retained[t._output_nr] = weakref.ref(t)  # fill .grad for this call
+                captured.append(t)
+    try:
+        _run(roots, bool(retain_graph), only, targets | only)
+    finally:
+        for t in captured:
+            t._grad_fn._retained.pop(t._output_nr, None)
 
 
-def _run(roots, retain: bool, only: set | None = None) -> None:
-    """Run the graph from `roots`; with `only`, accumulate into those leaves alone."""
+def _run(roots, retain: bool, only: set | None = None, targets: set | None = None) -> None:
+    """Run the graph from `roots`; with `only`, accumulate into those leaves' nodes alone and
+    execute only the nodes that lead to one of `targets` (as torch does for inputs=)."""
     # dependency count of every node reachable from the roots
     deps: dict = {}
     seen = set()
@@ -322,24 +374,25 @@ def _run(roots, retain: bool, only: set | None = None) -> None:
             if child not in seen:
                 seen.add(child)
                 stack.append(child)
+    execute = None if targets is None else _leading_to(roots, targets)
     buffers: dict = {}
     for (node, nr), g in roots:
         _accumulate(buffers, node, nr, g)
     ready = [n for n in {e[0] for e, _ in roots} if deps.get(n, 0) == 0]
-    stored: set = set()
     while ready:
         node = ready.pop()
         grads = buffers.pop(node, None)
         if isinstance(node, AccumulateGrad):
-            if grads is not None and (only is None or id(node.variable) in only):
-                _accumulate_leaf(node, grads[0], stored)
+            if grads is not None and (only is None or node in only):
+                _accumulate_leaf(node, grads[0])
             continue
         results = ()
         if grads is not None:
             grads = _run_hooks(node, grads)
-            results = node._apply(grads)
-            if not retain:
-                node._release()
+            if execute is None or node in execute:
+                results = node._apply(grads)
+                if not retain:
+                    node._release()
         leaves = []
         for i, e in enumerate(node.next_functions):
             if e is None:
@@ -356,6 +409,32 @@ def _run(roots, retain: bool, only: set | None = None) -> None:
         ready += leaves
 
 
+def _leading_to(roots, targets: set) -> set:
+    """The nodes with a child from which one of `targets` is reachable."""
+    order, visited = [], set()
+    stack = [(e[0], False) for e, _ in roots]
+    while stack:
+        n, done = stack.pop()
+        if done:
+            order.append(n)
+            continue
+        if n in visited:
+            continue
+        visited.add(n)
+        stack.append((n, True))
+        for e in n.next_functions:
+            if e is not None and e[0] not in visited:
+                stack.append((e[0], False))
+    reach, execute = set(), set()
+    for n in order:  # children first
+        if any(e is not None and e[0] in reach for e in n.next_functions):
+            execute.add(n)
+            reach.add(n)
+        if n in targets:
+            reach.add(n)
+    return execute
+
+
 def _accumulate(buffers, node, nr, g) -> None:
     n_out = 1 if isinstance(node, AccumulateGrad) else len(node._out_meta)
     buf = buffers.get(node)
@@ -366,34 +445,45 @@ def _accumulate(buffers, node, nr, g) -> None:
 
 def _run_hooks(node, grads):
     for nr, hooks in node._hooks.items():
-        for h in hooks:
+        for h in list(hooks):
             if grads[nr] is not None:
                 r = h(grads[nr])
                 if r is not None:
+                    r._version.owned = True  # a hook may return a tensor it keeps
                     grads[nr] = r
     for nr, ref in node._retained.items():
         t = ref()
         if t is not None and grads[nr] is not None:
-            g = grads[nr].detach()
-            t.grad = g if t.grad is None else t.grad + g
+            t.grad = _own(grads[nr]) if t.grad is None else t.grad + grads[nr].detach()
     return grads
 
 
-def _accumulate_leaf(node: AccumulateGrad, g, stored: set) -> None:
+def _own(g):
+    """g as a .grad: its storage unless another .grad, a view of it, or the caller holds it.
+
+    A gradient can reach two leaves as one tensor (both inputs of an add) or as views of one
+    storage (through reshape/view/squeeze); ownership is marked on the shared storage record,
+    so in-place updates of one .grad (clip_grad_norm_, optimizers, hooks) never touch another."""
+    ver = g._version
+    v = g._view
+    if ver.owned or (v is not None and v[3]):  # a strided view's copy is refreshed from its base
+        g = g.clone()
+        ver = g._version
+    ver.owned = True
+    return g.detach()
+
+
+def _accumulate_leaf(node: AccumulateGrad, g) -> None:
     var = node.variable
     if var is None:
         return
-    for h in node._hooks.get(0, ()):
+    for h in list(node._hooks.get(0, ())):
         r = h(g)
         if r is not None:
+            r._version.owned = True
             g = r
     if var.grad is None:
-        # the same gradient tensor can reach two leaves (e.g. both inputs of an add); give each
-        # leaf its own so in-place updates of one .grad never touch another
-        if id(g) in stored:
-            g = g.clone()
-        stored.add(id(g))
-        var.grad = g.detach()
+        var.grad = _own(g)
     else:
         var.grad = var.grad + g.detach()
 

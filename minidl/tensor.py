@@ -5,6 +5,7 @@ Methods are explicit one-liners that call minidl.ops; nothing here touches numba
 from __future__ import annotations
 
 import numbers
+import weakref
 
 import numpy as np
 
@@ -14,12 +15,22 @@ from .errors import DeviceError, DTypeError
 
 
 class _Version:
-    """Shared in-place modification counter (a tensor and its views share one)."""
+    """What a tensor shares with its views and aliases: the in-place modification counter
+    (`value`), the storage's root array once a view exists (`root`), the non-contiguous views
+    that hold a private copy of their elements and must be refreshed after a write (`views`),
+    and a counter of autograd history changes made in place (`hist`; views rebuild their
+    grad_fn when it moves).  `saved` lists the saved-for-backward aliases of an in-place op's
+    input snapshot (see Tensor._inplace); `owned` marks storage a leaf's .grad already holds."""
 
-    __slots__ = ("value",)
+    __slots__ = ("value", "root", "views", "hist", "saved", "owned")
 
     def __init__(self):
         self.value = 0
+        self.root = None
+        self.views = None
+        self.hist = 0
+        self.saved = None
+        self.owned = False
 
 
 _NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
@@ -30,8 +41,13 @@ class Tensor:
     """An n-dimensional array on a device, with reverse-mode autodiff (PyTorch's semantics);
     the attribute `grad` holds the gradient backward() accumulated (None before)."""
 
+    # _view: None, or (shape, strides, offset, is_copy) locating this tensor in its storage root
+    # (_version.root); is_copy means _data is a private contiguous copy kept in sync on writes.
+    # _base: the tensor this is a view of (autograd's base); _hist: _version.hist when the
+    # view's grad_fn was last built.
     __slots__ = ("_data", "_device", "_dtype", "_requires_grad", "grad", "_grad_fn", "_output_nr",
-                 "_version", "_accum", "_retains", "__weakref__", "__dict__")
+                 "_version", "_accum", "_retains", "_view", "_base", "_hist", "__weakref__",
+                 "__dict__")
     __array_priority__ = 1000  # numpy scalars/arrays defer to Tensor's reflected operators
 
     def __init__(self, *args, **kwargs):
@@ -51,13 +67,25 @@ class Tensor:
         t._version = _Version()
         t._accum = None
         t._retains = False
+        t._view = None
+        t._base = None
         return t
 
     def _alias(self) -> "Tensor":
         """Same storage and version counter, no graph (what a Node saves)."""
         t = Tensor._wrap(self._data, self._device)
         t._version = self._version
+        t._view = self._view
         return t
+
+    def _sync_view(self) -> None:
+        # the base's history changed in place since this view's grad_fn was built
+        self._hist = self._version.hist
+        base = self._base
+        if base.requires_grad:
+            self._grad_fn = movement.view_node(self, base)
+            self._output_nr = 0
+            self._requires_grad = True
 
     # ---- metadata ---------------------------------------------------------------------------
     @property
@@ -121,6 +149,8 @@ class Tensor:
     @property
     def requires_grad(self) -> bool:
         """Whether backward() computes a gradient for this tensor (settable on leaves of floating dtype)."""
+        if self._base is not None and self._hist != self._version.hist:
+            self._sync_view()
         return self._requires_grad
 
     @requires_grad.setter
@@ -141,12 +171,18 @@ class Tensor:
     @property
     def grad_fn(self):
         """The graph node that produced this tensor, or None for a leaf."""
+        if self._base is not None and self._hist != self._version.hist:
+            self._sync_view()
         return self._grad_fn
 
     @property
     def is_leaf(self) -> bool:
         """True when the tensor was not produced by a recorded op (grad_fn is None)."""
-        return self._grad_fn is None
+        return self.grad_fn is None
+
+    @property
+    def _is_view(self) -> bool:
+        return self._base is not None
 
     @property
     def data(self) -> "Tensor":
@@ -156,6 +192,7 @@ class Tensor:
     @data.setter
     def data(self, other: "Tensor") -> None:
         self._data, self._device, self._dtype = other._data, other._device, other._dtype
+        self._version, self._view = other._version, other._view
 
     def _accumulator(self):
         if self._accum is None:
@@ -174,9 +211,8 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep `.grad` for this non-leaf tensor after backward() (leaves always keep it)."""
-        if self._grad_fn is None:
+        if self.grad_fn is None:
             return
-        import weakref
         self._grad_fn._retained[self._output_nr] = weakref.ref(self)
         self._retains = True
 
@@ -185,14 +221,16 @@ class Tensor:
         """True after retain_grad() on a non-leaf tensor."""
         return self._retains
 
-    def register_hook(self, hook):
-        """hook(grad) -> new grad or None, called when this tensor's gradient is computed."""
-        if not self._requires_grad:
+    def register_hook(self, hook) -> "autograd.RemovableHandle":
+        """hook(grad) -> new grad or None, called when this tensor's gradient is computed;
+        returns a handle whose remove() unregisters it."""
+        if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         node = self._accumulator() if self._grad_fn is None else self._grad_fn
         nr = 0 if self._grad_fn is None else self._output_nr
-        node._hooks.setdefault(nr, []).append(hook)
-        return hook
+        hooks = node._hooks.setdefault(nr, [])
+        hooks.append(hook)
+        return autograd.RemovableHandle(hooks, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         """Accumulate d(self)/d(leaf) into `.grad` of the leaves that require grad; `gradient` (same shape
@@ -349,12 +387,14 @@ class Tensor:
         return movement.Clone.apply(self)
 
     def contiguous(self) -> "Tensor":
-        """Self: minidl storage is always C-contiguous."""
-        return self  # storage is always C-contiguous
+        """Self when contiguous, else a contiguous copy (a transposed/strided view)."""
+        if self._view is not None and self._view[3]:
+            return self.clone()
+        return self
 
     def is_contiguous(self) -> bool:
-        """Always True: minidl storage is always C-contiguous."""
-        return True
+        """False for a non-contiguous view (transpose, permute, expand, strided slice)."""
+        return self._view is None or not self._view[3]
 
     # ---- new tensors like self ----------------------------------------------------------------
     def new_zeros(self, size, dtype=None, device=None) -> "Tensor":
@@ -591,10 +631,11 @@ class Tensor:
         return movement.reshape(self, *shape)
 
     def view(self, *shape):
-        """Same as `reshape` (storage is always contiguous); view(dtype) is not supported."""
+        """A view with a new shape (RuntimeError when the layout does not allow one, as torch);
+        view(dtype) is not supported."""
         if len(shape) == 1 and isinstance(shape[0], (dtypes.DType, np.dtype)):
             raise NotImplementedError("view(dtype) is not supported")
-        return movement.reshape(self, *shape)
+        return movement.view(self, *shape)
 
     def view_as(self, other):
         """Reshape to `other.shape`."""
@@ -657,82 +698,146 @@ class Tensor:
     def __getitem__(self, index): return movement.getitem(self, index)
     def __setitem__(self, index, value): movement.setitem(self, index, value)
 
-    # ---- in place (data writes bump the version counter) ----------------------------------------
+    # ---- in place -------------------------------------------------------------------------------
+    # Every write goes into the existing storage (views and aliases see it) and ends in _bump().
+    # With grad recording, the new value is computed out of place from a snapshot of self that
+    # carries self's history; if backward saved that snapshot, it gets a private copy of the old
+    # elements (the only copy an in-place op makes for autograd), so relu_, mul_, clamp_, ...
+    # train.  Then self takes the new history: a plain tensor takes the result's grad_fn, a view
+    # rebases its base (CopySlices) and the base's views rebuild their grad_fn from it.
     def _check_inplace(self, op: str) -> None:
-        if self._requires_grad and self._grad_fn is None and autograd.is_grad_enabled():
+        if self._view is not None:
+            movement.check_writable_view(self, op)
+        if not autograd.is_grad_enabled():
+            return
+        base = self._base
+        if base is not None:
+            if base._requires_grad and base._grad_fn is None:
+                raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                                   f"in-place operation. ({op})")
+        elif self._requires_grad and self._grad_fn is None:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                f"operation. ({op})")
 
     def _bump(self) -> None:
-        self._version.value += 1
+        """Record a write to self's elements: write a strided view's copy back to the storage,
+        refresh the storage's other strided views, advance the version counter."""
+        v = self._view
+        if v is not None and v[3]:
+            movement.write_back(self)
+        ver = self._version
+        ver.value += 1
+        if ver.views:
+            movement.refresh_views(self)
 
-    def _inplace(self, op: str, result: "Tensor") -> "Tensor":
-        """Make `result` (computed out of place) the new value of self."""
+    def _snapshot(self) -> "Tensor":
+        # self's elements and history under a fresh version counter that lists what saves it
+        t = Tensor._wrap(self._data, self._device)
+        t._version.saved = []
+        t._grad_fn, t._output_nr = self.grad_fn, self._output_nr
+        t._requires_grad = self._requires_grad
+        return t
+
+    def _inplace(self, op: str, fn, *args, cast: bool = False, overwrite: bool = False) -> "Tensor":
+        """self = fn(self, *args) in place (fn computes out of place; a Tensor is taken as the
+        result itself).  Without `cast`, a result of a higher dtype category raises like torch;
+        `overwrite` says the result ignores self's old value (copy_, fill_: it gets zeros)."""
+        if isinstance(fn, Tensor):
+            result = fn
+            fn = lambda s: result  # noqa: E731
         self._check_inplace(op)
-        if tuple(result.shape) != self.shape:
+        rec = autograd.is_grad_enabled() and (
+            self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args))
+        if rec:
+            src = self._snapshot()
+            res = fn(src, *[src if a is self else a for a in args])
+            saved = src._version.saved
+            if saved:
+                old = self._backend.copy(self._data)
+                for a in saved:
+                    va = a._view
+                    if va is None:
+                        a._data = old
+                    elif not va[3]:
+                        a._data = movement._flat_view(self._backend, old, va[0], va[2])
+        else:
+            res = fn(self, *args)
+        if tuple(res.shape) != self.shape:
             from .errors import ShapeError
             raise ShapeError(f"{op}: output with shape {list(self.shape)} doesn't match the broadcast "
-                             f"shape {list(result.shape)}")
-        if result._grad_fn is not None:
-            # autograd through an in-place op on a non-leaf: self becomes the new node's output
-            self._data, self._grad_fn, self._output_nr = result._data, result._grad_fn, result._output_nr
-            self._requires_grad = True
-        else:
-            self._backend.copy_into(self._data, result.to(self._dtype)._data)
+                             f"shape {list(res.shape)}")
+        if res._dtype is not self._dtype:
+            if not cast and _CATEGORY[res._dtype.name] > _CATEGORY[self._dtype.name]:
+                raise RuntimeError(f"{op}: result type {_TYPE[res._dtype.name]} can't be cast to the "
+                                   f"desired output type {_TYPE[self._dtype.name]}")
+            res = res.to(self._dtype)
+        if res._data is not self._data:
+            self._backend.copy_into(self._data, res._data)
         self._bump()
+        if rec:
+            if self._base is not None:
+                movement.copy_slices(self, res)
+            elif src._requires_grad and (overwrite or not res.requires_grad):
+                res = movement.Overwritten.apply(src, res)  # the old value gets zeros
+            elif not res.requires_grad:
+                return self
+            if self._base is None:
+                self._grad_fn, self._output_nr, self._requires_grad = (
+                    res._grad_fn, res._output_nr, True)
+            self._version.hist += 1
         return self
 
     def add_(self, o, alpha=1):
         """In place: self += alpha * o."""
-        return self._inplace("add_", self.add(o, alpha=alpha))
+        return self._inplace("add_", lambda s, o: s.add(o, alpha=alpha), o)
 
     def sub_(self, o, alpha=1):
         """In place: self -= alpha * o."""
-        return self._inplace("sub_", self.sub(o, alpha=alpha))
+        return self._inplace("sub_", lambda s, o: s.sub(o, alpha=alpha), o)
 
     def mul_(self, o):
         """In place: self *= o."""
-        return self._inplace("mul_", self * o)
+        return self._inplace("mul_", lambda s, o: s * o, o)
 
     def div_(self, o):
         """In place: self /= o."""
-        return self._inplace("div_", self / o)
+        return self._inplace("div_", lambda s, o: s / o, o)
 
     def pow_(self, e):
         """In place: self **= e."""
-        return self._inplace("pow_", self ** e)
+        return self._inplace("pow_", lambda s, e: s ** e, e)
 
     def clamp_(self, min=None, max=None):
         """In place: limit elements to [min, max]."""
-        return self._inplace("clamp_", self.clamp(min, max))
+        return self._inplace("clamp_", lambda s, lo, hi: s.clamp(lo, hi), min, max)
 
     def relu_(self):
         """In place: max(self, 0)."""
-        return self._inplace("relu_", self.relu())
+        return self._inplace("relu_", lambda s: s.relu())
 
     def neg_(self):
         """In place: -self."""
-        return self._inplace("neg_", -self)
+        return self._inplace("neg_", lambda s: -s)
 
     def sqrt_(self):
         """In place: sqrt(self)."""
-        return self._inplace("sqrt_", self.sqrt())
+        return self._inplace("sqrt_", lambda s: s.sqrt())
 
     def exp_(self):
         """In place: exp(self)."""
-        return self._inplace("exp_", self.exp())
+        return self._inplace("exp_", lambda s: s.exp())
 
     def addcmul_(self, t1, t2, value=1):
         """In place: self += value * t1 * t2."""
-        return self._inplace("addcmul_", self + t1 * t2 * value)
+        return self._inplace("addcmul_", lambda s, a, b: s + a * b * value, t1, t2)
 
     def addcdiv_(self, t1, t2, value=1):
         """In place: self += value * t1 / t2."""
-        return self._inplace("addcdiv_", self + t1 / t2 * value)
+        return self._inplace("addcdiv_", lambda s, a, b: s + a / b * value, t1, t2)
 
     def lerp_(self, end, weight):
         """In place: self += weight * (end - self)."""
-        return self._inplace("lerp_", self + (end - self) * weight)
+        return self._inplace("lerp_", lambda s, e, w: s + (e - s) * w, end, weight)
 
     def __iadd__(self, o): return self.add_(o)
     def __isub__(self, o): return self.sub_(o)
@@ -745,13 +850,13 @@ class Tensor:
             src = tensor(src, dtype=self._dtype, device=self._device)
         if src.device != self._device:
             src = src.to(self._device)
-        if autograd.is_grad_enabled() and src.requires_grad:
-            return self._inplace("copy_", src.to(self._dtype).expand(*self.shape) * 1.0)
-        return self._inplace("copy_", src.detach().to(self._dtype).expand(*self.shape))
+        return self._inplace("copy_", lambda s, v: v.to(s._dtype).expand(*s.shape), src, cast=True,
+                             overwrite=True)
 
     def fill_(self, value) -> "Tensor":
         """In place: set every element to `value`."""
-        return self._inplace("fill_", full(self.shape, value, dtype=self._dtype, device=self._device))
+        return self._inplace("fill_", lambda s: full(s.shape, value, dtype=s._dtype, device=s._device),
+                             cast=True, overwrite=True)
 
     def zero_(self) -> "Tensor":
         """In place: set every element to 0."""
@@ -760,12 +865,17 @@ class Tensor:
     def uniform_(self, a=0.0, b=1.0, generator=None) -> "Tensor":
         """In place: fill with U[a, b) from minidl's generator."""
         r = rand(*self.shape, dtype=self._dtype, device=self._device, generator=generator)
-        return self._inplace("uniform_", r * (b - a) + a)
+        return self._inplace("uniform_", r * (b - a) + a, cast=True, overwrite=True)
 
     def normal_(self, mean=0.0, std=1.0, generator=None) -> "Tensor":
         """In place: fill with N(mean, std^2) from minidl's generator."""
         r = randn(*self.shape, dtype=self._dtype, device=self._device, generator=generator)
-        return self._inplace("normal_", r * std + mean)
+        return self._inplace("normal_", r * std + mean, cast=True, overwrite=True)
+
+
+# in-place results may not move up a category (bool < integer < floating), as in torch
+_CATEGORY = {"bool": 0, "int64": 1, "float32": 2, "float64": 2}
+_TYPE = {"bool": "Bool", "int64": "Long", "float32": "Float", "float64": "Double"}
 
     # ---- zero-copy interop (minidl.interop) ---------------------------------------------------
     @property

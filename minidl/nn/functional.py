@@ -18,14 +18,17 @@ from ..ops._base import same_device as _same_device
 # ---- activations -------------------------------------------------------------------------------
 def relu(input, inplace=False):
     """max(x, 0), elementwise."""
-    out = _ew.unary("relu", input)
-    return input._inplace("relu_", out) if inplace else out
+    if inplace:
+        return input._inplace("relu_", lambda s: _ew.unary("relu", s))
+    return _ew.unary("relu", input)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x if x > 0 else negative_slope * x."""
-    out = _ew.unary("leaky_relu", input, (float(negative_slope),))
-    return input._inplace("leaky_relu_", out) if inplace else out
+    args = (float(negative_slope),)
+    if inplace:
+        return input._inplace("leaky_relu_", lambda s: _ew.unary("leaky_relu", s, args))
+    return _ew.unary("leaky_relu", input, args)
 
 
 def sigmoid(input):
@@ -48,8 +51,9 @@ def gelu(input, approximate="none"):
 def elu(input, alpha=1.0, inplace=False):
     """x if x > 0 else alpha * (exp(x) - 1)."""
     _require_float("elu", input)
-    out = _ew.unary("elu", input, (float(alpha),))
-    return input._inplace("elu_", out) if inplace else out
+    if inplace:
+        return input._inplace("elu_", lambda s: _ew.unary("elu", s, (float(alpha),)))
+    return _ew.unary("elu", input, (float(alpha),))
 
 
 def softplus(input, beta=1.0, threshold=20.0):
@@ -62,8 +66,9 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """clamp(x, min_val, max_val); gradient zero outside (and at) the bounds, like PyTorch."""
     if min_val > max_val:
         raise ValueError("hardtanh: min_val cannot be greater than max_val")
-    out = _ew.unary("hardtanh", input, (min_val, max_val))
-    return input._inplace("hardtanh_", out) if inplace else out
+    if inplace:
+        return input._inplace("hardtanh_", lambda s: _ew.unary("hardtanh", s, (min_val, max_val)))
+    return _ew.unary("hardtanh", input, (min_val, max_val))
 
 
 def scaled_tanh(input):

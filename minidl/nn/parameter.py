@@ -22,6 +22,7 @@ class Parameter(Tensor):
                             f"{type(data).__name__}")
         p = cls._wrap(data._data, data._device)
         p._version = data._version  # same storage, so in-place writes are seen through both
+        p._view = data._view  # where in that storage (data may be a view)
         p.requires_grad = requires_grad
         return p
 

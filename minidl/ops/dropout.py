@@ -39,8 +39,9 @@ def _mask(input, shape, p, generator=None):
 
 
 def _apply(input, mask, inplace, op):
-    out = input * mask
-    return input._inplace(op, out) if inplace else out
+    if inplace:
+        return input._inplace(op, lambda s: s * mask)
+    return input * mask
 
 
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False,

@@ -1,16 +1,24 @@
-"""Shape and data movement: reshape/view, permute/transpose, expand, indexing (basic and integer
-arrays), gather/scatter_add, cat/stack, pad, casts and device copies.
+"""Shape and data movement: views (reshape/view, permute/transpose, expand, basic indexing),
+integer-array indexing, index assignment, gather/scatter_add, cat/stack, pad, casts and device
+copies; and the autograd nodes of in-place writes through views (CopySlices).
 
-Storage is always C-contiguous; a permuted, sliced or expanded result is a new array produced by
-the backend's `strided_copy` from a (shape, strides, offset) description of the view.
+Views share storage.  A tensor's `_view` locates it in its storage's root array (the array of the
+tensor the first view was taken from) as (shape, strides, offset, is_copy).  A view whose elements
+are contiguous in the root (reshape, squeeze, x[i], x[a:b], ...) is a real sub-array of the root.
+A non-contiguous view (transpose, permute, expand, strided slices) keeps a private contiguous copy,
+because every op and kernel takes contiguous arrays; writes through it are written back to the
+root, and every write to the storage refreshes the copies of its live non-contiguous views
+(`_version.views`), so both kinds behave as shared memory.  See docs/autograd.md.
 """
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
 from .. import dtypes
 from .. import tensor as _tensor
-from ..autograd import Function
+from ..autograd import Function, enable_grad
 from ..errors import ShapeError
 from ._base import norm_dim, same_device
 
@@ -34,6 +42,198 @@ def _numel(shape) -> int:
     return n
 
 
+# ---- storage sharing ----------------------------------------------------------------------------
+def _spec(x) -> tuple:
+    """(shape, strides, offset) of x in its storage root (a contiguous view may store strides
+    None: computed here, off the reshape fast path)."""
+    v = x._view
+    if v is None:
+        shape = tuple(x._data.shape)
+        return shape, contiguous_strides(shape), 0
+    return v[0], (contiguous_strides(v[0]) if v[1] is None else v[1]), v[2]
+
+
+def _is_contiguous(shape, strides) -> bool:
+    acc = 1
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n == 0:
+            return True
+        if n != 1 and s != acc:
+            return False
+        acc *= n
+    return True
+
+
+def _flat_view(B, root, shape, offset):
+    """The contiguous block of `root` at `offset` as an array of `shape` (no copy)."""
+    n = _numel(shape)
+    flat = B.reshape(root, (-1,))
+    return B.reshape(flat[offset:offset + n], shape)
+
+
+def _offsets(shape, strides, offset) -> np.ndarray:
+    """Flat root offsets of every element of a strided view, C order, as host int64."""
+    off = np.full((), offset, dtype=np.int64)
+    for n, s in zip(shape, strides):
+        off = off[..., None] + np.arange(n, dtype=np.int64) * s
+    return off
+
+
+def _make_view(x, shape, strides, offset):
+    """A view of x's storage at (shape, strides, offset) relative to the storage root."""
+    ver = x._version
+    if x._view is None and ver.root is not x._data:
+        ver.root = x._data
+    root = ver.root
+    B = x._backend
+    shape, strides = tuple(shape), tuple(strides)
+    if _is_contiguous(shape, strides):
+        data, copy = _flat_view(B, root, shape, offset), False
+    else:
+        data, copy = B.strided_copy(root, shape, strides, offset), True
+        views = ver.views
+        if views is None:
+            views = ver.views = []
+        elif len(views) >= 16:
+            views[:] = [e for e in views if e[0]() is not None]
+        views.append((weakref.ref(data), (shape, strides, offset)))
+    out = _wrap(data, x.device)
+    out._version = ver
+    out._view = (shape, strides, offset, copy)
+    out._base = x._base if x._base is not None else x
+    out._hist = ver.hist
+    return out
+
+
+def _contiguous_view(x, shape):
+    """x's elements in a new shape, sharing storage (x itself is contiguous)."""
+    ver = x._version
+    v = x._view
+    if v is None and ver.root is not x._data:
+        ver.root = x._data
+    out = _wrap(x._backend.reshape(x._data, shape), x.device)
+    out._version = ver
+    out._view = (shape, None, 0 if v is None else v[2], False)
+    out._base = x._base if x._base is not None else x
+    out._hist = ver.hist
+    return out
+
+
+def write_back(t) -> None:
+    """Copy the private elements of a non-contiguous view `t` into its storage root."""
+    shape, strides, offset, _ = t._view
+    if not _numel(shape):
+        return
+    B = t._backend
+    B.put_(t._version.root, B.from_numpy(_offsets(shape, strides, offset).reshape(-1)),
+           B.reshape(t._data, (-1,)))
+
+
+def refresh_views(t) -> None:
+    """After a write to t's storage, re-read every other live non-contiguous view of it."""
+    ver, B, skip = t._version, t._backend, t._data
+    live = []
+    for ref, spec in ver.views:
+        arr = ref()
+        if arr is None:
+            continue
+        live.append((ref, spec))
+        if arr is not skip and _numel(spec[0]):
+            B.copy_into(arr, B.strided_copy(ver.root, *spec))
+    ver.views = live
+
+
+def _rel_spec(view) -> tuple:
+    """The view's (shape, strides, offset) in its base's contiguous layout."""
+    shape, strides, offset = _spec(view)
+    bv = view._base._view
+    if bv is None:
+        return shape, strides, offset
+    if bv[3]:
+        raise RuntimeError("in-place autograd through a view of a non-contiguous detached view is "
+                           "not supported; clone() the detached tensor first")
+    return shape, strides, offset - bv[2]
+
+
+def check_writable_view(t, op: str) -> None:
+    """In-place writes to an expanded view would write one element several times (torch refuses)."""
+    shape, strides = t._view[0], t._view[1]
+    if strides is not None and any(s == 0 and n > 1 for n, s in zip(shape, strides)):
+        raise RuntimeError(f"{op}: unsupported operation: more than one element of the written-to "
+                           "tensor refers to a single memory location. Please clone() the tensor "
+                           "before performing the operation.")
+
+
+class ViewOfBase(Function):
+    """A view's grad_fn rebuilt after its base's history changed in place: the view's gradient
+    scattered (summed on repeats) into zeros of the base's shape."""
+
+    @staticmethod
+    def forward(ctx, base, rel, holder):
+        ctx.rel, ctx.base_shape = rel, tuple(base.shape)
+        return _wrap(holder[0]._data, base.device)
+
+    @staticmethod
+    def backward(ctx, g):
+        B = g._backend
+        off = B.from_numpy(_offsets(*ctx.rel).reshape(-1))
+        flat = B.index_add(_numel(ctx.base_shape), off, B.reshape(g._data, (-1,)))
+        return _wrap(B.reshape(flat, ctx.base_shape), g.device), None, None
+
+
+def view_node(view, base):
+    """A fresh grad_fn for `view` reading `base`'s current history (in any grad mode: it is
+    called lazily, e.g. while an optimizer reads requires_grad under no_grad)."""
+    with enable_grad():
+        return ViewOfBase.apply(base, _rel_spec(view), (view,))._grad_fn
+
+
+class CopySlices(Function):
+    """base' = base with base[view] = value (the elements were written by the caller): base's
+    gradient is g with the view's slots zeroed, value's is g[view]."""
+
+    @staticmethod
+    def forward(ctx, base, value, rel):
+        ctx.rel = rel
+        return base
+
+    @staticmethod
+    def backward(ctx, g):
+        B = g._backend
+        shape, strides, offset = ctx.rel
+        gv = B.strided_copy(g._data, shape, strides, offset)
+        gb = B.copy(g._data)
+        if _numel(shape):
+            B.put_(gb, B.from_numpy(_offsets(shape, strides, offset).reshape(-1)),
+                   B.full((_numel(shape),), 0, gb.dtype))
+        return _wrap(gb, g.device), _wrap(gv, g.device), None
+
+
+def copy_slices(view, value):
+    """Record `view` (already holding `value`'s elements) as written in place: its base's history
+    becomes CopySlices(old base, value)."""
+    base = view._base
+    old = base._alias()
+    old._grad_fn, old._output_nr = base.grad_fn, base._output_nr
+    old._requires_grad = base._requires_grad
+    new = CopySlices.apply(old, value, _rel_spec(view))
+    if new._grad_fn is not None:
+        base._grad_fn, base._output_nr, base._requires_grad = new._grad_fn, 0, True
+
+
+class Overwritten(Function):
+    """self.zero_()/fill_()/copy_(src) on a tensor with history: out = new; the old value gets
+    a zero gradient, new gets g."""
+
+    @staticmethod
+    def forward(ctx, old, new):
+        return new
+
+    @staticmethod
+    def backward(ctx, g):
+        return _wrap(g._backend.full(tuple(g.shape), 0, g._data.dtype), g.device), g
+
+
 # ---- reshape ------------------------------------------------------------------------------------
 def infer_shape(op: str, shape, numel: int) -> tuple:
     shape = tuple(int(s) for s in shape)
@@ -49,15 +249,44 @@ def infer_shape(op: str, shape, numel: int) -> tuple:
     return shape
 
 
+def _view_strides(shape, strides, new_shape):
+    """Strides of `new_shape` over the elements of a (shape, strides) view, or None when the
+    reshape cannot be a view (PyTorch's computeStride)."""
+    if _numel(shape) == 0 or not shape:
+        return contiguous_strides(new_shape) if _numel(shape) == 0 else (0,) * len(new_shape)
+    out = [0] * len(new_shape)
+    view_d = len(new_shape) - 1
+    chunk = strides[-1]
+    tensor_n = view_n = 1
+    for d in range(len(shape) - 1, -1, -1):
+        tensor_n *= shape[d]
+        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_n * chunk):
+            while view_d >= 0 and (view_n < tensor_n or new_shape[view_d] == 1):
+                out[view_d] = view_n * chunk
+                view_n *= new_shape[view_d]
+                view_d -= 1
+            if view_n != tensor_n:
+                return None
+            if d > 0:
+                chunk = strides[d - 1]
+                tensor_n = view_n = 1
+    return tuple(out) if view_d == -1 else None
+
+
 class Reshape(Function):
     """A view with a new shape (shares storage and version counter)."""
 
     @staticmethod
     def forward(ctx, x, shape):
         ctx.shape = tuple(x.shape)
-        out = _wrap(x._backend.reshape(x._data, shape), x.device)
-        out._version = x._version
-        return out
+        v = x._view
+        if v is None or not v[3]:
+            return _contiguous_view(x, shape)
+        st = _view_strides(v[0], v[1], shape)
+        if st is None:  # a non-viewable reshape of a strided view copies, like torch
+            B = x._backend
+            return _wrap(B.reshape(B.copy(x._data), shape), x.device)
+        return _make_view(x, shape, st, v[2])
 
     @staticmethod
     def backward(ctx, g):
@@ -65,19 +294,24 @@ class Reshape(Function):
 
 
 def reshape(x, *shape):
-    """The same elements in a new shape (ints or one tuple; one -1 is inferred)."""
+    """The same elements in a new shape (ints or one tuple; one -1 is inferred); a view when the
+    elements' layout allows, else a copy."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    shape = infer_shape("view" if False else "reshape", shape, x.numel())
-    if shape == tuple(x.shape):
-        return Reshape.apply(x, shape) if x.requires_grad else _alias_view(x)
+    return Reshape.apply(x, infer_shape("reshape", shape, x.numel()))
+
+
+def view(x, *shape):
+    """Like reshape, but always a view: RuntimeError when the layout does not allow one."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    shape = infer_shape("view", shape, x.numel())
+    v = x._view
+    if v is not None and v[3] and _view_strides(v[0], v[1], shape) is None:
+        raise RuntimeError("view size is not compatible with input tensor's size and stride (at "
+                           "least one dimension spans across two contiguous subspaces). Use "
+                           ".reshape(...) instead.")
     return Reshape.apply(x, shape)
-
-
-def _alias_view(x):
-    out = _wrap(x._data, x.device)
-    out._version = x._version
-    return out
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -111,13 +345,14 @@ def unsqueeze(x, dim):
 
 # ---- strided views ------------------------------------------------------------------------------
 class AsStrided(Function):
-    """out = x viewed with (shape, strides, offset) over its contiguous storage (non-overlapping)."""
+    """out = a view of x: `local` = (shape, strides, offset) over x's contiguous elements (for the
+    gradient), `root` = the same view over x's storage root (non-overlapping)."""
 
     @staticmethod
-    def forward(ctx, x, shape, strides, offset):
-        ctx.view = (shape, strides, offset)
+    def forward(ctx, x, local, root):
+        ctx.view = local
         ctx.in_shape, ctx.in_dtype = tuple(x.shape), x.dtype
-        return _wrap(x._backend.strided_copy(x._data, shape, strides, offset), x.device)
+        return _make_view(x, *root)
 
     @staticmethod
     def backward(ctx, g):
@@ -126,7 +361,7 @@ class AsStrided(Function):
         out = zeros(*ctx.in_shape, dtype=g.dtype, device=g.device)
         shape, strides, offset = ctx.view
         g._backend.strided_add_(out._data, shape, strides, offset, g.contiguous()._data)
-        return out, None, None, None
+        return out, None, None
 
 
 def permute(x, *dims):
@@ -143,7 +378,10 @@ def permute(x, *dims):
     if dims == tuple(range(x.ndim)):
         return x.reshape(x.shape)
     st = contiguous_strides(x.shape)
-    return AsStrided.apply(x, tuple(x.shape[d] for d in dims), tuple(st[d] for d in dims), 0)
+    shape = tuple(x.shape[d] for d in dims)
+    _, rst, roff = _spec(x)
+    return AsStrided.apply(x, (shape, tuple(st[d] for d in dims), 0),
+                           (shape, tuple(rst[d] for d in dims), roff))
 
 
 def transpose(x, dim0, dim1):
@@ -169,10 +407,10 @@ class Expand(Function):
     def forward(ctx, x, shape):
         ctx.in_shape = tuple(x.shape)
         lead = len(shape) - x.ndim
-        st = contiguous_strides(x.shape)
+        _, st, off = _spec(x)
         strides = (0,) * lead + tuple(0 if (n == 1 and m != 1) else s
                                       for n, m, s in zip(x.shape, shape[lead:], st))
-        return _wrap(x._backend.strided_copy(x._data, shape, strides, 0), x.device)
+        return _make_view(x, shape, strides, off)
 
     @staticmethod
     def backward(ctx, g):
@@ -279,13 +517,16 @@ def getitem(x, index):
         index = list(index) + [slice(None)] * (x.ndim - n_real)
 
     st = contiguous_strides(x.shape)
+    _, rst, roff = _spec(x)
     shape, strides, offset = [], [], 0
+    rstrides = []
     adv = []  # (position in output dims, host int array, stride)
     d = 0
     for it in index:
         if it is None:
             shape.append(1)
             strides.append(0)
+            rstrides.append(0)
             continue
         size = x.shape[d]
         if isinstance(it, (bool, np.bool_)):
@@ -296,24 +537,28 @@ def getitem(x, index):
             if not -size <= i < size:
                 raise IndexError(f"index {i} is out of bounds for dimension {d} with size {size}")
             offset += (i % size) * st[d]
+            roff += (i % size) * rst[d]
         elif isinstance(it, slice):
             if it.step is not None and it.step <= 0:
                 raise ValueError("step must be greater than zero")
             start, stop, step = it.indices(size)
             n = max(0, (stop - start + step - 1) // step)
             offset += start * st[d] if n else 0
+            roff += start * rst[d] if n else 0
             shape.append(n)
             strides.append(st[d] * step)
+            rstrides.append(rst[d] * step)
         else:
             adv.append((len(shape), _index_array(it, size, d), st[d]))
             shape.append(None)
             strides.append(None)
+            rstrides.append(None)
         d += 1
     if not adv:
         shape, strides = tuple(shape), tuple(strides)
         if shape == tuple(x.shape) and offset == 0 and strides == st:
             return x.reshape(shape)
-        return AsStrided.apply(x, shape, strides, offset)
+        return AsStrided.apply(x, (shape, strides, offset), (shape, tuple(rstrides), roff))
 
     # integer-array indexing: flat offsets of every output element, built on the host
     try:
@@ -343,34 +588,83 @@ def getitem(x, index):
     return Take.apply(x, _wrap(x._backend.from_numpy(off), x.device))
 
 
-def setitem(x, index, value):
-    """x[index] = value in place.  When x or value requires grad (and grad mode is on) the write
-    is recorded like torch's CopySlices: overwritten elements of x get no gradient, value gets
-    the gradient of the slots it filled."""
-    from ..autograd import is_grad_enabled
-    from ..tensor import Tensor, arange, ones, zeros
-    from .elementwise import where
+def _is_advanced(index) -> bool:
+    from ..tensor import Tensor
 
-    x._check_inplace("__setitem__")
-    flat_ids = arange(x.numel(), device=x.device).reshape(x.shape)
-    with _no_grad():
-        pos = getitem(flat_ids, index).contiguous()
+    items = index if isinstance(index, tuple) else (index,)
+    for it in items:
+        if isinstance(it, (np.ndarray, list)):
+            return True
+        if isinstance(it, Tensor) and not (it.ndim == 0 and it.dtype is dtypes.int64):
+            return True
+    return False
+
+
+class IndexPut(Function):
+    """out = x with out.flat[pos[j]] = value.flat[j], the last write winning on repeated
+    positions (`win`: the winners' j, None when positions are distinct): x's gradient is g with
+    those slots zeroed, value's is g.flat[pos[j]] for winners and 0 for overwritten repeats (the
+    true derivative; torch gives every repeat the slot's gradient)."""
+
+    @staticmethod
+    def forward(ctx, x, value, pos, win):
+        B = x._backend
+        ctx.pos, ctx.win = pos, win
+        out = B.copy(x._data)
+        _put_last(B, out, pos, value._data, win)
+        return _wrap(out, x.device)
+
+    @staticmethod
+    def backward(ctx, g):
+        B, pos, win = g._backend, ctx.pos, ctx.win
+        gx = B.copy(g._data)
+        B.put_(gx, pos, B.full((int(pos.size),), 0, gx.dtype))
+        if win is None:
+            gv = B.take(g._data, pos)
+        else:
+            gv = B.full(tuple(pos.shape), 0, gx.dtype)
+            B.put_(gv, win, B.take(g._data, B.take(pos, win)))
+        return _wrap(gx, g.device), _wrap(B.reshape(gv, tuple(pos.shape)), g.device), None, None
+
+
+def _put_last(B, dst, pos, src, win) -> None:
+    if win is None:
+        B.put_(dst, pos, src)
+    else:
+        B.put_(dst, B.take(pos, win), B.take(src, win))
+
+
+def setitem(x, index, value):
+    """x[index] = value in place, like torch: basic indexing writes through the view x[index]
+    (copy_, so autograd records CopySlices); integer-array indexing writes the last of repeated
+    positions (the value never depends on grad mode) and records IndexPut."""
+    from ..autograd import is_grad_enabled
+    from ..tensor import Tensor, arange
+
     if not isinstance(value, Tensor):
         value = x.new_full((), value)
     same_device("__setitem__", x, value)
-    if is_grad_enabled() and x.dtype.is_floating_point and (x.requires_grad or value.requires_grad):
-        flat_pos = pos.reshape(-1)
-        with _no_grad():
-            keep = ones(x.numel(), dtype=dtypes.bool_, device=x.device)
-            x._backend.put_(keep._data, flat_pos._data,
-                            x._backend.full((flat_pos.numel(),), False, np.bool_))
-        v = value.to(x.dtype).expand(*pos.shape).reshape(-1)
-        placed = zeros(x.numel(), dtype=x.dtype, device=x.device).scatter_add(0, flat_pos, v)
-        x._inplace("__setitem__", where(keep, x.reshape(-1), placed).reshape(x.shape))
+    if not _is_advanced(index):
+        getitem(x, index).copy_(value)
         return
     with _no_grad():
-        value = value.to(x.dtype).expand(*pos.shape).contiguous()
-        x._backend.put_(x._data, pos._data, value._data)
+        host = getitem(arange(x.numel()).reshape(x.shape), index)._data
+    pos_h = np.ascontiguousarray(host, dtype=np.int64)
+    flat = pos_h.reshape(-1)
+    win = None
+    if np.unique(flat).size != flat.size:
+        _, first_rev = np.unique(flat[::-1], return_index=True)
+        win = x._backend.from_numpy(np.sort(flat.size - 1 - first_rev).astype(np.int64))
+    pos = x._backend.from_numpy(pos_h)
+    if is_grad_enabled() and (x.requires_grad or value.requires_grad):
+        x._inplace("__setitem__",
+                   lambda s, v: IndexPut.apply(s, v.to(s.dtype).expand(*pos_h.shape), pos, win),
+                   value, cast=True)
+        return
+    x._check_inplace("__setitem__")
+    with _no_grad():
+        v = value.to(x.dtype).expand(*pos_h.shape).contiguous()
+        _put_last(x._backend, x._data, pos, v._data, win)
     x._bump()
 
 

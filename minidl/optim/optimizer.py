@@ -41,8 +41,9 @@ def _raw(t: Tensor):
 
 
 def _bump_version(t: Tensor) -> None:
-    # an optimizer step is an in-place update: graphs that saved the old value must notice
-    t._version.value += 1
+    # an optimizer step is an in-place update: graphs that saved the old value must notice, and
+    # views of the parameter must see it (Tensor._bump)
+    t._bump()
 
 
 def _check_grad(p: Tensor, g: Tensor) -> None:

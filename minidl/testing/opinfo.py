@@ -904,12 +904,19 @@ def _reshape_samples(device, dtype, requires_grad):
     ]
 
 
+def _view_samples(device, dtype, requires_grad):
+    # view of a transposed tensor is an error (no strides fit), like torch: see _reshape_errors
+    return [s for s in _reshape_samples(device, dtype, requires_grad) if s.name != "transposed"]
+
+
 def _reshape_errors(name):
     def errors(device):
         x = make_tensor((2, 3), device)
         return [_E((x, (4, 2)), {}, minidl.ShapeError,
                    r"shape '\[4, 2\]' is invalid for input of size 6"),
-                _E((x, (-1, -1)), {}, RuntimeError, "only one dimension can be inferred")]
+                _E((x, (-1, -1)), {}, RuntimeError, "only one dimension can be inferred")] + (
+            [_E((x.t(), (6,)), {}, RuntimeError, "view size is not compatible")]
+            if name == "view" else [])
     return errors
 
 
@@ -1437,7 +1444,7 @@ OP_DB: list[OpInfo] = [
     # -- movement --
     OpInfo("reshape", minidl.reshape, np.reshape, _reshape_samples, dtypes=_FLOATS_INT,
            error_inputs=_reshape_errors("reshape"), strategy=_st_reshape),
-    OpInfo("view", lambda x, shape: x.view(shape), np.reshape, _reshape_samples,
+    OpInfo("view", lambda x, shape: x.view(shape), np.reshape, _view_samples,
            error_inputs=_reshape_errors("view"), strategy=_st_reshape),
     OpInfo("flatten", minidl.flatten, ref_flatten, _flatten_samples, dtypes=_FLOATS_INT,
            error_inputs=_flatten_errors, strategy=_st_flatten),
