@@ -38,6 +38,9 @@ def _no_grad(t, what: str) -> None:
     if t.requires_grad:
         raise RuntimeError(f"Can't export a tensor that requires grad through {what}; use "
                            "tensor.detach() first")
+    if not t.is_contiguous():  # a strided view computes on a private copy of its storage
+        raise ShapeError(f"{what}: only contiguous tensors share their memory; got a "
+                         f"non-contiguous view of shape {list(t.shape)} (call .contiguous() first)")
 
 
 def cuda_array_interface(t) -> dict:

@@ -872,11 +872,6 @@ class Tensor:
         r = randn(*self.shape, dtype=self._dtype, device=self._device, generator=generator)
         return self._inplace("normal_", r * std + mean, cast=True, overwrite=True)
 
-
-# in-place results may not move up a category (bool < integer < floating), as in torch
-_CATEGORY = {"bool": 0, "int64": 1, "float32": 2, "float64": 2}
-_TYPE = {"bool": "Bool", "int64": "Long", "float32": "Float", "float64": "Double"}
-
     # ---- zero-copy interop (minidl.interop) ---------------------------------------------------
     @property
     def __cuda_array_interface__(self) -> dict:
@@ -893,6 +888,11 @@ _TYPE = {"bool": "Bool", "int64": "Long", "float32": "Float", "float64": "Double
     def __dlpack_device__(self) -> tuple:
         """(DLPack device type, index): (1, 0) for the CPU, (2, N) for cuda:N."""
         return (2, self._device.index) if self.is_cuda else (1, 0)
+
+
+# in-place results may not move up a category (bool < integer < floating), as in torch
+_CATEGORY = {"bool": 0, "int64": 1, "float32": 2, "float64": 2}
+_TYPE = {"bool": "Bool", "int64": "Long", "float32": "Float", "float64": "Double"}
 
 
 def _rebuild(arr, device, requires_grad):

@@ -101,3 +101,10 @@ def test_numba_device_arrays_are_shared(cuda_device):
     np.testing.assert_array_equal(arr.copy_to_host(), [200.0, 2.0, 4.0, 6.0, 8.0])
     with pytest.raises(DTypeError, match="int32"):
         minidl.from_dlpack(cuda.to_device(np.zeros(2, np.int32)))
+
+
+def test_strided_view_is_not_exported():
+    t = minidl.arange(6.0).reshape(2, 3).t()
+    with pytest.raises(ShapeError, match="non-contiguous view"):
+        t.__dlpack__()
+    np.testing.assert_array_equal(np.from_dlpack(t.contiguous()), np.arange(6.0).reshape(2, 3).T)
