@@ -103,7 +103,7 @@ def test_requires_grad_and_parameters(tmp_path):
 def test_layout_is_plain_hdf5(tmp_path):
     minidl.save(_state(), tmp_path / "ck.h5")
     with h5py.File(tmp_path / "ck.h5", "r") as f:
-        assert f.attrs["minidl_format"] == "minidl-checkpoint" and f.attrs["format_version"] == 1
+        assert f.attrs["minidl_format"] == "minidl-checkpoint" and f.attrs["format_version"] == 2
         assert list(f.keys())[:2] == ["model", "optimizer"]  # creation order kept
         w = f["model"]["conv1.weight"]
         assert isinstance(w, h5py.Dataset) and w.shape == (4, 1, 3, 3) and w.dtype == np.float32
@@ -172,8 +172,9 @@ def test_truncated_foreign_and_hostile_files(tmp_path):
 def _gpu_checkpoint(tmp_path):
     path = tmp_path / "ck.h5"
     minidl.save({"w": minidl.ones(2), "n": 1}, path)
-    with h5py.File(path, "a") as f:  # pretend it was saved from a GPU
+    with h5py.File(path, "a") as f:  # pretend it was saved from a GPU (and re-seal it as such)
         f["w"].attrs["device"] = "cuda:0"
+        minidl.io._seal(f["w"], f["w"][()])
     return path
 
 
