@@ -7,6 +7,9 @@ models, optimizers, schedulers and DataLoaders, epochs and RNG states (minidl's 
 numpy `bit_generator.state`, Python's `random.getstate()`).
 
 Layout (format version 2), readable with plain h5py (docs/checkpoints.md has the full spec):
+- the first 512 bytes are an HDF5 user block holding the header "minidl-checkpoint 2\n" +
+  "sha256 <hex of every byte after the header>\n", NUL-padded: `load` verifies it before HDF5
+  parses anything (a corrupt HDF5 structure can hang the HDF5 library).
 - root attrs: `minidl_format` = "minidl-checkpoint", `format_version` = 1, and the root is the
   top-level container (a non-container object is stored as the entry "value" of a root of
   `__type__` "value").
@@ -58,6 +61,9 @@ FORMAT_VERSION = 2
 """The checkpoint format version this minidl writes (and the newest it reads; 1 has no
 checksums)."""
 _DIGEST = "__sha256__"
+_HEADER_SIZE = 512  # an HDF5 user block: h5py skips it, minidl keeps the file checksum there
+_MAGIC = b"minidl-checkpoint "
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ARRAY_DTYPES = frozenset(np.dtype(t).name for t in (
     np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
     np.float16, np.float32, np.float64, np.complex64, np.complex128))
@@ -118,6 +124,32 @@ def _digest(path: str, attrs: dict, data: np.ndarray | None = None) -> str:
         h.update(data.nbytes.to_bytes(8, "little"))
         h.update(data.reshape(-1).view(np.uint8) if data.size else b"")
     return h.hexdigest()
+
+
+def _hash_tail(f) -> str:
+    """sha256 (hex) of the binary file object `f` from byte _HEADER_SIZE to its end."""
+    h = hashlib.sha256()
+    f.seek(_HEADER_SIZE)
+    while chunk := f.read(1 << 20):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def _header(digest: str) -> bytes:
+    text = _MAGIC + f"{FORMAT_VERSION}\nsha256 {digest}\n".encode()
+    return text + b"\0" * (_HEADER_SIZE - len(text))
+
+
+def _write_header(f) -> None:
+    """Fill the user block of the closed checkpoint `f` (path or r+w file object)."""
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "r+b") as fh:
+            _write_header(fh)
+        return
+    header = _header(_hash_tail(f))
+    f.seek(0)
+    f.write(header)
+    f.seek(0, os.SEEK_END)
 
 
 def _seal(obj, data: np.ndarray | None = None) -> None:
@@ -342,8 +374,9 @@ def save(obj: Any, f) -> None:
     stays a link. Raises TypeError naming the location of anything it cannot store."""
     h5py = _h5py()
     if hasattr(f, "write") and not isinstance(f, (str, os.PathLike)):
-        with h5py.File(f, "w", track_order=True) as h5:
+        with h5py.File(f, "w", track_order=True, userblock_size=_HEADER_SIZE) as h5:
             _write_file(h5, obj)
+        _write_header(f)
         return
     path = Path(os.fspath(f))
     if path.is_symlink():
@@ -355,8 +388,9 @@ def save(obj: Any, f) -> None:
     with _active_lock:
         _active_temps.add(tmp)
     try:
-        with h5py.File(tmp, "w", track_order=True) as h5:
+        with h5py.File(tmp, "w", track_order=True, userblock_size=_HEADER_SIZE) as h5:
             _write_file(h5, obj)
+        _write_header(tmp)
         if _phase_hook is not None:
             _phase_hook("written")
         _fsync_path(tmp)
@@ -767,14 +801,28 @@ class _Reader:
         return tuple(values) if kind.startswith("tuple") else values
 
 
-def _file_size(f, is_file_obj: bool) -> int:
-    if not is_file_obj:
-        return os.stat(f).st_size
-    pos = f.tell()
-    try:
-        return f.seek(0, os.SEEK_END)
-    finally:
-        f.seek(pos)
+def _check_header(fh, label: str) -> int:
+    """The format version the first bytes of `fh` announce: 2 once the file checksum in the
+    minidl header matched, 1 for a file that starts as bare HDF5 (format 1, or foreign)."""
+    fh.seek(0)
+    head = fh.read(_HEADER_SIZE)
+    if head.startswith(_HDF5_SIGNATURE):
+        return 1
+    if not head.startswith(_MAGIC):
+        raise CheckpointError(f"{label}: not a minidl checkpoint (it starts with neither a "
+                              "minidl header nor HDF5 data)")
+    version = re.match(rb"minidl-checkpoint ([0-9]{1,9})\n", head)
+    if version is not None and int(version[1]) > FORMAT_VERSION:
+        raise CheckpointError(f"{label}: checkpoint format version {int(version[1])} is not "
+                              f"supported by this minidl (reads 1..{FORMAT_VERSION})")
+    m = re.fullmatch(rb"minidl-checkpoint 2\nsha256 ([0-9a-f]{64})\n\0*", head)
+    if m is None or len(head) != _HEADER_SIZE:
+        raise CheckpointError(f"{label}: corrupt minidl checkpoint (damaged or truncated "
+                              "header)")
+    if _hash_tail(fh) != m[1].decode():
+        raise CheckpointError(f"{label}: corrupt minidl checkpoint (file checksum mismatch: "
+                              "damaged, truncated or modified after minidl.save wrote it)")
+    return 2
 
 
 def load(f, map_location=None) -> Any:
@@ -791,7 +839,14 @@ def load(f, map_location=None) -> Any:
     if not is_file_obj and not os.path.exists(label):
         raise FileNotFoundError(f"[Errno 2] No such file or directory: '{label}'")
     try:
-        size = _file_size(f, is_file_obj)
+        if is_file_obj:
+            announced = _check_header(f, label)
+            size = f.seek(0, os.SEEK_END)
+            f.seek(0)
+        else:
+            with open(label, "rb") as fh:
+                announced = _check_header(fh, label)
+                size = os.fstat(fh.fileno()).st_size
         h5 = h5py.File(f, "r")
     except OSError as e:
         raise CheckpointError(f"{label}: not a readable minidl checkpoint (truncated, corrupt or "
@@ -809,9 +864,15 @@ def load(f, map_location=None) -> Any:
             if version < 1 or version > FORMAT_VERSION:
                 raise CheckpointError(f"{label}: checkpoint format version {version} is not "
                                       f"supported by this minidl (reads 1..{FORMAT_VERSION})")
+            if version != announced:
+                raise CheckpointError(f"{label}: refused: format version {version} in the HDF5 "
+                                      + ("data but no minidl header" if announced == 1 else
+                                         f"data but {announced} in the minidl header"))
             reader.version = version
-            if h5.id.get_create_plist().get_userblock():
-                raise _Refused("/", "the file has a user block; minidl never writes one")
+            userblock = h5.id.get_create_plist().get_userblock()
+            if userblock != (_HEADER_SIZE if version >= 2 else 0):
+                raise _Refused("/", f"the file has a {userblock}-byte user block; minidl "
+                               "writes none (format 1) or its 512-byte header")
             tree = reader.group(h5, root=True)
             if version == 1:
                 warnings.warn(f"{label}: checkpoint format 1 (minidl before checksums) is loaded "
