@@ -696,7 +696,10 @@ class _Reader:
             if name in codes:
                 entries.append(("scalar", _read_scalar(attrs[name], codes[name], where, name)))
                 continue
-            child = g[name]
+            try:
+                child = g[name]
+            except (KeyError, OSError, ValueError) as e:
+                raise _Refused(f"{where.rstrip('/')}/{name}", f"cannot be opened ({e})") from None
             if isinstance(child, h5py.Group):
                 entries.append(self.group(child))
             elif isinstance(child, h5py.Dataset):
@@ -854,6 +857,7 @@ def load(f, map_location=None) -> Any:
     try:
         with h5:
             reader = _Reader(h5, size, _Mapper(map_location))
+            reader.version = announced  # (format 1 stored bytes as opaque attributes)
             root = reader.attrs(h5)
             fmt = root.get("minidl_format")
             if not isinstance(fmt, str) or fmt != FORMAT_NAME:

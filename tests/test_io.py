@@ -219,3 +219,48 @@ def test_map_location_cuda_round_trip(tmp_path, cuda_device):
     minidl.save({"w": cpu}, tmp_path / "cpu.h5")
     back = minidl.load(tmp_path / "cpu.h5", map_location="cuda")["w"]
     assert str(back.device) == "cuda:0" and np.array_equal(back.cpu().numpy(), cpu.numpy())
+
+
+def test_empty_bytes_nul_strings_and_every_array_dtype_round_trip(tmp_path):
+    state = {"empty": b"", "nul": b"a\x00b", "s_nul": "a\x00b", "s_empty": "", "s0": "\x00",
+             "surrogate": "x\ud800y", "uni": "ü✓", "ba": bytearray(b"\x00"),
+             "arrays": [np.arange(3).astype(dt) for dt in (
+                 np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+                 np.uint32, np.uint64, np.float16, np.float32, np.float64, np.complex64,
+                 np.complex128)],
+             "big_endian": np.arange(3, dtype=">f4"), "np_scalars": [np.float16(2), np.uint8(7)]}
+    minidl.save(state, tmp_path / "ck.h5")
+    out = minidl.load(tmp_path / "ck.h5")
+    assert out["empty"] == b"" and out["nul"] == b"a\x00b" and out["s_nul"] == "a\x00b"
+    assert out["s_empty"] == "" and out["s0"] == "\x00" and out["surrogate"] == "x\ud800y"
+    assert out["uni"] == "ü✓" and out["ba"] == b"\x00"
+    for a, b in zip(state["arrays"], out["arrays"]):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert out["big_endian"].tolist() == [0.0, 1.0, 2.0]
+    assert [type(v) for v in out["np_scalars"]] == [np.float16, np.uint8]
+    with h5py.File(tmp_path / "ck.h5", "r") as f:  # plain h5py: bytes are uint8 vectors
+        assert bytes(f.attrs["nul"]) == b"a\x00b" and f.attrs["uni"] == "ü✓"
+    with pytest.raises(TypeError, match="dtype float128|dtype longdouble"):
+        minidl.save({"x": np.zeros(2, np.longdouble)}, tmp_path / "ld.h5")
+
+
+def test_save_writes_through_a_symlink(tmp_path):
+    real_dir = tmp_path / "store"
+    real_dir.mkdir()
+    target = real_dir / "ck.h5"
+    minidl.save({"v": 1}, target)
+    link = tmp_path / "latest.h5"
+    link.symlink_to(os.path.relpath(target, tmp_path))
+    minidl.save({"v": 2}, link)
+    assert link.is_symlink() and os.readlink(link) == os.path.relpath(target, tmp_path)
+    assert minidl.load(target) == {"v": 2} and minidl.load(link) == {"v": 2}
+    assert sorted(p.name for p in real_dir.iterdir()) == ["ck.h5"]  # temp file renamed there
+    # a chain of links, and a dangling one (creates its target, as open(path, "w") would)
+    chain = tmp_path / "chain.h5"
+    chain.symlink_to(link)
+    minidl.save({"v": 3}, chain)
+    assert chain.is_symlink() and link.is_symlink() and minidl.load(target) == {"v": 3}
+    dangling = tmp_path / "new.h5"
+    dangling.symlink_to(real_dir / "new-target.h5")
+    minidl.save({"v": 4}, dangling)
+    assert dangling.is_symlink() and minidl.load(real_dir / "new-target.h5") == {"v": 4}
