@@ -563,8 +563,8 @@ def _read_scalar(value, code: str, where: str, name: str):
 class _Reader:
     """Validates (pass 1: `group`) and then reads (pass 2: `build`) one open checkpoint."""
 
-    def __init__(self, h5, size: int, mapper: _Mapper) -> None:
-        self.h5, self.size, self.mapper = h5, size, mapper
+    def __init__(self, size: int, mapper: _Mapper) -> None:
+        self.size, self.mapper = size, mapper
         self.version = 0
         self.seen: set[int] = set()
         self.data_bytes = 0
@@ -856,7 +856,7 @@ def load(f, map_location=None) -> Any:
                               f"not HDF5): {e}") from None
     try:
         with h5:
-            reader = _Reader(h5, size, _Mapper(map_location))
+            reader = _Reader(size, _Mapper(map_location))
             reader.version = announced  # (format 1 stored bytes as opaque attributes)
             root = reader.attrs(h5)
             fmt = root.get("minidl_format")

@@ -264,3 +264,12 @@ def test_save_writes_through_a_symlink(tmp_path):
     dangling.symlink_to(real_dir / "new-target.h5")
     minidl.save({"v": 4}, dangling)
     assert dangling.is_symlink() and minidl.load(real_dir / "new-target.h5") == {"v": 4}
+
+
+def test_map_location_errors_are_the_callers_not_checkpoint_errors(tmp_path):
+    minidl.save({"w": minidl.ones(2)}, tmp_path / "ck.h5")
+
+    def bad(t, loc):
+        raise ValueError("my map_location failed")
+    with pytest.raises(ValueError, match="my map_location failed"):
+        minidl.load(tmp_path / "ck.h5", map_location=bad)
