@@ -16,7 +16,8 @@ AlexNet trains with the paper's recipe: SGD (the paper's update form) momentum 0
 5e-4, batch 128, lr 0.01 divided by 10 when validation accuracy plateaus, random 224 crops of a
 256 image, horizontal flips (not for digit sets) and PCA lighting (alphastd 0.1).
 The data helpers (`detect_data`, `load_data`, `make_optimizer`) are public: the examples and the
-demo use them.
+demo use them.  Bad arguments are one-line usage errors (`minidl train: error: ...`, exit 2);
+Ctrl-C during training prints the last checkpoint and exits 130.
 """
 from __future__ import annotations
 
@@ -315,16 +316,6 @@ def _dry_run(args, model, device) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
-    """`minidl train`; Ctrl-C ends it with one line naming the last checkpoint, exit 130."""
-    args._checkpoint = args._checkpoint_stat = None
-    try:
-        return _train(args)
-    except KeyboardInterrupt:
-        print(f"interrupted; {_last_checkpoint(args)}", file=sys.stderr, flush=True)
-        return 130
-
-
 def _stat(path):
     try:
         st = os.stat(path)
@@ -337,7 +328,7 @@ def _last_checkpoint(args) -> str:
     """"last checkpoint: PATH (epoch N)" for the checkpoint this run wrote, else the one it
     resumed from, else "no checkpoint written yet" (a file at the checkpoint path that this run
     did not write belongs to an earlier run)."""
-    path = args._checkpoint
+    path = getattr(args, "_checkpoint", None)
     if path is None or _stat(path) in (None, args._checkpoint_stat):
         if args.resume is None:
             return "no checkpoint written yet"
@@ -351,11 +342,13 @@ def _last_checkpoint(args) -> str:
     return f"last checkpoint: {path} (epoch {epoch})"
 
 
-def _train(args) -> int:
+def cmd_train(args) -> int:
     import minidl
     from .data import DataLoader
     from .train import fit
 
+    if args.device == "cuda":
+        minidl.cuda.require()
     device = args.device
     minidl.manual_seed(args.seed)
     d = DEFAULTS[args.model]
@@ -382,9 +375,9 @@ def _train(args) -> int:
         _check_resume(args, model, tag)
     args._checkpoint = args.checkpoint or out / "checkpoint.h5"
     args._checkpoint_stat = _stat(args._checkpoint)
+    epochs = d["epochs"] if args.epochs is None else args.epochs
     history = fit(model, train_loader, opt, val_loader=test_loader,
-                  epochs=d["epochs"] if args.epochs is None else args.epochs, scheduler=sched,
-                  device=device, out_dir=out,
+                  epochs=epochs, scheduler=sched, device=device, out_dir=out,
                   checkpoint=args.checkpoint, resume=args.resume, progress=not args.no_progress,
                   title=f"{tag} on {desc.split(':')[0]}")
     if history:
@@ -629,9 +622,14 @@ def main(argv=None) -> int:
         if VARIANTS.get(args.model):
             raise SystemExit(f"minidl train: --variant for {args.model} must be one of "
                              f"{', '.join(VARIANTS[args.model])}")
-    if args.func is cmd_train:
-        _validate_train(args)
-    return int(args.func(args) or 0)
+    if args.func is not cmd_train:
+        return int(args.func(args) or 0)
+    _validate_train(args)
+    try:
+        return int(cmd_train(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C: one line naming the last checkpoint, exit 130
+        print(f"interrupted; {_last_checkpoint(args)}", file=sys.stderr, flush=True)
+        return 130
 
 
 if __name__ == "__main__":

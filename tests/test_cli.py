@@ -126,10 +126,10 @@ def test_ctrl_c_names_the_last_checkpoint(tmp_path):
     finally:
         proc.kill()
     assert rc == 130, err
-    assert "Traceback" not in out + err
+    assert "Traceback" not in out + err, err
     last = err.strip().splitlines()[-1]
     epoch = minidl.load(ck)["epoch"]
-    assert epoch >= 1 and last == f"interrupted; last checkpoint: {ck} (epoch {epoch})"
+    assert epoch >= 1 and last == f"interrupted; last checkpoint: {ck} (epoch {epoch})", err
 
 
 def test_ctrl_c_before_the_first_checkpoint(tmp_path):
@@ -145,6 +145,6 @@ def test_ctrl_c_before_the_first_checkpoint(tmp_path):
     finally:
         proc.kill()
     assert rc == 130, err
-    assert "Traceback" not in out + err
-    assert err.strip().splitlines()[-1] == "interrupted; no checkpoint written yet"
+    assert "Traceback" not in out + err, err
+    assert err.strip().splitlines()[-1] == "interrupted; no checkpoint written yet", err
     assert minidl.load(ck) == {"stale": 1}
