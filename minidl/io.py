@@ -44,6 +44,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import threading
 import warnings
 from pathlib import Path
@@ -368,10 +369,45 @@ def _clean_stale_temps(directory: Path, base: str) -> None:
             pass
 
 
+class _SigintDeferred:
+    """Within it (main thread only) Ctrl-C waits until the block ends, then acts as before: a
+    save finishes or never replaces the target, and h5py swallows a KeyboardInterrupt raised
+    inside its callbacks (seen: a save carried on and the process never stopped)."""
+
+    def __enter__(self):
+        self.received = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self.previous = signal.signal(signal.SIGINT, self._note)
+            except (ValueError, OSError):  # no signals here (embedded interpreters)
+                self.previous = None
+        return self
+
+    def _note(self, signum, frame) -> None:
+        self.received = True
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is None:
+            return
+        signal.signal(signal.SIGINT, self.previous)
+        if self.received:
+            if callable(self.previous):
+                self.previous(signal.SIGINT, None)  # Python's default: KeyboardInterrupt
+            elif self.previous == signal.SIG_DFL:
+                signal.raise_signal(signal.SIGINT)
+
+
 def save(obj: Any, f) -> None:
     """Write `obj` to the checkpoint `f` (a path; or a binary file object, without the atomic
     rename). A path that is a symlink is written through to its target, atomically; the link
-    stays a link. Raises TypeError naming the location of anything it cannot store."""
+    stays a link. Ctrl-C during a save takes effect when it is done. Raises TypeError naming
+    the location of anything it cannot store."""
+    with _SigintDeferred():
+        _save(obj, f)
+
+
+def _save(obj: Any, f) -> None:
     h5py = _h5py()
     if hasattr(f, "write") and not isinstance(f, (str, os.PathLike)):
         with h5py.File(f, "w", track_order=True, userblock_size=_HEADER_SIZE) as h5:
@@ -835,7 +871,13 @@ def load(f, map_location=None) -> Any:
     "cuda:0", minidl.device), a dict {saved device: target device}, or a callable
     f(cpu_tensor, saved_device) -> tensor. Raises CheckpointError for truncated, corrupt,
     modified or foreign files (anything `save` does not write: links, external storage, other
-    layouts or types, sizes beyond the file's), FileNotFoundError if `f` does not exist."""
+    layouts or types, sizes beyond the file's), FileNotFoundError if `f` does not exist.
+    Ctrl-C during a load takes effect when it is done."""
+    with _SigintDeferred():
+        return _load(f, map_location)
+
+
+def _load(f, map_location=None) -> Any:
     h5py = _h5py()
     is_file_obj = hasattr(f, "read") and not isinstance(f, (str, os.PathLike))
     label = getattr(f, "name", "<file object>") if is_file_obj else os.fspath(f)
@@ -881,7 +923,7 @@ def load(f, map_location=None) -> Any:
             if version == 1:
                 warnings.warn(f"{label}: checkpoint format 1 (minidl before checksums) is loaded "
                               "without an integrity check; save it again to add checksums",
-                              UserWarning, stacklevel=3)
+                              UserWarning, stacklevel=4)
             return reader.build(tree)
     except (CheckpointError, DeviceError):
         raise

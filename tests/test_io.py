@@ -273,3 +273,22 @@ def test_map_location_errors_are_the_callers_not_checkpoint_errors(tmp_path):
         raise ValueError("my map_location failed")
     with pytest.raises(ValueError, match="my map_location failed"):
         minidl.load(tmp_path / "ck.h5", map_location=bad)
+
+
+def test_ctrl_c_during_save_lands_after_the_save(tmp_path, monkeypatch):
+    """h5py swallows a KeyboardInterrupt raised inside its callbacks (a save then carried on
+    and training never stopped): save defers SIGINT until the checkpoint is complete."""
+    import signal
+    import minidl.io as mio
+    sent = []
+
+    def hook(phase):
+        if phase == "dataset" and not sent:
+            sent.append(1)
+            signal.raise_signal(signal.SIGINT)  # as Ctrl-C would, in the middle of the save
+    monkeypatch.setattr(mio, "_phase_hook", hook)
+    with pytest.raises(KeyboardInterrupt):
+        minidl.save({"a": minidl.ones(3), "b": minidl.zeros(2)}, tmp_path / "ck.h5")
+    assert sent and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    monkeypatch.setattr(mio, "_phase_hook", None)
+    assert minidl.load(tmp_path / "ck.h5")["b"].tolist() == [0.0, 0.0]
