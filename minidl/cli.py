@@ -17,7 +17,8 @@ AlexNet trains with the paper's recipe: SGD (the paper's update form) momentum 0
 5e-4, batch 128, lr 0.01 divided by 10 when validation accuracy plateaus, random 224 crops of a
 256 image, horizontal flips (not for digit sets) and PCA lighting (alphastd 0.1).
 The data helpers (`detect_data`, `load_data`, `make_optimizer`) are public: the examples and the
-demo use them.
+demo use them.  Bad arguments are one-line usage errors (`minidl train: error: ...`, exit 2);
+Ctrl-C during training prints the last checkpoint and exits 130.
 """
 from __future__ import annotations
 
@@ -290,7 +291,7 @@ def _dry_run(args, model, device) -> int:
     from .nn import functional as F
 
     c, h, w = INPUT_SPECS[args.model]
-    bs = args.batch_size or DEFAULTS[args.model]["batch_size"]
+    bs = DEFAULTS[args.model]["batch_size"] if args.batch_size is None else args.batch_size
     opt, _ = make_optimizer(args.model, model, args.lr)
     model.train()
     rng = np.random.default_rng(args.seed)
@@ -314,6 +315,32 @@ def _dry_run(args, model, device) -> int:
     print(f"{mean:.2f} seconds/step ({bs / mean:.1f} images/s)"
           + (f"; first step {times[0]:.2f} s (includes compilation)" if len(times) > 1 else ""))
     return 0
+
+
+def _stat(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _last_checkpoint(args) -> str:
+    """"last checkpoint: PATH (epoch N)" for the checkpoint this run wrote, else the one it
+    resumed from, else "no checkpoint written yet" (a file at the checkpoint path that this run
+    did not write belongs to an earlier run)."""
+    path = getattr(args, "_checkpoint", None)
+    if path is None or _stat(path) in (None, args._checkpoint_stat):
+        if args.resume is None:
+            return "no checkpoint written yet"
+        path = args.resume
+    try:  # just the epoch attribute: the user is waiting, and save_checkpoint wrote this file
+        import h5py
+        with h5py.File(path, "r") as f:
+            epoch = int(f.attrs["epoch"])
+    except Exception:
+        return f"last checkpoint: {path}"
+    return f"last checkpoint: {path} (epoch {epoch})"
 
 
 def cmd_train(args) -> int:
@@ -345,7 +372,7 @@ def cmd_train(args) -> int:
     print(desc)
     model = _build_model(args.model, args.variant, k).to(device)
     opt, sched = make_optimizer(args.model, model, args.lr)
-    bs = args.batch_size or d["batch_size"]
+    bs = d["batch_size"] if args.batch_size is None else args.batch_size
     workers = args.workers
     sampler = None
     if args.distributed:
@@ -365,8 +392,13 @@ def cmd_train(args) -> int:
     print(f"{tag}: {sum(p.numel() for p in model.parameters()):,} parameters, batch {bs}"
           f"{f' per rank x {world} ranks' if args.distributed else ''}, "
           f"lr {opt.param_groups[0]['lr']}, device {device}, output in {out}/")
+    if args.resume is not None:
+        _check_resume(args, model, tag)
+    args._checkpoint = args.checkpoint or out / "checkpoint.h5"
+    args._checkpoint_stat = _stat(args._checkpoint)
+    epochs = d["epochs"] if args.epochs is None else args.epochs
     history = fit(model, train_loader, opt, val_loader=test_loader,
-                  epochs=args.epochs or d["epochs"], scheduler=sched, device=device, out_dir=out,
+                  epochs=epochs, scheduler=sched, device=device, out_dir=out,
                   checkpoint=args.checkpoint, resume=args.resume, progress=not args.no_progress,
                   title=f"{tag} on {desc.split(':')[0]}")
     if history:
@@ -519,27 +551,106 @@ def cmd_bench(args) -> int:
 # ---------------------------------------------------------------- main
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: `minidl train: error: ...`, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _int_at_least(low: int):
+    what = "a positive integer" if low == 1 else "an integer >= 0"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
+        return value
+    parse.__name__ = what  # (argparse names the type in some messages)
+    return parse
+
+
+def _learning_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _validate_train(args) -> None:
+    """Usage errors argparse cannot see: paths, devices (before any data or model loads)."""
+    sub = _Parser(prog="minidl train")
+    if args.data is not None:
+        if not os.path.exists(os.path.expanduser(args.data)):
+            sub.error(f"argument --data: no such file or directory: {args.data}")
+        try:
+            detect_data(args.data)
+        except (ValueError, OSError) as e:
+            sub.error(str(e))
+    if args.resume is not None and not os.path.isfile(args.resume):
+        sub.error(f"argument --resume: no such checkpoint file: {args.resume}")
+    if args.device == "cuda":
+        import minidl
+        from .errors import DeviceError
+        try:
+            minidl.cuda.require()
+        except DeviceError as e:
+            sub.error(f"argument --device cuda: {e}")
+
+
+def _check_resume(args, model, tag: str) -> None:
+    """Refuse (exit 2) a --resume file that is not a checkpoint of this model."""
+    import minidl
+    from .errors import CheckpointError
+    sub = _Parser(prog="minidl train")
+    try:
+        state = minidl.load(args.resume, map_location="cpu")
+    except CheckpointError as e:
+        sub.error(f"argument --resume: {e}")
+    saved = state.get("model") if isinstance(state, dict) else None
+    if not isinstance(saved, dict) or "epoch" not in state:
+        sub.error(f"argument --resume: {args.resume} is a minidl file but not a training "
+                  "checkpoint (no model state and epoch)")
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    have = {k: tuple(getattr(v, "shape", ())) for k, v in saved.items()}
+    if want != have:
+        diff = sorted(set(want) ^ set(have)) or [k for k in want if want[k] != have[k]]
+        k = diff[0]
+        sub.error(f"argument --resume: {args.resume} is a checkpoint of another model: {tag} "
+                  f"has {k!r} {list(want[k]) if k in want else '(none)'}, the checkpoint "
+                  f"{list(have[k]) if k in have else '(none)'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="minidl", description="minidl: train the classic "
-                                 "networks, inspect the install, run benchmarks")
+    ap = _Parser(prog="minidl", description="minidl: train the classic "
+                 "networks, inspect the install, run benchmarks")
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train lenet5, alexnet or cifar_convnet")
     t.add_argument("model", choices=sorted(DEFAULTS))
     t.add_argument("--variant", help="lenet5: paper|modern; alexnet: paper|single")
     t.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     t.add_argument("--data", help="MNIST / CIFAR-10 / image folder (default: built-in digits)")
-    t.add_argument("--epochs", type=int, help="epochs (lenet5 10, alexnet 90, cifar_convnet 30)")
-    t.add_argument("--batch-size", type=int, help="(lenet5 64, alexnet 128, cifar_convnet 128)")
-    t.add_argument("--lr", type=float, help="initial learning rate (lenet5 paper 0.002, modern "
-                   "0.05; alexnet, cifar_convnet 0.01)")
-    t.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    t.add_argument("--epochs", type=_int_at_least(1),
+                   help="epochs (lenet5 10, alexnet 90, cifar_convnet 30)")
+    t.add_argument("--batch-size", type=_int_at_least(1),
+                   help="(lenet5 64, alexnet 128, cifar_convnet 128)")
+    t.add_argument("--lr", type=_learning_rate, help="initial learning rate (lenet5 paper "
+                   "0.002, modern 0.05; alexnet, cifar_convnet 0.01)")
+    t.add_argument("--workers", type=_int_at_least(0), default=0,
+                   help="DataLoader worker processes")
     t.add_argument("--checkpoint", help="checkpoint path (default OUT/checkpoint.h5)")
     t.add_argument("--resume", help="continue from this checkpoint")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", help="output folder (default runs/MODEL-VARIANT)")
-    t.add_argument("--dry-run", type=int, default=0, metavar="N",
+    t.add_argument("--dry-run", type=_int_at_least(0), default=0, metavar="N",
                    help="N steps on random data at full input size; prints seconds/step")
-    t.add_argument("--subset", type=int, metavar="N",
+    t.add_argument("--subset", type=_int_at_least(1), metavar="N",
                    help="use only the first N training and N test images")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.add_argument("--distributed", action="store_true", help="data-parallel over the MPI "
@@ -562,7 +673,14 @@ def main(argv=None) -> int:
         if VARIANTS.get(args.model):
             raise SystemExit(f"minidl train: --variant for {args.model} must be one of "
                              f"{', '.join(VARIANTS[args.model])}")
-    return int(args.func(args) or 0)
+    if args.func is not cmd_train:
+        return int(args.func(args) or 0)
+    _validate_train(args)
+    try:
+        return int(cmd_train(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C: one line naming the last checkpoint, exit 130
+        print(f"interrupted; {_last_checkpoint(args)}", file=sys.stderr, flush=True)
+        return 130
 
 
 if __name__ == "__main__":

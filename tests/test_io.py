@@ -103,7 +103,7 @@ def test_requires_grad_and_parameters(tmp_path):
 def test_layout_is_plain_hdf5(tmp_path):
     minidl.save(_state(), tmp_path / "ck.h5")
     with h5py.File(tmp_path / "ck.h5", "r") as f:
-        assert f.attrs["minidl_format"] == "minidl-checkpoint" and f.attrs["format_version"] == 1
+        assert f.attrs["minidl_format"] == "minidl-checkpoint" and f.attrs["format_version"] == 2
         assert list(f.keys())[:2] == ["model", "optimizer"]  # creation order kept
         w = f["model"]["conv1.weight"]
         assert isinstance(w, h5py.Dataset) and w.shape == (4, 1, 3, 3) and w.dtype == np.float32
@@ -156,6 +156,7 @@ def test_truncated_foreign_and_hostile_files(tmp_path):
     minidl.save({"a": 1}, tmp_path / "new.h5")
     with h5py.File(tmp_path / "new.h5", "a") as f:
         f.attrs["format_version"] = 99
+    minidl.io._write_header(tmp_path / "new.h5")  # (edits with h5py break the file checksum)
     with pytest.raises(CheckpointError, match="version 99"):
         minidl.load(tmp_path / "new.h5")
     minidl.save({"a": np.zeros(2)}, tmp_path / "vlen.h5")
@@ -164,6 +165,7 @@ def test_truncated_foreign_and_hostile_files(tmp_path):
         f.create_dataset("a", data=np.array([b"x", b"y"], dtype=object),
                          dtype=h5py.string_dtype())
         f["a"].attrs["__type__"] = "ndarray"
+    minidl.io._write_header(tmp_path / "vlen.h5")
     with pytest.raises(CheckpointError, match="vlen.h5.*only numeric"):
         minidl.load(tmp_path / "vlen.h5")
     assert issubclass(CheckpointError, RuntimeError)
@@ -172,8 +174,10 @@ def test_truncated_foreign_and_hostile_files(tmp_path):
 def _gpu_checkpoint(tmp_path):
     path = tmp_path / "ck.h5"
     minidl.save({"w": minidl.ones(2), "n": 1}, path)
-    with h5py.File(path, "a") as f:  # pretend it was saved from a GPU
+    with h5py.File(path, "a") as f:  # pretend it was saved from a GPU (and re-seal it as such)
         f["w"].attrs["device"] = "cuda:0"
+        minidl.io._seal(f["w"], f["w"][()])
+    minidl.io._write_header(path)
     return path
 
 
@@ -215,3 +219,76 @@ def test_map_location_cuda_round_trip(tmp_path, cuda_device):
     minidl.save({"w": cpu}, tmp_path / "cpu.h5")
     back = minidl.load(tmp_path / "cpu.h5", map_location="cuda")["w"]
     assert str(back.device) == "cuda:0" and np.array_equal(back.cpu().numpy(), cpu.numpy())
+
+
+def test_empty_bytes_nul_strings_and_every_array_dtype_round_trip(tmp_path):
+    state = {"empty": b"", "nul": b"a\x00b", "s_nul": "a\x00b", "s_empty": "", "s0": "\x00",
+             "surrogate": "x\ud800y", "uni": "ü✓", "ba": bytearray(b"\x00"),
+             "arrays": [np.arange(3).astype(dt) for dt in (
+                 np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+                 np.uint32, np.uint64, np.float16, np.float32, np.float64, np.complex64,
+                 np.complex128)],
+             "big_endian": np.arange(3, dtype=">f4"), "np_scalars": [np.float16(2), np.uint8(7)]}
+    minidl.save(state, tmp_path / "ck.h5")
+    out = minidl.load(tmp_path / "ck.h5")
+    assert out["empty"] == b"" and out["nul"] == b"a\x00b" and out["s_nul"] == "a\x00b"
+    assert out["s_empty"] == "" and out["s0"] == "\x00" and out["surrogate"] == "x\ud800y"
+    assert out["uni"] == "ü✓" and out["ba"] == b"\x00"
+    for a, b in zip(state["arrays"], out["arrays"]):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert out["big_endian"].tolist() == [0.0, 1.0, 2.0]
+    assert [type(v) for v in out["np_scalars"]] == [np.float16, np.uint8]
+    with h5py.File(tmp_path / "ck.h5", "r") as f:  # plain h5py: bytes are uint8 vectors
+        assert bytes(f.attrs["nul"]) == b"a\x00b" and f.attrs["uni"] == "ü✓"
+    with pytest.raises(TypeError, match="dtype float128|dtype longdouble"):
+        minidl.save({"x": np.zeros(2, np.longdouble)}, tmp_path / "ld.h5")
+
+
+def test_save_writes_through_a_symlink(tmp_path):
+    real_dir = tmp_path / "store"
+    real_dir.mkdir()
+    target = real_dir / "ck.h5"
+    minidl.save({"v": 1}, target)
+    link = tmp_path / "latest.h5"
+    link.symlink_to(os.path.relpath(target, tmp_path))
+    minidl.save({"v": 2}, link)
+    assert link.is_symlink() and os.readlink(link) == os.path.relpath(target, tmp_path)
+    assert minidl.load(target) == {"v": 2} and minidl.load(link) == {"v": 2}
+    assert sorted(p.name for p in real_dir.iterdir()) == ["ck.h5"]  # temp file renamed there
+    # a chain of links, and a dangling one (creates its target, as open(path, "w") would)
+    chain = tmp_path / "chain.h5"
+    chain.symlink_to(link)
+    minidl.save({"v": 3}, chain)
+    assert chain.is_symlink() and link.is_symlink() and minidl.load(target) == {"v": 3}
+    dangling = tmp_path / "new.h5"
+    dangling.symlink_to(real_dir / "new-target.h5")
+    minidl.save({"v": 4}, dangling)
+    assert dangling.is_symlink() and minidl.load(real_dir / "new-target.h5") == {"v": 4}
+
+
+def test_map_location_errors_are_the_callers_not_checkpoint_errors(tmp_path):
+    minidl.save({"w": minidl.ones(2)}, tmp_path / "ck.h5")
+
+    def bad(t, loc):
+        raise ValueError("my map_location failed")
+    with pytest.raises(ValueError, match="my map_location failed"):
+        minidl.load(tmp_path / "ck.h5", map_location=bad)
+
+
+def test_ctrl_c_during_save_lands_after_the_save(tmp_path, monkeypatch):
+    """h5py swallows a KeyboardInterrupt raised inside its callbacks (a save then carried on
+    and training never stopped): save defers SIGINT until the checkpoint is complete."""
+    import signal
+    import minidl.io as mio
+    sent = []
+
+    def hook(phase):
+        if phase == "dataset" and not sent:
+            sent.append(1)
+            signal.raise_signal(signal.SIGINT)  # as Ctrl-C would, in the middle of the save
+    monkeypatch.setattr(mio, "_phase_hook", hook)
+    with pytest.raises(KeyboardInterrupt):
+        minidl.save({"a": minidl.ones(3), "b": minidl.zeros(2)}, tmp_path / "ck.h5")
+    assert sent and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    monkeypatch.setattr(mio, "_phase_hook", None)
+    assert minidl.load(tmp_path / "ck.h5")["b"].tolist() == [0.0, 0.0]

@@ -54,6 +54,19 @@ class Conv2d(Module):
         self.kernel_size = _pair(kernel_size)
         self.stride = _pair(stride)
         self.dilation = _pair(dilation)
+        # PyTorch only fails at the first forward (or with a tensor-creation error); fail here
+        if min(self.kernel_size) < 1:
+            raise ValueError("Conv2d: kernel size should be greater than zero, but got "
+                             f"kernel_size={self.kernel_size}")
+        if min(self.stride) < 1:
+            raise ValueError(f"Conv2d: non-positive stride is not supported, got "
+                             f"stride={self.stride}")
+        if min(self.dilation) < 1:
+            raise ValueError("Conv2d: dilation should be greater than zero, but got "
+                             f"dilation={self.dilation}")
+        if not isinstance(padding, str) and min(_pair(padding)) < 0:
+            raise ValueError(f"Conv2d: negative padding is not supported, got "
+                             f"padding={_pair(padding)}")
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
                 raise ValueError(f"Invalid padding string '{padding}', should be one of "

@@ -133,6 +133,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if min(dilation) < 1:
         raise ShapeError(f"conv2d: dilation must be positive, got dilation {dilation}")
     co, cg, kh, kw = weight.shape
+    if kh < 1 or kw < 1:
+        raise ShapeError(f"conv2d: kernel size should be greater than zero, but got weight "
+                         f"{_shape(weight)}")
     pad = _padding(padding, stride, dilation, (kh, kw))
     x = input.unsqueeze(0) if input.ndim == 3 else input
     n, c, h, w = x.shape

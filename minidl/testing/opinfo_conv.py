@@ -90,6 +90,9 @@ def _conv_errors(device):
                    r"size \(3, 3\)"),
         ErrorInput((z(1, 2, 5, 5), z(1, 2, 3, 3)), {"stride": 0}, ShapeError,
                    r"stride must be positive"),
+        ErrorInput((z(1, 2, 5, 5), z(1, 2, 0, 3)), {}, ShapeError,
+                   r"^conv2d: kernel size should be greater than zero, but got weight "
+                   r"\[1, 2, 0, 3\]$"),
         ErrorInput((z(1, 2, 5, 5), z(1, 2, 3, 3)), {"dilation": -1}, ShapeError,
                    r"dilation must be positive"),
         ErrorInput((z(1, 2, 5, 5), z(1, 2, 3, 3)), {"padding": (1, -1)}, ShapeError,
