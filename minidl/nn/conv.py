@@ -1,6 +1,7 @@
 """Conv2d: 2-D convolution (cross-correlation) with PyTorch's constructor and initialisation."""
 from __future__ import annotations
 
+from ..backend.shared.pool_geometry import pair
 from ..tensor import Tensor, empty
 from . import functional as F
 from . import init
@@ -10,14 +11,6 @@ from .parameter import Parameter
 __all__ = ["Conv2d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _pair(v) -> tuple:
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"expected an int or a pair of ints, got {v!r}")
-        return tuple(int(x) for x in v)
-    return (int(v), int(v))
 
 
 class Conv2d(Module):
@@ -51,9 +44,9 @@ class Conv2d(Module):
                                       "(only 'zeros')")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
-        self.dilation = _pair(dilation)
+        self.kernel_size = pair(kernel_size, "Conv2d", "kernel_size")
+        self.stride = pair(stride, "Conv2d", "stride")
+        self.dilation = pair(dilation, "Conv2d", "dilation")
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
                 raise ValueError(f"Invalid padding string '{padding}', should be one of "
@@ -62,7 +55,7 @@ class Conv2d(Module):
                 raise ValueError("padding='same' is not supported for strided convolutions")
             self.padding = padding
         else:
-            self.padding = _pair(padding)
+            self.padding = pair(padding, "Conv2d", "padding")
         self.groups = groups
         self.padding_mode = padding_mode
         self.weight = Parameter(empty(out_channels, in_channels // groups, *self.kernel_size,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, vectorize
 
-from .. import counter_rng, scalar
+from ..shared import counter_rng, scalar
 
 __all__ = [
     "from_numpy", "to_numpy", "empty", "full", "arange", "astype", "copy", "reshape", "copy_into",
