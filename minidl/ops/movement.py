@@ -68,7 +68,7 @@ def reshape(x, *shape):
     """The same elements in a new shape (ints or one tuple; one -1 is inferred)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    shape = infer_shape("view" if False else "reshape", shape, x.numel())
+    shape = infer_shape("reshape", shape, x.numel())
     if shape == tuple(x.shape):
         return Reshape.apply(x, shape) if x.requires_grad else _alias_view(x)
     return Reshape.apply(x, shape)
