@@ -107,7 +107,7 @@ class Backend(Protocol):
 
     # ---- random -------------------------------------------------------------------------------
     def rand_uniform(self, shape: Shape, dtype, seed: int, offset: int) -> Array:
-        """U[0,1) from minidl.backend.shared.counter_rng at counters offset..offset+n-1 (bit-identical on
+        """U[0,1) from backend.shared.counter_rng at counters offset..offset+n-1 (bit-identical on
         every backend)."""
 
     def rand_normal(self, shape: Shape, dtype, seed: int, offset: int) -> Array:

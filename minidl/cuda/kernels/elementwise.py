@@ -1,4 +1,4 @@
-"""Elementwise kernels: the generic map over minidl.backend.shared.scalar functions, plus fill, arange and
+"""Elementwise kernels: the generic map over backend.shared.scalar functions, plus fill, arange and
 dtype casts (the memory primitives that are maps).  Launchers: minidl.cuda.backend.
 
 Every kernel here is a 1-D grid-stride loop: thread t of the grid handles flat output elements
