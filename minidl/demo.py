@@ -8,8 +8,9 @@ network has to beat to be worth showing.
 The recipe (chosen by measurement, see README): the modern variant (ReLU, max-pooling, full C3,
 linear output; 61,706 parameters); training images shifted at random by up to 2 pixels of the
 32x32 field (RandomCrop of the zero-padded image, before normalisation, so the padding is
-background); SGD with Nesterov momentum 0.9, weight decay 5e-4, batch 32; a one-cycle learning
-rate peaking at 0.05, stepped once per epoch.  About a minute of CPU time on 2 cores.
+background); cross-entropy with label smoothing 0.1; SGD with Nesterov momentum 0.9, weight
+decay 5e-4, batch 32; a one-cycle learning rate peaking at 0.05 over 30 epochs, stepped once per
+epoch.  About 40 s on 2 quiet cores.
 Options: --epochs N, --variant modern|paper (paper: the 1998 network, RBF output, lr 0.002
 with ReduceLROnPlateau, no augmentation), --out DIR.
 (The CUDA kernels are covered by the test suite under numba's simulator, not here.)
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from functools import partial
 
 import numpy as np
 
@@ -28,12 +30,14 @@ from minidl.data import transforms as T
 from minidl.data.recipes import load_arrays
 from minidl.models import lenet5
 from minidl.models.recipes import load_data, make_optimizer
+from minidl.nn import functional as F
 from minidl.optim import SGD
 from minidl.optim.lr_scheduler import OneCycleLR
 from minidl.train import evaluate, fit
 
-EPOCHS = 20
+EPOCHS = 30
 MAX_LR = 0.05
+LABEL_SMOOTHING = 0.1
 
 
 def nearest_neighbour_accuracy(x_train, y_train, x_test, y_test) -> float:
@@ -51,7 +55,8 @@ def digits_baseline() -> float:
 
 
 def build(variant: str = "modern", epochs: int = EPOCHS, log=print) -> dict:
-    """The demo's parts: model, train/test datasets and loaders, optimizer, scheduler, desc."""
+    """The demo's parts: model, train/test datasets and loaders, loss, optimizer, scheduler,
+    desc."""
     modern = variant == "modern"
     shift = T.RandomCrop(32, padding=2) if modern else None
     train, test, _, desc = load_data("lenet5", None, log=log, train_transform=shift)
@@ -59,9 +64,12 @@ def build(variant: str = "modern", epochs: int = EPOCHS, log=print) -> dict:
     if modern:
         opt = SGD(model.parameters(), lr=MAX_LR, momentum=0.9, weight_decay=5e-4, nesterov=True)
         sched = OneCycleLR(opt, max_lr=MAX_LR, total_steps=epochs)
+        loss = partial(F.cross_entropy, label_smoothing=LABEL_SMOOTHING)
     else:
         opt, sched = make_optimizer("lenet5", model)  # the paper variant: lr 0.002, plateau /10
+        loss = F.cross_entropy
     return dict(model=model, train=train, test=test, desc=desc, optimizer=opt, scheduler=sched,
+                loss_fn=loss,
                 train_loader=DataLoader(train, batch_size=32, shuffle=True),
                 test_loader=DataLoader(test, batch_size=360))
 
@@ -80,7 +88,7 @@ def main(argv=None) -> float:
           f"{sum(p.numel() for p in model.parameters()):,} parameters) on {parts['desc']}")
     out = args.out or tempfile.mkdtemp(prefix="minidl-demo-")
     fit(model, parts["train_loader"], parts["optimizer"], val_loader=parts["test_loader"],
-        epochs=args.epochs, scheduler=parts["scheduler"], out_dir=out,
+        epochs=args.epochs, scheduler=parts["scheduler"], loss_fn=parts["loss_fn"], out_dir=out,
         title=f"LeNet-5 ({args.variant}) on UCI digits")
     acc = evaluate(model, parts["test_loader"], progress=False)["accuracy"]
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
