@@ -6,8 +6,8 @@
 
 Recipe (minidl.models.recipes.make_optimizer / load_data): SGD in the paper's update form,
 momentum 0.9, weight decay 5e-4, batch 128, lr 0.01 divided by 10 when validation accuracy
-plateaus; random 224 crops of 256 images, horizontal flips, PCA lighting.  On a CPU this is for checking that it
-works and measuring speed, not for training to convergence.
+plateaus; random 224 crops of 256 images, horizontal flips, PCA lighting.  On a CPU this is for
+checking that it works and measuring speed, not for training to convergence.
 """
 import argparse
 import time
