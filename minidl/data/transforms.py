@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..backend.shared.pool_geometry import pair
+from ..backend.shared.geometry import pair
 from .rng import current_rng
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Conv2d: 2-D convolution (cross-correlation) with PyTorch's constructor and initialisation."""
 from __future__ import annotations
 
-from ..backend.shared.pool_geometry import pair
+from ..backend.shared.geometry import pair
 from ..tensor import Tensor, empty
 from . import functional as F
 from . import init

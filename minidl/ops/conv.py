@@ -10,7 +10,7 @@ nn.Conv2d layer (minidl/nn/conv.py) and the algorithms (backend/cpu/conv.py, cud
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend.shared.pool_geometry import pair
+from ..backend.shared.geometry import pair
 from ..errors import DTypeError, ShapeError
 from ._base import same_device
 

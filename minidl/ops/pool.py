@@ -15,7 +15,8 @@ import numbers
 import numpy as np
 
 from ..autograd import Function
-from ..backend.shared.pool_geometry import adaptive_bounds, pair, pool_output_hw
+from ..backend.shared.geometry import pair
+from ..backend.shared.pool_geometry import adaptive_bounds, pool_output_hw
 from ..errors import DTypeError, ShapeError
 
 

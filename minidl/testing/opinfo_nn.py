@@ -12,7 +12,7 @@ import numpy as np
 
 import minidl
 import minidl.nn.functional as F
-from minidl.backend.shared.pool_geometry import pair
+from minidl.backend.shared.geometry import pair
 from minidl.errors import DTypeError, ShapeError
 
 from .opinfo import ErrorInput, Maker, OpInfo, SampleInput

@@ -7,7 +7,7 @@ output windows in raster order, the same order the CUDA gather kernels sum in) a
 give bit-identical results.  The dropout mask is the keep rule of minidl.backend.shared.dropout,
 compiled with `numba.vectorize`, so it matches the CUDA kernel bit for bit.
 What does not live here: argument checks and autograd (minidl.ops.pool / norm / loss /
-dropout), output sizes and the average-pool window (minidl.backend.shared.pool_geometry).
+dropout), output sizes and the average-pool window (minidl.backend.shared: pool_geometry, geometry).
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from numba import get_num_threads, njit, prange, types, vectorize
 from numba.extending import intrinsic
 
 from ..shared.dropout import dropout_params, make_keep
-from ..shared.pool_geometry import avg_window, divisor_arg, pool_output_hw
+from ..shared.geometry import avg_window, divisor_arg
+from ..shared.pool_geometry import pool_output_hw
 
 __all__ = ["max_pool2d", "max_pool2d_grad", "avg_pool2d", "avg_pool2d_grad", "lrn", "lrn_grad",
            "log_softmax", "log_softmax_grad", "dropout_mask"]

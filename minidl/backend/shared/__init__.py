@@ -7,5 +7,6 @@ targets, no imports of either backend.  Each backend compiles what it needs for 
 - counter_rng.py    the counter-based random generator (uniform, normal)
 - dropout.py        the dropout keep rule and its host-side parameters
 - optim_rules.py    per-element optimizer update rules (SGD, Adam/AdamW, RMSprop, ...)
-- pool_geometry.py  pooled output sizes, the average-pool window and divisor, (h, w) pairs
+- pool_geometry.py  pooled output sizes (PyTorch's rules, ceil_mode), adaptive windows
+- geometry.py       `pair` (int-or-pair arguments), the average-pool window and divisor
 """

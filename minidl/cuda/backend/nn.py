@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...backend.shared.dropout import dropout_params
-from ...backend.shared.pool_geometry import divisor_arg, pool_output_hw
+from ...backend.shared.geometry import divisor_arg
+from ...backend.shared.pool_geometry import pool_output_hw
 from ..kernels import dropout as dk
 from ..kernels import lrn as lk
 from ..kernels import pool as pk
