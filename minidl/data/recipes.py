@@ -4,8 +4,8 @@ input, for `minidl train`, the demo and the examples.
 - `detect_data(path)`: "mnist", "cifar10" or "imagefolder" for a folder.
 - `load_arrays(data, size)`: (x_train, y_train, x_test, y_test, classes, kind), images float32
   [N, C, H, W] in [0, 1]; data=None reads the vendored UCI digits (8x8).
-- `conform(x, c, h, w)`: channels replicated or converted to grey, MNIST padded 28 -> 32 for
-  LeNet-5's field, other sizes resized bilinearly (transforms.resize).
+- `conform(x, c, h, w)`: channels replicated or converted to grey (`conform_channels`), MNIST
+  padded 28 -> 32 for LeNet-5's field, other sizes resized bilinearly (transforms.resize).
 - `ArrayDataset(x, y, transform)`: (transform(x[i]), y[i]) from arrays.
 
 What does not live here: per-model recipes (input sizes, augmentation, optimizer defaults:
@@ -22,7 +22,7 @@ import numpy as np
 from . import transforms as T
 from .dataset import Dataset
 
-__all__ = ["ArrayDataset", "detect_data", "load_arrays", "conform"]
+__all__ = ["ArrayDataset", "detect_data", "load_arrays", "conform", "conform_channels"]
 
 
 class ArrayDataset(Dataset):

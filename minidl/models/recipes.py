@@ -1,12 +1,12 @@
 """Training recipes of the classic networks: per-model defaults, the optimizer and scheduler, the
-data pipeline (input conformed to the model, normalisation, augmentation) and the digits demo's
-recipe.  `minidl train`, `python -m minidl.demo` and examples/ all build their runs from here.
+data pipeline (input conformed to the model, normalisation, augmentation).  `minidl train`,
+`python -m minidl.demo` (whose own recipe is `minidl.demo.build`) and examples/ build their runs
+from here.
 
 - `DEFAULTS[name]`, `VARIANTS[name]`, `default_lr`: per-model hyper-parameters (CLI defaults).
 - `make_optimizer(name, model)`: SGD (AlexNet: the paper's update form) + ReduceLROnPlateau.
 - `load_data(name, data)`: (train, test, classes, description) datasets for the model's input.
 - `alexnet_transform(mean, std, train, flip)`: the paper's augmentation from data.transforms.
-- `digits_demo(...)`: the demo's recipe (modern LeNet-5, shifts, one-cycle SGD) as parts.
 
 What does not live here: reading files (minidl.data.recipes, minidl.data.datasets), the training
 loop (minidl.train), argument parsing (minidl.cli).
