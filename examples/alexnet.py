@@ -4,10 +4,10 @@
     python examples/alexnet.py --data PATH/TO/IMAGEFOLDER --epochs 90
     python examples/alexnet.py --subset 64 --epochs 1         # built-in digits, a quick look
 
-Recipe (minidl.cli.make_optimizer / load_data): SGD in the paper's update form, momentum 0.9,
-weight decay 5e-4, batch 128, lr 0.01 divided by 10 when validation accuracy plateaus; random
-224 crops of 256 images, horizontal flips, PCA lighting.  On a CPU this is for checking that it
-works and measuring speed, not for training to convergence.
+Recipe (minidl.models.recipes.make_optimizer / load_data): SGD in the paper's update form,
+momentum 0.9, weight decay 5e-4, batch 128, lr 0.01 divided by 10 when validation accuracy
+plateaus; random 224 crops of 256 images, horizontal flips, PCA lighting.  On a CPU this is for
+checking that it works and measuring speed, not for training to convergence.
 """
 import argparse
 import time
@@ -15,9 +15,9 @@ import time
 import numpy as np
 
 import minidl
-from minidl.cli import load_data, make_optimizer
 from minidl.data import DataLoader
 from minidl.models import alexnet
+from minidl.models.recipes import load_data, make_optimizer
 from minidl.nn import functional as F
 from minidl.train import fit
 

@@ -10,13 +10,11 @@ Writes metrics.json / metrics.csv / metrics.png and checkpoint.h5 to --out
 """
 import argparse
 
-import numpy as np
-
 import minidl
-from minidl.cli import load_data, make_optimizer
 from minidl.data import DataLoader
-from minidl.data.rng import current_rng
+from minidl.data import transforms as T
 from minidl.models import lenet5
+from minidl.models.recipes import load_data, make_optimizer
 from minidl.train import fit
 
 ap = argparse.ArgumentParser(description="LeNet-5 with minidl")
@@ -34,24 +32,11 @@ ap.add_argument("--augment", type=int, default=0, metavar="P",
                      "images too); 0 = off")
 args = ap.parse_args()
 
-
-class RandomShift:
-    """Translate a [C, H, W] image by up to `pixels` in each direction.  np.roll is exact for
-    MNIST at 32x32: the 2-pixel padding plus the digits' 4-pixel margin are background."""
-
-    def __init__(self, pixels: int):
-        self.pixels = pixels
-
-    def __call__(self, x):
-        dy, dx = current_rng().integers(-self.pixels, self.pixels + 1, size=2)
-        return np.roll(x, (int(dy), int(dx)), axis=(1, 2))
-
-
 minidl.manual_seed(0)
-train, test, num_classes, desc = load_data("lenet5", args.data)
+# --augment: random crops of the zero-padded 32x32 image = shifts by up to P pixels
+shift = T.RandomCrop(32, padding=args.augment) if args.augment else None
+train, test, num_classes, desc = load_data("lenet5", args.data, train_transform=shift)
 print(desc)
-if args.augment:
-    train.transform = RandomShift(args.augment)
 model = lenet5(args.variant, num_classes).to(args.device)
 # SGD momentum 0.9 + ReduceLROnPlateau(validation accuracy, /10 after 2 flat epochs)
 optimizer, scheduler = make_optimizer("lenet5", model, lr=args.lr)

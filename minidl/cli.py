@@ -1,11 +1,10 @@
-"""The `minidl` command: `minidl train`, `minidl info`, `minidl bench`.
+"""The `minidl` command: `minidl train`, `minidl info`.
 
     minidl train lenet5|alexnet|cifar_convnet [--variant V] [--device cpu|cuda] [--data PATH]
                  [--epochs N] [--batch-size N] [--lr X] [--workers N] [--checkpoint PATH]
                  [--resume PATH] [--seed N] [--out DIR] [--dry-run N] [--subset N]
                  [--distributed]     (under mpiexec / srun: data-parallel over the MPI ranks)
     minidl info [--no-ptx]      versions, devices, simulator or GPU, do all kernels compile to PTX
-    minidl bench [--match S]    run bench/*.py
 
 Data (`--data`): a folder of MNIST IDX files, of CIFAR-10 batches (binary or python), or an image
 folder (class subfolders, optionally under train/ and val/ or test/; decoded into memory once,
@@ -16,14 +15,15 @@ resized bilinearly) and normalised with the training set's per-channel mean and 
 AlexNet trains with the paper's recipe: SGD (the paper's update form) momentum 0.9, weight decay
 5e-4, batch 128, lr 0.01 divided by 10 when validation accuracy plateaus, random 224 crops of a
 256 image, horizontal flips (not for digit sets) and PCA lighting (alphastd 0.1).
-The data helpers (`detect_data`, `load_data`, `make_optimizer`) are public: the examples and the
-demo use them.  Bad arguments are one-line usage errors (`minidl train: error: ...`, exit 2);
-Ctrl-C during training prints the last checkpoint and exits 130.
+This module only parses arguments and calls: the recipes (data, augmentation, optimizer defaults)
+live in minidl.models.recipes and minidl.data.recipes, which the demo and examples/ use too.
+The benchmarks (bench/ in the repository, not installed) run as `python bench/<name>.py`.
+Bad arguments are one-line usage errors (`minidl train: error: ...`, exit 2); Ctrl-C during
+training prints the last checkpoint and exits 130.
 """
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import platform
@@ -34,243 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main", "detect_data", "load_data", "make_optimizer", "ArrayDataset", "DEFAULTS",
-           "default_lr"]
+from .data.recipes import detect_data
+from .models.recipes import DEFAULTS, VARIANTS, load_data, make_optimizer
 
-# per-model training defaults (the CLI flags override them)
-DEFAULTS = {
-    # LeNet-5 paper: the RBF output's gradient is ~2 (sum_i p_i c_i - c_target) per F6 unit, an
-    # order of magnitude above a linear layer's, so it needs a smaller lr to keep tanh unsaturated
-    "lenet5": dict(variant="paper", epochs=10, batch_size=64, lr={"paper": 0.002, "modern": 0.05},
-                   momentum=0.9,
-                   weight_decay=0.0, patience=2, paper_sgd=False),
-    "alexnet": dict(variant="paper", epochs=90, batch_size=128, lr=0.01, momentum=0.9,
-                    weight_decay=5e-4, patience=3, paper_sgd=True),
-    "cifar_convnet": dict(variant=None, epochs=30, batch_size=128, lr=0.01, momentum=0.9,
-                          weight_decay=5e-4, patience=3, paper_sgd=False),
-}
-VARIANTS = {"lenet5": ("paper", "modern"), "alexnet": ("paper", "single"), "cifar_convnet": ()}
-
-
-# ---------------------------------------------------------------- data
-
-
-def _find_any(root: Path, patterns) -> bool:
-    for sub in ("", "raw", "MNIST/raw", "cifar-10-batches-bin", "cifar-10-batches-py"):
-        for pat in patterns:
-            if glob.glob(str(root / sub / pat)):
-                return True
-    return False
-
-
-def detect_data(path) -> str:
-    """"mnist", "cifar10" or "imagefolder" for the folder `path` (ValueError if none fits)."""
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise ValueError(f"--data {path}: not a directory")
-    if _find_any(root, ["train-images-idx3-ubyte*", "t10k-images-idx3-ubyte*"]):
-        return "mnist"
-    if _find_any(root, ["data_batch_*", "test_batch*"]):
-        return "cifar10"
-    if any(p.is_dir() for p in root.iterdir()):
-        return "imagefolder"
-    raise ValueError(f"--data {path}: found neither MNIST IDX files, CIFAR-10 batches nor "
-                     "class subfolders of images")
-
-
-def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """[n_out, n_in] bilinear interpolation weights (half-pixel centres, edges clamped)."""
-    pos = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
-    lo = np.clip(np.floor(pos).astype(int), 0, n_in - 1)
-    hi = np.clip(lo + 1, 0, n_in - 1)
-    frac = np.clip(pos - np.floor(pos), 0.0, 1.0)
-    frac = np.where(pos < 0, 0.0, frac)
-    m = np.zeros((n_out, n_in), np.float32)
-    m[np.arange(n_out), lo] += (1 - frac).astype(np.float32)
-    m[np.arange(n_out), hi] += frac.astype(np.float32)
-    return m
-
-
-def _conform(x: np.ndarray, c: int, h: int, w: int, pad_mnist: bool = True) -> np.ndarray:
-    """float [N, C0, H0, W0] -> [N, c, h, w]: 1 <-> 3 channels (replicate / luminance), then
-    zero-pad by 2 when 28 -> 32 (LeNet's MNIST field), else bilinear resize."""
-    if x.shape[1] != c:
-        if x.shape[1] == 1:
-            x = np.repeat(x, c, axis=1)
-        elif x.shape[1] == 3 and c == 1:
-            x = np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), x, axes=([0], [1]))
-            x = x[:, None]
-        else:
-            raise ValueError(f"cannot convert {x.shape[1]}-channel images to {c} channels")
-    h0, w0 = x.shape[2:]
-    if (h0, w0) == (h, w):
-        return np.ascontiguousarray(x, dtype=np.float32)
-    if pad_mnist and (h0, w0) == (28, 28) and (h, w) == (32, 32):
-        return np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2))).astype(np.float32)
-    mh, mw = _resize_matrix(h0, h), _resize_matrix(w0, w)
-    return np.einsum("hi,ncij,wj->nchw", mh, x.astype(np.float32), mw, optimize=True)
-
-
-def _dataset_base():
-    from .data import Dataset
-    return Dataset
-
-
-class ArrayDataset(_dataset_base()):
-    """(x[i], y[i]) from in-memory arrays (x float32 [N, C, H, W], y int64 [N]), optionally
-    through a per-sample `transform` of x."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, transform=None) -> None:
-        self.x, self.y, self.transform = x, np.asarray(y, dtype=np.int64), transform
-
-    def __len__(self) -> int:
-        return int(self.x.shape[0])
-
-    def __getitem__(self, i):
-        x = self.x[i]
-        if self.transform is not None:
-            x = self.transform(x)
-        return x, self.y[i]
-
-
-class _AlexNetTrain:
-    """Paper augmentation on one float CHW image: upscale (shorter side 256), random 224 crop,
-    optional horizontal flip, PCA lighting (3 channels), then normalise."""
-
-    def __init__(self, mean, std, train: bool, flip: bool, size: int = 224, base: int = 256):
-        from .data import transforms as T
-        self.mean, self.std = mean, std
-        self.train, self.flip, self.size, self.base = train, flip, size, base
-        self.lighting = T.Lighting(0.1)
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = _conform(x[None], 3, self.base, self.base, pad_mnist=False)[0]
-        if self.train:
-            from .data.rng import current_rng
-            rng = current_rng()  # the loader's per-batch Generator: reproducible
-            top, left = rng.integers(0, self.base - self.size + 1, size=2)
-            x = x[:, top:top + self.size, left:left + self.size]
-            if self.flip and rng.random() < 0.5:
-                x = x[:, :, ::-1]
-            x = self.lighting(np.ascontiguousarray(x))
-        else:
-            o = (self.base - self.size) // 2
-            x = x[:, o:o + self.size, o:o + self.size]
-        return ((x - self.mean[:, None, None]) / self.std[:, None, None]).astype(np.float32)
-
-
-def _raw_arrays(kind: str, root, train: bool):
-    """(float images [N, C, H, W] in [0, 1], labels int64) of a built-in format."""
-    from .data import datasets as D
-    if kind == "digits":
-        ds = D.Digits(train=train)
-        return ds.data[:, None].astype(np.float32) / 16.0, np.asarray(ds.targets, np.int64)
-    if kind == "mnist":
-        ds = D.MNIST(root, train=train)
-        return ds.data[:, None].astype(np.float32) / 255.0, np.asarray(ds.targets, np.int64)
-    if kind == "cifar10":
-        ds = D.CIFAR10(root, train=train)
-        x = np.asarray(ds.data).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-        return x, np.asarray(ds.targets, np.int64)
-    raise ValueError(kind)
-
-
-def _image_folder_arrays(root: Path, spec, subset, log):
-    """ImageFolder read into memory at the model's input size (train/ and val/ or test/ if
-    present, else a fixed 80/20 split)."""
-    from .data import datasets as D
-    c, h, w = spec
-    side = 256 if h == 224 else h
-
-    def read(folder):
-        ds = D.ImageFolder(folder)
-        n = len(ds) if subset is None else min(len(ds), subset)
-        xs, ys = [], []
-        for i in range(n):
-            img, y = ds[i]
-            img = np.asarray(img)
-            img = img[:, :, None] if img.ndim == 2 else img
-            xs.append(_conform(img.transpose(2, 0, 1)[None].astype(np.float32) / 255.0,
-                               c, side, side)[0])
-            ys.append(y)
-        return np.stack(xs), np.array(ys, np.int64), len(ds.classes)
-
-    tr = next((root / s for s in ("train",) if (root / s).is_dir()), None)
-    te = next((root / s for s in ("val", "test") if (root / s).is_dir()), None)
-    if tr is not None and te is not None:
-        xtr, ytr, k = read(tr)
-        xte, yte, _ = read(te)
-    else:
-        x, y, k = read(root)
-        perm = np.random.default_rng(0).permutation(len(y))
-        cut = int(0.8 * len(y))
-        xtr, ytr, xte, yte = x[perm[:cut]], y[perm[:cut]], x[perm[cut:]], y[perm[cut:]]
-    return xtr, ytr, xte, yte, k
-
-
-def load_data(model: str, data=None, *, subset: int | None = None, log=print):
-    """(train dataset, test dataset, number of classes, description) for `model` from `data`
-    (None: the built-in digits, with a one-line note).  Samples are (float32 [C, H, W], int)."""
-    from .models import INPUT_SPECS
-
-    c, h, w = INPUT_SPECS[model]
-    kind = "digits" if data is None else detect_data(data)
-    if kind == "imagefolder":
-        xtr, ytr, xte, yte, k = _image_folder_arrays(Path(data), (c, h, w), subset, log)
-    else:
-        xtr, ytr = _raw_arrays(kind, data, True)
-        xte, yte = _raw_arrays(kind, data, False)
-        k = 10
-    if subset is not None:
-        xtr, ytr, xte, yte = xtr[:subset], ytr[:subset], xte[:subset], yte[:subset]
-    src = f"{kind}" + (f" ({data})" if data is not None else "")
-    if data is None:
-        log(f"note: no --data given, using the built-in UCI digits (8x8, upscaled to {h}x{w}"
-            f"{', 3 replicated channels' if c == 3 else ''})")
-    if model == "alexnet":
-        # augmentation happens per sample at 256 -> 224; keep the (small) sources as they are
-        flip = kind not in ("digits", "mnist")
-        x3 = _conform(xtr[:2048], 3, xtr.shape[2], xtr.shape[3], pad_mnist=False)
-        mean = x3.mean(axis=(0, 2, 3)).astype(np.float32)
-        std = (x3.std(axis=(0, 2, 3)) + 1e-6).astype(np.float32)
-        train = ArrayDataset(xtr, ytr, _AlexNetTrain(mean, std, True, flip))
-        test = ArrayDataset(xte, yte, _AlexNetTrain(mean, std, False, flip))
-        desc = (f"{src}: {len(train)} train / {len(test)} test images -> 3x224x224 "
-                f"(random crops{', flips' if flip else ''}, PCA lighting)")
-        return train, test, k, desc
-    xtr, xte = _conform(xtr, c, h, w), _conform(xte, c, h, w)
-    mean = xtr.mean(axis=(0, 2, 3), keepdims=True)
-    std = xtr.std(axis=(0, 2, 3), keepdims=True) + 1e-6
-    xtr = ((xtr - mean) / std).astype(np.float32)
-    xte = ((xte - mean) / std).astype(np.float32)
-    desc = f"{src}: {len(ytr)} train / {len(yte)} test images -> {c}x{h}x{w}"
-    return ArrayDataset(xtr, ytr), ArrayDataset(xte, yte), k, desc
-
-
-def default_lr(model_name: str, variant: str | None = None) -> float:
-    """The default initial learning rate of a model (and variant)."""
-    lr = DEFAULTS[model_name]["lr"]
-    if isinstance(lr, dict):
-        lr = lr[variant or DEFAULTS[model_name]["variant"]]
-    return float(lr)
-
-
-def make_optimizer(model_name: str, model, lr=None, momentum=None, weight_decay=None):
-    """(SGD optimizer, ReduceLROnPlateau scheduler on validation accuracy) with the model's
-    defaults (AlexNet: the paper's SGD update form)."""
-    from .optim import SGD
-    from .optim.lr_scheduler import ReduceLROnPlateau
-
-    d = DEFAULTS[model_name]
-    if lr is None:
-        lr = default_lr(model_name, getattr(getattr(model, "module", model), "variant", None))
-    opt = SGD(model.parameters(), lr=lr,
-              momentum=d["momentum"] if momentum is None else momentum,
-              weight_decay=d["weight_decay"] if weight_decay is None else weight_decay,
-              paper_form=d["paper_sgd"])
-    sched = ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=d["patience"])
-    return opt, sched
-
+__all__ = ["main"]
 
 # ---------------------------------------------------------------- train
 
@@ -521,33 +288,6 @@ def cmd_info(args) -> int:
     return 1 if bad else 0
 
 
-# ---------------------------------------------------------------- bench
-
-
-def cmd_bench(args) -> int:
-    here = Path.cwd() / "bench"
-    repo = Path(__file__).resolve().parents[1] / "bench"
-    folder = here if here.is_dir() else repo
-    scripts = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_")) \
-        if folder.is_dir() else []
-    if not scripts:
-        print(f"minidl bench: no benchmark scripts found (looked in {here} and {repo})")
-        return 1
-    if args.match:
-        scripts = [p for p in scripts if args.match in p.name]
-        if not scripts:
-            print(f"minidl bench: no script in {folder} has {args.match!r} in its name")
-            return 1
-    status = 0
-    for p in scripts:
-        print(f"== {p.name}", flush=True)
-        t0 = time.perf_counter()
-        rc = subprocess.run([sys.executable, str(p)] + list(args.bench_args)).returncode
-        print(f"== {p.name}: exit {rc}, {time.perf_counter() - t0:.1f} s", flush=True)
-        status = status or rc
-    return status
-
-
 # ---------------------------------------------------------------- main
 
 
@@ -629,7 +369,7 @@ def _check_resume(args, model, tag: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="minidl", description="minidl: train the classic "
-                 "networks, inspect the install, run benchmarks")
+                 "networks, inspect the install")
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train lenet5, alexnet or cifar_convnet")
     t.add_argument("model", choices=sorted(DEFAULTS))
@@ -660,10 +400,6 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--no-ptx", action="store_true", help="skip the PTX compile check")
     i.add_argument("--ptx-timeout", type=float, default=900.0)
     i.set_defaults(func=cmd_info)
-    b = sub.add_parser("bench", help="run bench/*.py")
-    b.add_argument("--match", help="only scripts whose name contains this")
-    b.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to every script")
-    b.set_defaults(func=cmd_bench)
     return ap
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend.counter_rng import bits64
+from .backend.shared.counter_rng import bits64
 
 _DEFAULT_SEED = 67280421310721
 

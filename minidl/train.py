@@ -70,9 +70,15 @@ class _NoBar:
         print(s, file=file)
 
 
+def _interactive() -> bool:
+    """Both stdout and stderr (where tqdm draws) are terminals: CI logs and `| tee` get no bars."""
+    return all(getattr(f, "isatty", lambda: False)() for f in (sys.stdout, sys.stderr))
+
+
 def progress_bar(iterable=None, enabled: bool = True, **kwargs):
-    """tqdm(iterable, **kwargs) when tqdm is installed and `enabled`, else a silent stand-in."""
-    if enabled:
+    """tqdm(iterable, **kwargs) when tqdm is installed, `enabled` and the output is a terminal,
+    else a silent stand-in (so a log gets fit's one line per epoch, not redrawn bars)."""
+    if enabled and _interactive():
         try:
             from tqdm.auto import tqdm
         except ImportError:

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minidl.backend import cpu as C
-from minidl.backend import scalar
+from minidl.backend.shared import scalar
 
 F32, F64, I64, BOOL = (np.dtype(t) for t in (np.float32, np.float64, np.int64, np.bool_))
 DTYPES = (F32, F64, I64, BOOL)

@@ -11,7 +11,7 @@ import pytest
 
 import minidl
 import minidl.nn.functional as F
-from minidl.backend.counter_rng import bits64
+from minidl.backend.shared.counter_rng import bits64
 from minidl.errors import ShapeError
 from minidl.testing.gradcheck import gradcheck
 

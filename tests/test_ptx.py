@@ -73,7 +73,7 @@ def test_kernel_compiles_without_spills(ptx, entry):
 def test_inventory_covers_the_launchers():
     if _SIM:
         pytest.skip("inventory is collected without the simulator")
-    from minidl.backend import scalar
+    from minidl.backend.shared import scalar
     from minidl.cuda.kernels.elementwise import map_dtypes
 
     names = {k[0] for k in _KERNELS}

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 import minidl
-from minidl.cli import _conform, detect_data, load_data, main, make_optimizer
+from minidl.cli import main
+from minidl.data.recipes import conform as _conform, detect_data
+from minidl.models.recipes import load_data, make_optimizer
 from minidl.data import DataLoader, Subset
 from minidl.models import lenet5
 from minidl.train import evaluate, fit, train_epoch
@@ -148,12 +150,32 @@ def test_degrades_without_tqdm_and_matplotlib(tmp_path, monkeypatch, capsys):
                 "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, mod, None)  # makes `import mod` raise ImportError
     monkeypatch.setattr(T, "_notes_shown", set())
+    monkeypatch.setattr(T, "_interactive", lambda: True)
     bar = T.progress_bar(range(3), enabled=True)
     assert list(bar) == [0, 1, 2]
     assert T.plot_metrics(tmp_path, [{"epoch": 1, "train_loss": 1.0}]) is None
     err = capsys.readouterr().err
     assert err.count("note: tqdm is not installed") == 1
     assert err.count("note: matplotlib is not installed") == 1
+
+
+def test_progress_is_one_line_per_epoch_when_not_a_terminal(monkeypatch, capsys):
+    import minidl.train as T
+
+    pytest.importorskip("tqdm")
+    monkeypatch.setattr(T, "_interactive", lambda: False)
+    assert isinstance(T.progress_bar(range(3), enabled=True), T._NoBar)
+    monkeypatch.setattr(T, "_interactive", lambda: True)
+    assert not isinstance(T.progress_bar(range(3), enabled=True, disable=True), T._NoBar)
+    monkeypatch.setattr(T, "_interactive", lambda: False)
+    minidl.manual_seed(0)
+    train, test, _, _ = load_data("lenet5", None, subset=64, log=lambda s: None)
+    model = lenet5("modern")
+    fit(model, DataLoader(train, batch_size=32), minidl.optim.SGD(model.parameters(), lr=0.01),
+        val_loader=DataLoader(test, batch_size=64), epochs=2)
+    cap = capsys.readouterr()
+    lines = [ln for ln in cap.out.splitlines() if ln.startswith("epoch ")]
+    assert len(lines) == 2 and "\r" not in cap.out + cap.err
 
 
 def test_load_data_image_folder(tmp_path):

@@ -67,7 +67,7 @@ class Backend(Protocol):
 
     # ---- elementwise --------------------------------------------------------------------------
     def map(self, name: str, arrays: Sequence[Array], params: Sequence = ()) -> Array:
-        """Apply scalar function `minidl.backend.scalar.FUNCTIONS[name]` elementwise.
+        """Apply scalar function `minidl.backend.shared.scalar.FUNCTIONS[name]` elementwise.
 
         Inputs broadcast against each other (numpy rules, any may be 0-d) and share one dtype,
         except `where`, whose first operand is bool.  `params` are scalars cast to that dtype.
@@ -107,7 +107,7 @@ class Backend(Protocol):
 
     # ---- random -------------------------------------------------------------------------------
     def rand_uniform(self, shape: Shape, dtype, seed: int, offset: int) -> Array:
-        """U[0,1) from minidl.backend.counter_rng at counters offset..offset+n-1 (bit-identical on
+        """U[0,1) from backend.shared.counter_rng at counters offset..offset+n-1 (bit-identical on
         every backend)."""
 
     def rand_normal(self, shape: Shape, dtype, seed: int, offset: int) -> Array:
@@ -116,7 +116,7 @@ class Backend(Protocol):
     # ---- neural-network primitives (pooling, LRN, log-softmax, dropout) -----------------------
     # x is [N, C, H, W] for pooling, [N, C, L] for LRN; kernel/stride/padding/dilation are (h, w)
     # pairs of ints already validated by minidl.ops.pool (pad <= kernel // 2, output >= 1).
-    # Output sizes follow minidl.backend.pool_geometry (PyTorch's rules incl. ceil_mode).
+    # Output sizes follow minidl.backend.shared.pool_geometry (PyTorch's rules incl. ceil_mode).
     # Backward passes are deterministic: every input-gradient element is summed by one owner
     # (a CUDA thread in gather form; a CPU loop per plane) in the order of the output windows.
     def max_pool2d(self, x: Array, kernel: Shape, stride: Shape, padding: Shape, dilation: Shape,
@@ -162,7 +162,7 @@ class Backend(Protocol):
     # In place on param and its state arrays (all of param's shape and dtype, C-contiguous);
     # scalars are host floats/bools, `step` the step number being taken (1 first).  An unused
     # state array may be None.  The per-element rules are written once (math_* in
-    # backend/cpu/optim.py) and compiled for both targets.
+    # backend/shared/optim_rules.py) and compiled for both targets.
     def sgd_step(self, param: Array, grad: Array, momentum_buf, lr: float, momentum: float,
                  dampening: float, weight_decay: float, nesterov: bool, maximize: bool,
                  first_step: bool) -> None:

@@ -15,7 +15,8 @@ from .sampler import (BatchSampler, DistributedSampler, RandomSampler, Sampler,
 __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "ChainDataset",
     "random_split", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
-    "WeightedRandomSampler", "BatchSampler", "DistributedSampler", "DataLoader", "get_worker_info", "WorkerInfo",
+    "WeightedRandomSampler", "BatchSampler", "DistributedSampler", "DataLoader", "get_worker_info",
+    "WorkerInfo",
     "default_collate", "default_convert", "transforms", "rng", "datasets",
 ]
 

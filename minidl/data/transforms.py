@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..backend.shared.geometry import pair
 from .rng import current_rng
 
 __all__ = [
@@ -74,16 +75,6 @@ def _hw_axes(img: np.ndarray) -> tuple[int, int]:
 def _size(img: np.ndarray) -> tuple[int, int]:
     ha, wa = _hw_axes(img)
     return img.shape[ha], img.shape[wa]
-
-
-def _pair(size, name: str) -> tuple[int, int]:
-    if isinstance(size, numbers.Number):
-        return int(size), int(size)
-    if isinstance(size, Sequence) and len(size) == 1:
-        return int(size[0]), int(size[0])
-    if isinstance(size, Sequence) and len(size) == 2:
-        return int(size[0]), int(size[1])
-    raise ValueError(f"{name}: size should be an int or a sequence of 1 or 2 ints, got {size!r}")
 
 
 def _padding4(padding) -> tuple[int, int, int, int]:
@@ -149,7 +140,7 @@ def crop(img: np.ndarray, top: int, left: int, height: int, width: int,
 
 def center_crop(img: np.ndarray, output_size) -> np.ndarray:
     """The central `output_size` (h, w or one int) window of an HW / HWC image."""
-    th, tw = _pair(output_size, "center_crop")
+    th, tw = pair(output_size, "center_crop", "size")
     h, w = _size(img)
     return crop(img, int(round((h - th) / 2.0)), int(round((w - tw) / 2.0)), th, tw)
 
@@ -193,7 +184,7 @@ def _output_size(h: int, w: int, size, max_size=None) -> tuple[int, int]:
         if max_size is not None and new_long > max_size:
             new_short, new_long = int(max_size * new_short / new_long), max_size
         return (new_short, new_long) if h <= w else (new_long, new_short)
-    return _pair(size, "resize")
+    return pair(size, "resize", "size")
 
 
 def resize(img: np.ndarray, size, interpolation: str = "bilinear", max_size=None) -> np.ndarray:
@@ -276,7 +267,7 @@ def normalize(tensor: np.ndarray, mean, std, inplace: bool = False) -> np.ndarra
 
 def five_crop(img: np.ndarray, size) -> tuple[np.ndarray, ...]:
     """Top-left, top-right, bottom-left, bottom-right and centre crops."""
-    th, tw = _pair(size, "five_crop")
+    th, tw = pair(size, "five_crop", "size")
     h, w = _size(img)
     if th > h or tw > w:
         raise ValueError(f"five_crop: requested crop size {(th, tw)} is bigger than input size "
@@ -386,7 +377,7 @@ class CenterCrop:
     """Crop the centre (zero-padded if the image is smaller)."""
 
     def __init__(self, size) -> None:
-        self.size = _pair(size, "CenterCrop")
+        self.size = pair(size, "CenterCrop", "size")
 
     def __call__(self, img):
         return center_crop(img, self.size)
@@ -400,7 +391,7 @@ class RandomCrop:
 
     def __init__(self, size, padding=None, pad_if_needed: bool = False, fill=0,
                  padding_mode: str = "constant") -> None:
-        self.size = _pair(size, "RandomCrop")
+        self.size = pair(size, "RandomCrop", "size")
         self.padding = padding
         self.pad_if_needed = pad_if_needed
         self.fill = fill
@@ -483,7 +474,7 @@ class RandomResizedCrop:
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0),
                  interpolation: str = "bilinear") -> None:
-        self.size = _pair(size, "RandomResizedCrop")
+        self.size = pair(size, "RandomResizedCrop", "size")
         if scale[0] > scale[1] or ratio[0] > ratio[1]:
             raise ValueError("RandomResizedCrop: scale and ratio should be of kind (min, max)")
         self.scale, self.ratio, self.interpolation = tuple(scale), tuple(ratio), interpolation
@@ -525,7 +516,7 @@ class FiveCrop:
     """The four corner crops and the centre crop (a tuple, or a stacked array if `stack`)."""
 
     def __init__(self, size, stack: bool = False) -> None:
-        self.size, self.stack = _pair(size, "FiveCrop"), stack
+        self.size, self.stack = pair(size, "FiveCrop", "size"), stack
 
     def __call__(self, img):
         crops = five_crop(img, self.size)
@@ -544,7 +535,7 @@ class TenCrop:
     """
 
     def __init__(self, size, vertical_flip: bool = False, stack: bool = False) -> None:
-        self.size = _pair(size, "TenCrop")
+        self.size = pair(size, "TenCrop", "size")
         self.vertical_flip, self.stack = vertical_flip, stack
 
     def __call__(self, img):

@@ -1,6 +1,7 @@
 """Conv2d: 2-D convolution (cross-correlation) with PyTorch's constructor and initialisation."""
 from __future__ import annotations
 
+from ..backend.shared.geometry import pair
 from ..tensor import Tensor, empty
 from . import functional as F
 from . import init
@@ -10,14 +11,6 @@ from .parameter import Parameter
 __all__ = ["Conv2d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _pair(v) -> tuple:
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"expected an int or a pair of ints, got {v!r}")
-        return tuple(int(x) for x in v)
-    return (int(v), int(v))
 
 
 class Conv2d(Module):
@@ -51,9 +44,9 @@ class Conv2d(Module):
                                       "(only 'zeros')")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
-        self.dilation = _pair(dilation)
+        self.kernel_size = pair(kernel_size, "Conv2d", "kernel_size")
+        self.stride = pair(stride, "Conv2d", "stride")
+        self.dilation = pair(dilation, "Conv2d", "dilation")
         # PyTorch only fails at the first forward (or with a tensor-creation error); fail here
         if min(self.kernel_size) < 1:
             raise ValueError("Conv2d: kernel size should be greater than zero, but got "
@@ -64,9 +57,9 @@ class Conv2d(Module):
         if min(self.dilation) < 1:
             raise ValueError("Conv2d: dilation should be greater than zero, but got "
                              f"dilation={self.dilation}")
-        if not isinstance(padding, str) and min(_pair(padding)) < 0:
+        if not isinstance(padding, str) and min(pair(padding, "Conv2d", "padding")) < 0:
             raise ValueError(f"Conv2d: negative padding is not supported, got "
-                             f"padding={_pair(padding)}")
+                             f"padding={pair(padding, 'Conv2d', 'padding')}")
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
                 raise ValueError(f"Invalid padding string '{padding}', should be one of "
@@ -75,7 +68,7 @@ class Conv2d(Module):
                 raise ValueError("padding='same' is not supported for strided convolutions")
             self.padding = padding
         else:
-            self.padding = _pair(padding)
+            self.padding = pair(padding, "Conv2d", "padding")
         self.groups = groups
         self.padding_mode = padding_mode
         self.weight = Parameter(empty(out_channels, in_channels // groups, *self.kernel_size,

@@ -10,6 +10,7 @@ nn.Conv2d layer (minidl/nn/conv.py) and the algorithms (backend/cpu/conv.py, cud
 from __future__ import annotations
 
 from ..autograd import Function
+from ..backend.shared.geometry import pair
 from ..errors import DTypeError, ShapeError
 from ._base import same_device
 
@@ -54,20 +55,6 @@ class Conv2d(Function):
         return gx, gw, gb, None, None, None, None
 
 
-def _pair(name: str, value) -> tuple:
-    """int or length-2 sequence of ints -> (h, w); ShapeError otherwise."""
-    if isinstance(value, bool):
-        raise ShapeError(f"conv2d: {name} must be an int or a pair of ints, got {value!r}")
-    if isinstance(value, int):
-        return (value, value)
-    vals = tuple(value) if isinstance(value, (tuple, list)) else ()
-    if len(vals) == 1:
-        vals = vals * 2
-    if len(vals) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
-        raise ShapeError(f"conv2d: {name} must be an int or a pair of ints, got {value!r}")
-    return vals
-
-
 def _shape(t) -> str:
     return str(list(t.shape))
 
@@ -88,7 +75,7 @@ def _padding(padding, stride, dilation, ksize) -> tuple:
             total = d * (k - 1)  # PyTorch: the odd extra goes to the bottom/right
             out.append((total // 2, total - total // 2))
         return tuple(out)
-    ph, pw = _pair("padding", padding)
+    ph, pw = pair(padding, "conv2d", "padding")
     if ph < 0 or pw < 0:
         raise ShapeError(f"conv2d: negative padding is not supported, got padding {(ph, pw)}")
     return ((ph, ph), (pw, pw))
@@ -126,8 +113,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"(float32 or float64), got {got}")
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
         raise ShapeError(f"conv2d: groups must be a positive int, got {groups!r}")
-    stride = _pair("stride", stride)
-    dilation = _pair("dilation", dilation)
+    stride = pair(stride, "conv2d", "stride")
+    dilation = pair(dilation, "conv2d", "dilation")
     if min(stride) < 1:
         raise ShapeError(f"conv2d: stride must be positive, got stride {stride}")
     if min(dilation) < 1:

@@ -1,7 +1,7 @@
 """Dropout ops: inverted dropout (`dropout`) and channel dropout (`dropout2d`).
 
 The keep mask is drawn on the tensor's device by the backend's `dropout_mask` from the
-counter-based generator (minidl.backend.counter_rng): counters are reserved from
+counter-based generator (minidl.backend.shared.counter_rng): counters are reserved from
 minidl.random.default_generator, so the same seed gives the same mask on CPU and CUDA, and
 `manual_seed` / `set_rng_state` reproduce or resume it.  The output is x * mask (the Mul op), so
 the backward is g * mask.

@@ -1,7 +1,7 @@
 """Elementwise ops: arithmetic with broadcasting, unary math and activations, comparisons, where.
 
 Unary ops are one generic `Map` Function driven by the `UNARY` table: the forward is the scalar
-function of the same name in minidl.backend.scalar, the backward its derivative there.  Adding an
+function of the same name in backend.shared.scalar, the backward its derivative there.  Adding an
 activation is one scalar function pair plus one row here and one in the op table.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _wrap(arr, device):
 
 
 class Map(Function):
-    """y = f(x) elementwise for f in UNARY; dy/dx from f's derivative in backend.scalar."""
+    """y = f(x) elementwise for f in UNARY; dy/dx from f's derivative in backend.shared.scalar."""
 
     @staticmethod
     def forward(ctx, x, name, params=()):

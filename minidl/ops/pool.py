@@ -7,31 +7,21 @@ adaptive_avg_pool2d is an avg_pool2d when the windows tile the input evenly, els
 window and dim (its windows have varying sizes and may overlap; not a matmul with an averaging
 matrix, whose zeros would spread a NaN/inf to every window: 0 * NaN).
 What does not live here: the loops and kernels (minidl.backend.cpu.nn, minidl.cuda.kernels.pool),
-output-size arithmetic (minidl.backend.pool_geometry).
+output-size arithmetic (minidl.backend.shared.pool_geometry).
 """
 from __future__ import annotations
 
 import numbers
 
 from ..autograd import Function
-from ..backend.pool_geometry import adaptive_bounds, pool_output_hw
+from ..backend.shared.geometry import pair
+from ..backend.shared.pool_geometry import adaptive_bounds, pool_output_hw
 from ..errors import DTypeError, ShapeError
 
 
 def _wrap(arr, device):
     from ..tensor import Tensor
     return Tensor._wrap(arr, device)
-
-
-def _pair(op: str, name: str, v) -> tuple[int, int]:
-    if isinstance(v, numbers.Integral):
-        return int(v), int(v)
-    v = tuple(v)
-    if len(v) == 1:
-        return int(v[0]), int(v[0])
-    if len(v) != 2 or not all(isinstance(a, numbers.Integral) for a in v):
-        raise ShapeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
-    return int(v[0]), int(v[1])
 
 
 def _check_input(op: str, x) -> None:
@@ -50,12 +40,12 @@ def _fmt(p) -> str:
 def _geometry(op: str, x, kernel_size, stride, padding, dilation, ceil_mode):
     """Validated (kernel, stride, padding, dilation, (OH, OW)); errors like PyTorch's."""
     _check_input(op, x)
-    kernel = _pair(op, "kernel_size", kernel_size)
+    kernel = pair(kernel_size, op, "kernel_size")
     stride = kernel if stride is None or (not isinstance(stride, numbers.Integral)
                                           and len(tuple(stride)) == 0) \
-        else _pair(op, "stride", stride)
-    padding = _pair(op, "padding", padding)
-    dilation = _pair(op, "dilation", dilation)
+        else pair(stride, op, "stride")
+    padding = pair(padding, op, "padding")
+    dilation = pair(dilation, op, "dilation")
     if min(kernel) <= 0:
         raise ShapeError(f"{op}: kernel_size must be greater than zero, but got {_fmt(kernel)}")
     if min(stride) <= 0:

@@ -28,15 +28,6 @@ def _as_tuple(x) -> tuple:
     return x if isinstance(x, tuple) else (x,)
 
 
-def _diff_outputs(out) -> list:
-    """The outputs gradcheck differentiates: floating tensors attached to the graph."""
-    outs = []
-    for o in _as_tuple(out):
-        if isinstance(o, Tensor) and o.dtype.is_floating_point and o.requires_grad:
-            outs.append(o)
-    return outs
-
-
 def _eval(fn, args, kwargs) -> list:
     """fn's differentiable outputs as float64 host arrays, without recording a graph.
 

@@ -264,10 +264,6 @@ def _composite(draw_sample):
     return factory
 
 
-def _si(*args, name="hypothesis", **kwargs):
-    return SampleInput(tuple(args), kwargs, name)
-
-
 # ---- numpy references ---------------------------------------------------------------------------
 def _erf(x):
     return np.vectorize(math.erf, otypes=[np.float64])(x)

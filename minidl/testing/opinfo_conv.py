@@ -11,13 +11,10 @@ import numpy as np
 
 import minidl
 import minidl.nn.functional as F
+from minidl.backend.shared.geometry import pair
 from minidl.errors import DTypeError, ShapeError
 
 from .opinfo import ErrorInput, Maker, OpInfo, SampleInput
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
 
 
 def ref_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
@@ -25,14 +22,14 @@ def ref_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     and taps (i, j) of w[o, c, i, j] * xpad[n, c, p*sh + i*dh, q*sw + j*dw]."""
     if x.ndim == 3:
         return ref_conv2d(x[None], w, b, stride, padding, dilation, groups)[0]
-    s, d = _pair(stride), _pair(dilation)
+    s, d = pair(stride, "reference", "stride"), pair(dilation, "reference", "dilation")
     N, C, H, W = x.shape
     Co, Cg, kh, kw = w.shape
     if padding == "same":
         tot = (d[0] * (kh - 1), d[1] * (kw - 1))
         pads = ((tot[0] // 2, tot[0] - tot[0] // 2), (tot[1] // 2, tot[1] - tot[1] // 2))
     else:
-        p = (0, 0) if padding == "valid" else _pair(padding)
+        p = (0, 0) if padding == "valid" else pair(padding, "reference", "padding")
         pads = ((p[0], p[0]), (p[1], p[1]))
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0)) + pads)
     Ho = (xp.shape[2] - d[0] * (kh - 1) - 1) // s[0] + 1

@@ -12,13 +12,10 @@ import numpy as np
 
 import minidl
 import minidl.nn.functional as F
+from minidl.backend.shared.geometry import pair
 from minidl.errors import DTypeError, ShapeError
 
 from .opinfo import ErrorInput, Maker, OpInfo, SampleInput
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
 
 
 def pool_out_size(n, k, s, p, d, ceil):
@@ -36,9 +33,9 @@ def ref_max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if x.ndim == 3:  # unbatched [C, H, W]
         r = ref_max_pool2d(x[None], kernel_size, stride, padding, dilation, ceil_mode, True)
         return (r[0][0], r[1][0]) if return_indices else r[0][0]
-    k = _pair(kernel_size)
-    s = k if stride is None else _pair(stride)
-    p, d = _pair(padding), _pair(dilation)
+    k = pair(kernel_size, "reference", "kernel_size")
+    s = k if stride is None else pair(stride, "reference", "stride")
+    p, d = pair(padding, "reference", "padding"), pair(dilation, "reference", "dilation")
     N, C, H, W = x.shape
     OH = pool_out_size(H, k[0], s[0], p[0], d[0], ceil_mode)
     OW = pool_out_size(W, k[1], s[1], p[1], d[1], ceil_mode)
@@ -58,9 +55,9 @@ def ref_max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 def ref_avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                    count_include_pad=True, divisor_override=None):
-    k = _pair(kernel_size)
-    s = k if stride is None else _pair(stride)
-    p = _pair(padding)
+    k = pair(kernel_size, "reference", "kernel_size")
+    s = k if stride is None else pair(stride, "reference", "stride")
+    p = pair(padding, "reference", "padding")
     N, C, H, W = x.shape
     OH = pool_out_size(H, k[0], s[0], p[0], 1, ceil_mode)
     OW = pool_out_size(W, k[1], s[1], p[1], 1, ceil_mode)
@@ -78,7 +75,7 @@ def ref_avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 def ref_adaptive_avg_pool2d(x, output_size):
     H, W = x.shape[-2:]
-    o = _pair(output_size)
+    o = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * 2
     OH, OW = (H if o[0] is None else o[0]), (W if o[1] is None else o[1])
     out = np.empty(x.shape[:-2] + (OH, OW), x.dtype)
     for i in range(OH):

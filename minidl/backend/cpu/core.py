@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, vectorize
 
-from .. import counter_rng, scalar
+from ..shared import counter_rng, scalar
 
 __all__ = [
     "from_numpy", "to_numpy", "empty", "full", "arange", "astype", "copy", "reshape", "copy_into",
@@ -52,14 +52,6 @@ def copy_into(dst, src):
 
 
 # ---- movement ----------------------------------------------------------------------------------
-def _view(a, shape, strides, offset):
-    flat = a.reshape(-1)
-    isz = a.itemsize
-    base = flat[offset:] if offset < flat.size else flat[:0]
-    return np.lib.stride_tricks.as_strided(base, shape=shape, strides=[s * isz for s in strides],
-                                           writeable=False)
-
-
 def _view_neg(a, shape, strides, offset):
     # as_strided needs a base whose first element is the lowest address reached
     lo = offset + sum((n - 1) * s for n, s in zip(shape, strides) if s < 0 and n > 0)

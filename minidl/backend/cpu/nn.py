@@ -4,10 +4,10 @@ normalisation (+ backward), log-softmax over the last axis (+ backward) and drop
 Pooling and LRN are numba `njit(parallel=True)` loops over (n, c) planes: each plane is owned by
 one thread, so backward passes accumulate every input-gradient element in a fixed order (the
 output windows in raster order, the same order the CUDA gather kernels sum in) and two runs
-give bit-identical results.  The dropout mask is counter_rng's uniform, compiled with
-`numba.vectorize`, so it matches the CUDA kernel bit for bit.
+give bit-identical results.  The dropout mask is the keep rule of minidl.backend.shared.dropout,
+compiled with `numba.vectorize`, so it matches the CUDA kernel bit for bit.
 What does not live here: argument checks and autograd (minidl.ops.pool / norm / loss /
-dropout), output-size rules (minidl.backend.pool_geometry).
+dropout), output sizes and the average-pool window (minidl.backend.shared: pool_geometry, geometry).
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import numpy as np
 from numba import get_num_threads, njit, prange, types, vectorize
 from numba.extending import intrinsic
 
-from .. import counter_rng
-from ..pool_geometry import pool_output_hw
+from ..shared.dropout import dropout_params, make_keep
+from ..shared.geometry import avg_window, divisor_arg
+from ..shared.pool_geometry import pool_output_hw
 
 __all__ = ["max_pool2d", "max_pool2d_grad", "avg_pool2d", "avg_pool2d_grad", "lrn", "lrn_grad",
            "log_softmax", "log_softmax_grad", "dropout_mask"]
@@ -251,25 +252,7 @@ def max_pool2d_grad(g, indices, x_shape, kernel, stride, padding, dilation):
 
 
 # ---- average pooling ---------------------------------------------------------------------------
-@njit(cache=True, inline="always")
-def _avg_window(oh, ow, H, W, KH, KW, SH, SW, PH, PW, include_pad, override):
-    """(h0, h1, w0, w1, divisor) of window (oh, ow), PyTorch's divisor rule."""
-    hs = oh * SH - PH
-    ws = ow * SW - PW
-    he = min(hs + KH, H + PH)
-    we = min(ws + KW, W + PW)
-    pool = (he - hs) * (we - ws)
-    hs = max(hs, 0)
-    ws = max(ws, 0)
-    he = min(he, H)
-    we = min(we, W)
-    if override > 0:
-        div = override
-    elif include_pad:
-        div = pool
-    else:
-        div = (he - hs) * (we - ws)
-    return hs, he, ws, we, div
+_avg_window = njit(inline="always")(avg_window)
 
 
 @njit(parallel=True, cache=True)
@@ -304,10 +287,6 @@ def _avg_pool_bwd(g, gx, KH, KW, SH, SW, PH, PW, include_pad, override):
                         gx[p, h, w] += gv
 
 
-def _override(divisor_override) -> int:
-    return 0 if divisor_override is None else int(divisor_override)
-
-
 def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
     N, C, H, W = x.shape
     OH, OW = pool_output_hw(H, W, kernel, stride, padding, (1, 1), ceil_mode)
@@ -315,7 +294,7 @@ def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor
     if out.size:
         _avg_pool_fwd(np.ascontiguousarray(x).reshape(N * C, H, W), out.reshape(N * C, OH, OW),
                       kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
-                      bool(count_include_pad), _override(divisor_override))
+                      bool(count_include_pad), divisor_arg(divisor_override))
     return out
 
 
@@ -326,7 +305,7 @@ def avg_pool2d_grad(g, x_shape, kernel, stride, padding, count_include_pad, divi
         OH, OW = g.shape[2], g.shape[3]
         _avg_pool_bwd(np.ascontiguousarray(g).reshape(N * C, OH, OW), gx, kernel[0], kernel[1],
                       stride[0], stride[1], padding[0], padding[1], bool(count_include_pad),
-                      _override(divisor_override))
+                      divisor_arg(divisor_override))
     return gx.reshape(x_shape)
 
 
@@ -417,17 +396,6 @@ def log_softmax_grad(g, y):
 
 
 # ---- dropout -----------------------------------------------------------------------------------
-def make_keep(T, jit):
-    """Scalar mask function (seed, counter, q, scale) -> scale if uniform < q else 0, compiled
-    for a target by `jit`; the CUDA dropout kernel uses the same factory."""
-    uniform = jit(counter_rng.make_uniform(T, jit))
-    zero = T(0)
-
-    def keep(seed, counter, q, scale):
-        return scale if uniform(seed, counter) < q else zero
-    return keep
-
-
 _NB = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
 _keep_ufuncs: dict = {}
 
@@ -439,13 +407,6 @@ def _keep_ufunc(dtype):
         uf = vectorize([f"{t}(uint64, uint64, {t}, {t})"])(make_keep(dtype.type, njit))
         _keep_ufuncs[dtype] = uf
     return uf
-
-
-def dropout_params(p: float, dtype) -> tuple:
-    """(q, scale) in `dtype`: keep when uniform < q = 1 - p, kept values scaled by 1 / q."""
-    T = np.dtype(dtype).type
-    q = 1.0 - float(p)
-    return T(q), T(1.0 / q if q > 0 else 0.0)
 
 
 def dropout_mask(shape, p, seed, offset, dtype):

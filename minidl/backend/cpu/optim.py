@@ -1,11 +1,11 @@
 """CPU primitives for fused optimizer steps (SGD, AlexNet-paper SGD, Adam/AdamW, RMSprop,
 Adagrad, Adadelta), updating parameters and optimizer state in place.
 
-The per-element update rules are written once here as plain scalar functions (`math_*`): numba
-compiles them with `njit` for the CPU loops below and with `cuda.jit(device=True)` for the
-grid-stride kernels in minidl/cuda/kernels/optim.py, so both devices run the same math.  The
-rules contain no float literals: every constant (lr, 1 - beta, ...) is computed on the host and
-passed in cast to the array's dtype, so float32 parameters are updated in float32 arithmetic.
+The per-element update rules are the scalar functions of minidl/backend/shared/optim_rules.py
+(`math_*`), compiled here with `njit` for the loops below (and by minidl/cuda/kernels/optim.py with
+`cuda.jit(device=True)`), so both devices run the same math.  Every constant (lr, 1 - beta, ...)
+is computed on the host and passed in cast to the array's dtype, so float32 parameters are
+updated in float32 arithmetic.
 
 Each primitive takes raw arrays (param, grad and state buffers of one shape and dtype) and
 host scalars.  An unused state buffer (no momentum, no amsgrad, ...) may be None.  Scalar
@@ -20,105 +20,13 @@ import math
 import numpy as np
 from numba import njit
 
+from ..shared.optim_rules import (
+    math_adadelta, math_adagrad, math_adam, math_rmsprop, math_sgd, math_sgd_paper,
+)
+
 __all__ = [
     "sgd_step", "sgd_paper_step", "adam_step", "rmsprop_step", "adagrad_step", "adadelta_step",
 ]
-
-
-# ---- the update rules, once (also compiled for CUDA) --------------------------------------------
-def math_sgd(p, g, b, lr, momentum, one_minus_dampening, weight_decay, nesterov, maximize,
-             first_step, has_momentum):
-    """PyTorch SGD for one element: returns (new p, new momentum buffer)."""
-    if maximize:
-        g = -g
-    if weight_decay != 0:
-        g = g + weight_decay * p
-    if has_momentum:
-        if first_step:
-            b = g
-        else:
-            b = momentum * b + one_minus_dampening * g
-        if nesterov:
-            g = g + momentum * b
-        else:
-            g = b
-    return p - lr * g, b
-
-
-def math_sgd_paper(p, g, v, lr, momentum, weight_decay, maximize):
-    """AlexNet paper: v = momentum v - weight_decay lr p - lr g; p = p + v.  Returns (p, v)."""
-    if maximize:
-        g = -g
-    v = momentum * v - weight_decay * lr * p - lr * g
-    return p + v, v
-
-
-def math_adam(p, g, m, v, vmax, weight_decay, decay_factor, beta1, one_minus_beta1, beta2,
-              one_minus_beta2, step_size, bias_correction2_sqrt, eps, amsgrad, maximize,
-              decoupled):
-    """Adam (decoupled=False: L2 decay added to the gradient) or AdamW (decoupled=True:
-    p *= decay_factor = 1 - lr weight_decay first).
-
-    Returns (p, exp_avg, exp_avg_sq, max_exp_avg_sq)."""
-    if maximize:
-        g = -g
-    if decoupled:
-        p = p * decay_factor
-    elif weight_decay != 0:
-        g = g + weight_decay * p
-    m = beta1 * m + one_minus_beta1 * g
-    v = beta2 * v + one_minus_beta2 * g * g
-    if amsgrad:
-        if v > vmax:
-            vmax = v
-        denom = math.sqrt(vmax) / bias_correction2_sqrt + eps
-    else:
-        denom = math.sqrt(v) / bias_correction2_sqrt + eps
-    return p - step_size * m / denom, m, v, vmax
-
-
-def math_rmsprop(p, g, sq, gavg, b, lr, alpha, one_minus_alpha, eps, weight_decay, centered,
-                 has_momentum, momentum, maximize):
-    """RMSprop (optionally centered, with momentum).  Returns (p, square_avg, grad_avg, buf)."""
-    if maximize:
-        g = -g
-    if weight_decay != 0:
-        g = g + weight_decay * p
-    sq = alpha * sq + one_minus_alpha * g * g
-    if centered:
-        gavg = alpha * gavg + one_minus_alpha * g
-        avg = math.sqrt(sq - gavg * gavg) + eps
-    else:
-        avg = math.sqrt(sq) + eps
-    if has_momentum:
-        b = momentum * b + g / avg
-        p = p - lr * b
-    else:
-        p = p - lr * g / avg
-    return p, sq, gavg, b
-
-
-def math_adagrad(p, g, s, clr, eps, weight_decay, maximize):
-    """Adagrad with the already decayed lr `clr`.  Returns (p, sum)."""
-    if maximize:
-        g = -g
-    if weight_decay != 0:
-        g = g + weight_decay * p
-    s = s + g * g
-    return p - clr * g / (math.sqrt(s) + eps), s
-
-
-def math_adadelta(p, g, sq, acc, lr, rho, one_minus_rho, eps, weight_decay, maximize):
-    """Adadelta.  Returns (p, square_avg, acc_delta)."""
-    if maximize:
-        g = -g
-    if weight_decay != 0:
-        g = g + weight_decay * p
-    sq = rho * sq + one_minus_rho * g * g
-    delta = math.sqrt(acc + eps) / math.sqrt(sq + eps) * g
-    acc = rho * acc + one_minus_rho * delta * delta
-    return p - lr * delta, sq, acc
-
 
 _sgd = njit(inline="always")(math_sgd)
 _sgd_paper = njit(inline="always")(math_sgd_paper)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...backend import scalar
+from ...backend.shared import scalar
 from ..kernels import elementwise as ek
 from ._util import broadcast_strides, coalesce, flat, launch_1d, prod
 from .memory import empty

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...backend.cpu.nn import dropout_params
-from ...backend.pool_geometry import pool_output_hw
+from ...backend.shared.dropout import dropout_params
+from ...backend.shared.geometry import divisor_arg
+from ...backend.shared.pool_geometry import pool_output_hw
 from ..kernels import dropout as dk
 from ..kernels import lrn as lk
 from ..kernels import pool as pk
@@ -66,10 +67,6 @@ def max_pool2d_grad(g, indices, x_shape, kernel, stride, padding, dilation):
     return gx
 
 
-def _override(divisor_override) -> int:
-    return 0 if divisor_override is None else int(divisor_override)
-
-
 def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
     N, C, H, W = x.shape
     OH, OW = pool_output_hw(H, W, kernel, stride, padding, (1, 1), ceil_mode)
@@ -77,7 +74,7 @@ def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor
     if out.size:
         launch_1d(pk.pool_kernel("avg_pool_fwd", x.dtype), out.size, flat(out), flat(x),
                   *_geom(x.shape, (OH, OW), kernel, stride, padding), bool(count_include_pad),
-                  _override(divisor_override))
+                  divisor_arg(divisor_override))
     return out
 
 
@@ -89,7 +86,7 @@ def avg_pool2d_grad(g, x_shape, kernel, stride, padding, count_include_pad, divi
     geom = _geom(x_shape, g.shape[2:], kernel, stride, padding)
     gs = empty(g.shape, g.dtype)
     launch_1d(pk.pool_kernel("avg_pool_scale", g.dtype), g.size, flat(gs), flat(g), *geom,
-              bool(count_include_pad), _override(divisor_override))
+              bool(count_include_pad), divisor_arg(divisor_override))
     launch_1d(pk.pool_kernel("avg_pool_bwd", g.dtype), gx.size, flat(gx), flat(gs), *geom,
               _windows(kernel[0], stride[0], 1), _windows(kernel[1], stride[1], 1))
     return gx

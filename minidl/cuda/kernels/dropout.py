@@ -1,6 +1,6 @@
 """Dropout-mask kernel: mask[i] = 1 / (1 - p) if counter_rng's uniform at counter offset + i is
 < 1 - p, else 0 -- bit-identical to the CPU backend for the same (seed, offset), because both
-compile the same scalar function (minidl.backend.cpu.nn.make_keep over
+compile the same scalar function (minidl.backend.shared.dropout.make_keep over
 counter_rng.make_uniform).  Launcher: minidl.cuda.backend.nn.
 
 dropout_mask[T]: 1-D grid-stride loop, one thread per element (`_common.grid_1d`: 256 threads
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from ...backend.cpu.nn import make_keep
+from ...backend.shared.dropout import make_keep
 from ._common import FLOATS, arr, cached_kernel, device, nb
 
 

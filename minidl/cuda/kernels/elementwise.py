@@ -1,4 +1,4 @@
-"""Elementwise kernels: the generic map over minidl.backend.scalar functions, plus fill, arange and
+"""Elementwise kernels: the generic map over backend.shared.scalar functions, plus fill, arange and
 dtype casts (the memory primitives that are maps).  Launchers: minidl.cuda.backend.
 
 Every kernel here is a 1-D grid-stride loop: thread t of the grid handles flat output elements
@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from ...backend import scalar
+from ...backend.shared import scalar
 from ._common import DTYPES, FLOATS, arr, cached_kernel, device, nb, strided_offset, tup
 
 BOOL = np.dtype(np.bool_)

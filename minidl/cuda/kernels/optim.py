@@ -1,7 +1,7 @@
 """CUDA kernels for fused optimizer steps, updating parameters and state in place on the device:
 no host round trip, one launch per parameter tensor.  Launchers: minidl.cuda.backend.optim.
 
-The per-element rules are the scalar functions of minidl/backend/cpu/optim.py (`math_*`),
+The per-element rules are the scalar functions of minidl/backend/shared/optim_rules.py (`math_*`),
 compiled here with `cuda.jit(device=True)`, so CPU and GPU run the same math.  The rules have
 no float literals; every constant is computed on the host and passed as a scalar of the
 parameter's dtype (np.float32 for float32 parameters), so the float32 kernels stay float32.
@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from ...backend.cpu.optim import (
+from ...backend.shared.optim_rules import (
     math_adadelta, math_adagrad, math_adam, math_rmsprop, math_sgd, math_sgd_paper,
 )
 from ._common import arr, cached_kernel, nb

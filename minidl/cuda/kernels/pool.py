@@ -1,5 +1,6 @@
 """Pooling kernels over C-contiguous [N*C, H, W] planes, passed flat (1-D) with the geometry as
-int64 scalars.  Launchers: minidl.cuda.backend.nn.  Output sizes: minidl.backend.pool_geometry.
+int64 scalars.  Launchers: minidl.cuda.backend.nn.  Output sizes and the average-pool window:
+minidl.backend.shared (pool_geometry, geometry).
 
 Every kernel is a 1-D grid-stride loop, one thread per element of the array it writes
 (`_common.grid_1d`: 256 threads per block, min(ceil(n / 256), 32 * SMs) blocks; simulator: 16
@@ -43,13 +44,13 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from ...backend.cpu.nn import _avg_window
+from ...backend.shared.geometry import avg_window as _avg_window
 from ._common import FLOATS, arr, cached_kernel, device, inline_device
 
 _I = "int64"
 _GEOM = ", ".join([_I] * 11)  # NC, H, W, OH, OW, KH, KW, SH, SW, PH, PW
 
-avg_window = device(_avg_window.py_func)
+avg_window = device(_avg_window)
 
 
 def _candidates(p, S, NW, NO):

@@ -1,4 +1,4 @@
-"""Random-number kernels: out[i] = U[0,1) or N(0,1) of minidl.backend.counter_rng at counter
+"""Random-number kernels: out[i] = U[0,1) or N(0,1) of minidl.backend.shared.counter_rng at counter
 offset + i, bit-identical to the CPU backend for the same (seed, offset).  Launchers:
 minidl.cuda.backend.random.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from ...backend import counter_rng
+from ...backend.shared import counter_rng
 from ._common import FLOATS, arr, cached_kernel, device
 
 
