@@ -492,5 +492,5 @@ def test_require_without_numba_cuda_names_the_fix(monkeypatch):
     monkeypatch.setattr(mc, "_numba_cuda", lambda: None)
     assert not mc.is_available()
     assert mc.device_count() == 0
-    with pytest.raises(DeviceError, match=r'pip install "numba-cuda\[cu13\]"'):
+    with pytest.raises(DeviceError, match=r'pip install "minidl\[cuda\]"'):
         mc.require()
