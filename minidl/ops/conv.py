@@ -3,8 +3,8 @@
 `conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1)` validates every
 argument (rank, channels, groups, geometry, dtype, device) before any backend call, then runs the
 `Conv2d` Function, whose forward and backward call the backend primitives `conv2d`,
-`conv2d_grad_input` and `conv2d_grad_weight` (see minidl.backend.contract).  The bias is added
-here (a broadcast add) and its gradient is a sum over N, H, W.  What does not live here: the
+`conv2d_grad_input` and `conv2d_grad_weight` (see minidl.backend.contract).  The bias goes into
+the backend's conv2d (fused into the output write); its gradient is a sum over N, H, W.  What does not live here: the
 nn.Conv2d layer (minidl/nn/conv.py) and the algorithms (backend/cpu/conv.py, cuda/kernels/conv.py).
 """
 from __future__ import annotations
@@ -27,10 +27,8 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups):
         B = x._backend
-        out = B.conv2d(x._data, w._data, stride, padding, dilation, groups)
-        if b is not None:
-            co = w.shape[0]
-            out = B.map("add", [out, B.reshape(b._data, (1, co, 1, 1))])
+        out = B.conv2d(x._data, w._data, stride, padding, dilation, groups,
+                       None if b is None else b._data)
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.save_for_backward(x if need_w else None, w if need_x else None)
         ctx.geom = (stride, padding, dilation, groups)

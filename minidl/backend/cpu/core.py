@@ -5,10 +5,12 @@ import numpy as np
 from numba import njit, vectorize
 
 from .. import counter_rng, scalar
+from . import _blas
 
 __all__ = [
     "from_numpy", "to_numpy", "empty", "full", "arange", "astype", "copy", "reshape", "copy_into",
     "strided_copy", "strided_add_", "take", "index_add", "put_", "map", "reduce", "arg_reduce", "matmul",
+    "addmm",
     "rand_uniform", "rand_normal",
 ]
 
@@ -151,7 +153,42 @@ def arg_reduce(name, a, axis, keepdims):
 
 # ---- linear algebra ----------------------------------------------------------------------------
 def matmul(a, b):
-    return np.matmul(a, b)
+    B, M, K = a.shape
+    old = _blas.small_gemm_begin(M * K * b.shape[2])
+    try:
+        return np.matmul(a, b)
+    finally:
+        _blas.small_gemm_end(old)
+
+
+def addmm(bias, a, b, trans_a, trans_b):
+    """op(a) @ op(b) (+ bias per row): one cblas GEMM with transpose flags, the bias broadcast
+    into the output first and accumulated with beta = 1 (no transposed copy, no extra pass)."""
+    M, K = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    N = b.shape[0] if trans_b else b.shape[1]
+    dtype = a.dtype
+    out = np.empty((M, N), dtype)
+    if out.size == 0:
+        return out
+    if bias is not None:
+        out[...] = bias
+    if K == 0:
+        if bias is None:
+            out[...] = 0
+        return out
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    old = _blas.small_gemm_begin(M * N * K)
+    try:
+        if _blas.GEMM is not None and dtype in _blas.GEMM:
+            _blas.gemm(trans_a, trans_b, M, N, K, a, 0, a.shape[1], b, 0, b.shape[1],
+                       0.0 if bias is None else 1.0, out, 0, N)
+        elif bias is None:  # numpy hands transposed views to BLAS as flags too
+            np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
+        else:
+            out += np.matmul(a.T if trans_a else a, b.T if trans_b else b)
+    finally:
+        _blas.small_gemm_end(old)
+    return out
 
 
 # ---- random ------------------------------------------------------------------------------------
