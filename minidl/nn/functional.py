@@ -3,7 +3,6 @@ defaults and NCHW layout.  Thin: argument handling lives in minidl.ops (pool, no
 dropout, elementwise), the math in the backends."""
 from __future__ import annotations
 
-from ..errors import ShapeError
 from ..ops import dropout as _dropout
 from ..ops.conv import conv2d  # noqa: F401  (2-D convolution, minidl/ops/conv.py)
 from ..ops.matmul import linear as _linear
@@ -13,7 +12,6 @@ from ..ops import reduce as _red
 from ..ops import norm as _norm
 from ..ops import pool as _pool
 from ..ops._base import require_float as _require_float
-from ..ops._base import same_device as _same_device
 
 
 # ---- activations -------------------------------------------------------------------------------
