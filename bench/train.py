@@ -6,6 +6,7 @@
     python bench/train.py --quick                  # small cases, 2 rounds, few steps
     python bench/train.py --stub                   # + minidl with every kernel stubbed out
     python bench/train.py --profile lenet64        # cProfile of minidl's steps for one case
+    python bench/train.py --threads 1              # one thread each (loaded machine)
 
 One step = zero_grad, forward, cross-entropy, backward, SGD(lr 0.01, momentum 0.9) step, on one
 fixed random batch.  Every (case, library) runs in a fresh child process (`--child`), one
@@ -61,7 +62,7 @@ LABELS = {
     "alexnet8": "AlexNet (227, one tower), batch 8", "alexnet32": "AlexNet (227, one tower), batch 32",
     "lenet5-modern64": "LeNet-5 modern, batch 64", "lenet5-paper64": "LeNet-5 paper, batch 64",
 }
-THREADS = 2
+THREADS = int(os.environ.get("MINIDL_BENCH_THREADS", "2"))  # set by --threads for the children
 
 
 # ---- models --------------------------------------------------------------------------------------
@@ -265,7 +266,8 @@ def child(lib: str, case: str, stub: bool, profile: bool, steps: int | None) -> 
 def run_child(lib: str, case: str, stub: bool = False, steps: int | None = None) -> dict:
     env = {k: v for k, v in os.environ.items()
            if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+              "MINIDL_BENCH_THREADS"):
         env[k] = str(THREADS)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, os.path.abspath(__file__), "--child", lib, case]
@@ -287,9 +289,14 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help=f"{','.join(QUICK)}, 2 rounds")
     ap.add_argument("--stub", action="store_true", help="add minidl with kernels stubbed out")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--threads", type=int, default=THREADS,
+                    help="threads per library (default 2; 1 is the fairer comparison when other "
+                         "jobs load the cores: a spinning pool then waits for time slices)")
     ap.add_argument("--profile", metavar="CASE", help="cProfile minidl on CASE (to stderr)")
     ap.add_argument("--child", nargs=2, metavar=("LIB", "CASE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    global THREADS
+    THREADS = args.threads
     if args.child:
         print(json.dumps(child(*args.child, args.stub, False, args.steps)))
         return 0
