@@ -282,6 +282,7 @@ def run_child(lib: str, case: str, stub: bool = False, steps: int | None = None)
 
 
 def main(argv=None) -> int:
+    global THREADS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="", help=f"comma-separated, of {', '.join(CASES)}")
     ap.add_argument("--rounds", type=int, default=3)
@@ -295,7 +296,6 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", metavar="CASE", help="cProfile minidl on CASE (to stderr)")
     ap.add_argument("--child", nargs=2, metavar=("LIB", "CASE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    global THREADS
     THREADS = args.threads
     if args.child:
         print(json.dumps(child(*args.child, args.stub, False, args.steps)))
