@@ -7,6 +7,7 @@
     python bench/train.py --stub                   # + minidl with every kernel stubbed out
     python bench/train.py --profile lenet64        # cProfile of minidl's steps for one case
     python bench/train.py --threads 1              # one thread each (loaded machine)
+    python bench/train.py --baseline /tmp/old      # + minidl from another checkout ("before")
 
 One step = zero_grad, forward, cross-entropy, backward, SGD(lr 0.01, momentum 0.9) step, on one
 fixed random batch.  Every (case, library) runs in a fresh child process (`--child`), one
@@ -62,6 +63,7 @@ LABELS = {
     "alexnet8": "AlexNet (227, one tower), batch 8", "alexnet32": "AlexNet (227, one tower), batch 32",
     "lenet5-modern64": "LeNet-5 modern, batch 64", "lenet5-paper64": "LeNet-5 paper, batch 64",
 }
+BASELINE = [""]  # --baseline DIR: a minidl checkout timed as library "before"
 THREADS = int(os.environ.get("MINIDL_BENCH_THREADS", "2"))  # set by --threads for the children
 
 
@@ -264,12 +266,15 @@ def child(lib: str, case: str, stub: bool, profile: bool, steps: int | None) -> 
 
 
 def run_child(lib: str, case: str, stub: bool = False, steps: int | None = None) -> dict:
+    root = ROOT
+    if lib == "before":  # minidl from another checkout (--baseline)
+        lib, root = "minidl", BASELINE[0]
     env = {k: v for k, v in os.environ.items()
            if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
               "MINIDL_BENCH_THREADS"):
         env[k] = str(THREADS)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, os.path.abspath(__file__), "--child", lib, case]
     if stub:
         cmd.append("--stub")
@@ -290,6 +295,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help=f"{','.join(QUICK)}, 2 rounds")
     ap.add_argument("--stub", action="store_true", help="add minidl with kernels stubbed out")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="also time minidl from this checkout (column 'before'), alternating")
     ap.add_argument("--threads", type=int, default=THREADS,
                     help="threads per library (default 2; 1 is the fairer comparison when other "
                          "jobs load the cores: a spinning pool then waits for time slices)")
@@ -300,6 +307,8 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(child(*args.child, args.stub, False, args.steps)))
         return 0
+    if args.baseline:
+        BASELINE[0] = os.path.abspath(args.baseline)
     if args.profile:
         child("minidl", args.profile, args.stub, True, args.steps)
         return 0
@@ -312,17 +321,20 @@ def main(argv=None) -> int:
             libs = ["torch", "minidl"]
         except ImportError:
             print("torch not importable: minidl only")
+    if args.baseline:
+        libs.append("before")
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
           f"{THREADS} threads, {rounds} rounds; children without OPENBLAS_CORETYPE/L2_SIZE")
     blas_shown = set()
     head = ("| case |" + "".join(f" {lib} ms |" for lib in libs)
-            + (" PyTorch/minidl |" if len(libs) == 2 else "")
+            + (" PyTorch/minidl |" if "torch" in libs else "")
+            + (" before/minidl |" if "before" in libs else "")
             + (" minidl, kernels stubbed ms |" if args.stub else ""))
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
     print("\n".join(rows), flush=True)
     for case in cases:
         ms = {lib: [] for lib in libs}
-        ratios, stubbed = [], []
+        ratios, stubbed, gains = [], [], []
         for r in range(rounds):
             order = libs if r % 2 == 0 else libs[::-1]
             got = {}
@@ -334,15 +346,19 @@ def main(argv=None) -> int:
                     if (lib, line) not in blas_shown:
                         blas_shown.add((lib, line))
                         print(f"  [{lib} BLAS: {line}]", flush=True)
-            if len(libs) == 2:
+            if "torch" in libs:
                 ratios.append(got["torch"] / got["minidl"])
+            if "before" in libs:
+                gains.append(got["before"] / got["minidl"])
             if args.stub:
                 stubbed.append(run_child("minidl", case, stub=True, steps=args.steps)["ms"])
         row = f"| {LABELS[case]} |" + "".join(
             f" {statistics.median(ms[lib]):.1f} ({min(ms[lib]):.1f}-{max(ms[lib]):.1f}) |"
             for lib in libs)
-        if len(libs) == 2:
+        if "torch" in libs:
             row += f" {statistics.median(ratios):.2f} |"
+        if "before" in libs:
+            row += f" {statistics.median(gains):.2f} |"
         if args.stub:
             row += f" {statistics.median(stubbed):.1f} |"
         print(row, flush=True)
