@@ -24,11 +24,14 @@ def _geom(x, w, stride=1, pad=0):
 
 
 def test_conv_path_by_shape():
-    # LeNet's small maps: one chunk of the whole batch, no per-image chunks
-    q = _geom((64, 1, 28, 28), (6, 1, 5, 5))
-    assert (q.path, q.nb) == ("cols", 64)
+    # LeNet's second layer (10x10 / 8x8 maps): one chunk of the whole batch, not 64 chunks
     q = _geom((64, 6, 12, 12), (16, 6, 5, 5))
     assert (q.path, len(list(q.chunks()))) == ("cols", 1)
+    q = _geom((64, 6, 14, 14), (16, 6, 5, 5))
+    assert (q.path, len(list(q.chunks()))) == ("cols", 1)
+    # 24x24 / 28x28 outputs: one image per chunk measured faster (see conv._IMAGE_GEMM_COLS)
+    q = _geom((64, 1, 28, 28), (6, 1, 5, 5))
+    assert (q.path, q.nb) == ("image", 1)
     # AlexNet's first layer: one image per chunk (wide GEMMs, no batch-innermost transposes)
     q = _geom((8, 3, 227, 227), (96, 3, 11, 11), stride=4)
     assert (q.path, q.nb) == ("image", 1)
@@ -37,8 +40,10 @@ def test_conv_path_by_shape():
     assert q.path == ("rows" if cconv._GEMM is not None else "cols")
 
 
-@pytest.mark.parametrize("shape", [((64, 1, 28, 28), (6, 1, 5, 5), 0),
-                                   ((3, 3, 40, 40), (70, 3, 5, 5), 2)])
+@pytest.mark.parametrize("shape", [((4, 1, 28, 28), (6, 1, 5, 5), 0),      # image chunks
+                                   ((8, 6, 12, 12), (16, 6, 5, 5), 0),     # cols
+                                   ((3, 32, 8, 8), (8, 32, 3, 3), 1),      # rows, batched
+                                   ((1, 32, 9, 9), (8, 32, 3, 3), 1)])     # rows, one image
 def test_conv_bias_fused_matches_separate_add(shape):
     xs, ws, pad = shape
     rng = np.random.default_rng(0)

@@ -18,8 +18,8 @@ layer but a network's first): the columns are im2col over the kw taps only, ever
 once, `[C, kw, sh, Hq, Wo, nb]` (kh times smaller), and kernel row i multiplies a window of
 them (a strided matrix with leading dimension) in kh accumulating cblas GEMMs; see _Geom.
 Full-im2col path (small Cg*kw): groups are the batch dimension of one `np.matmul` call.
-There, when an image's output Co*L has >= _IMAGE_CHUNK_OUT elements (AlexNet's conv1, not
-LeNet's 28x28 maps), a chunk is one image: [Co, L] is already NCHW, so the output and gradient
+There, when an image has >= _IMAGE_GEMM_COLS output positions (AlexNet's conv1, LeNet's C1;
+measured, see there), a chunk is one image: [Co, L] is already NCHW, so the output and gradient
 skip the batch-innermost transposes.  `_Geom.path` names the choice ("rows", "image", "cols").
 The bias (optional) is added while the output leaves the GEMM's layout.  GEMMs of fewer than
 ~16M multiply-adds run on one BLAS thread (see _blas).
@@ -50,12 +50,12 @@ __all__ = ["conv2d", "conv2d_grad_input", "conv2d_grad_weight"]
 # (bench/primitives.py; 2 MiB L2 per core, 32 MiB L3 here).
 _CHUNK_BYTES = 8 << 20
 _MIN_GEMM_COLS = 2048
-# full-im2col path: one image per chunk when an image's output Co*Ho*Wo has this many elements
-# (its GEMM is wide, and the output and gradient skip the batch-innermost transposes, ~1 ns per
-# element each way); below, the fixed cost of a chunk (~20-40 us of Python, kernel calls and a
-# GEMM call) outweighs the transposes it saves: LeNet's 6x28x28 maps (4.7k elements) take one
-# chunk of 64 images, AlexNet's conv1 (96x55x55 = 290k) one image per chunk.
-_IMAGE_CHUNK_OUT = 1 << 16
+# full-im2col path: one image per chunk when an image has this many output positions (its GEMM
+# is wide enough; the output and gradient skip the batch-innermost transposes, and the column
+# matrix stays in L2).  Measured (fwd + grad_weight, one thread, alternating, 40 runs): LeNet's
+# c1 at batch 64 (L = 576) 2.0 ms in one-image chunks vs 10 ms (p10: 1.7 vs 2.5) in one
+# 64-image chunk; its C3 (L = 100) the other way, 3.7 vs 2.3 ms.  So below, chunks of images.
+_IMAGE_GEMM_COLS = 512
 # the row-window path (see _Geom) from this GEMM depth Cg*kw on
 _SHIFT_MIN_K = 64
 
@@ -338,7 +338,7 @@ class _Geom:
         if self.shift:
             self.path = "rows"
             self.nb = _chunk(self.N, self.K, self.L, self.dtype.itemsize, self.rows_n // self.G)
-        elif self.Co * self.L >= _IMAGE_CHUNK_OUT:
+        elif self.L >= _IMAGE_GEMM_COLS:
             self.path, self.nb = "image", 1
         else:
             self.path = "cols"
