@@ -161,31 +161,41 @@ def matmul(a, b):
         _blas.small_gemm_end(old)
 
 
+# below this many multiply-adds numpy's matmul (a transposed view goes to BLAS as a flag) plus
+# an in-place bias add is cheaper than the ctypes call (~4 us of argument marshalling)
+_ADDMM_CBLAS_MNK = 1 << 16
+
+
 def addmm(bias, a, b, trans_a, trans_b):
-    """op(a) @ op(b) (+ bias per row): one cblas GEMM with transpose flags, the bias broadcast
-    into the output first and accumulated with beta = 1 (no transposed copy, no extra pass)."""
+    """op(a) @ op(b) (+ bias per row): one BLAS GEMM with transpose flags (no transposed copy);
+    for large products the bias is broadcast into the output first and accumulated with
+    beta = 1 (no extra pass)."""
     M, K = (a.shape[1], a.shape[0]) if trans_a else a.shape
     N = b.shape[0] if trans_b else b.shape[1]
     dtype = a.dtype
     out = np.empty((M, N), dtype)
     if out.size == 0:
         return out
+    if K == 0:
+        out[...] = 0 if bias is None else bias
+        return out
+    mnk = M * N * K
+    if mnk < _ADDMM_CBLAS_MNK or _blas.GEMM is None or dtype not in _blas.GEMM:
+        old = _blas.small_gemm_begin(mnk)
+        try:
+            np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
+        finally:
+            _blas.small_gemm_end(old)
+        if bias is not None:
+            out += bias
+        return out
     if bias is not None:
         out[...] = bias
-    if K == 0:
-        if bias is None:
-            out[...] = 0
-        return out
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
-    old = _blas.small_gemm_begin(M * N * K)
+    old = _blas.small_gemm_begin(mnk)
     try:
-        if _blas.GEMM is not None and dtype in _blas.GEMM:
-            _blas.gemm(trans_a, trans_b, M, N, K, a, 0, a.shape[1], b, 0, b.shape[1],
-                       0.0 if bias is None else 1.0, out, 0, N)
-        elif bias is None:  # numpy hands transposed views to BLAS as flags too
-            np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
-        else:
-            out += np.matmul(a.T if trans_a else a, b.T if trans_b else b)
+        _blas.gemm(trans_a, trans_b, M, N, K, a, 0, a.shape[1], b, 0, b.shape[1],
+                   0.0 if bias is None else 1.0, out, 0, N)
     finally:
         _blas.small_gemm_end(old)
     return out
