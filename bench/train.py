@@ -13,9 +13,10 @@ One step = zero_grad, forward, cross-entropy, backward, SGD(lr 0.01, momentum 0.
 fixed random batch.  Every (case, library) runs in a fresh child process (`--child`), one
 library per process, 2 threads (torch.set_num_threads(2); NUMBA/OPENBLAS/OMP_NUM_THREADS=2);
 per round the two libraries alternate (and which goes first alternates), so load changes on a
-shared machine hit both alike.  Each child prints the median of its timed steps; the table
-shows, per case, the median over rounds of each library's medians and the median of the
-per-round ratios PyTorch/minidl (> 1: minidl faster).
+shared machine hit both alike.  Each child prints the median of its timed steps, wall time and
+process CPU time (all threads; robust to being descheduled on a loaded machine, but it counts
+spinning pool threads too); the table shows, per case, the median over rounds of each
+library's medians and the medians of the per-round ratios PyTorch/minidl (> 1: minidl faster).
 
 Children run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from the environment (the
 machine's defaults pin an old kernel); each reports which OpenBLAS kernel numpy (and torch)
@@ -257,12 +258,14 @@ def child(lib: str, case: str, stub: bool, profile: bool, steps: int | None) -> 
             step()
         pr.disable()
         pstats.Stats(pr, stream=sys.stderr).sort_stats("tottime").print_stats(30)
-    times = []
+    times, cpu = [], []
     for _ in range(timed):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    return {"ms": 1e3 * statistics.median(times), "blas": blas_kernels()}
+        cpu.append(time.process_time() - c0)
+    return {"ms": 1e3 * statistics.median(times), "cpu_ms": 1e3 * statistics.median(cpu),
+            "blas": blas_kernels()}
 
 
 def run_child(lib: str, case: str, stub: bool = False, steps: int | None = None) -> dict:
@@ -327,14 +330,17 @@ def main(argv=None) -> int:
           f"{THREADS} threads, {rounds} rounds; children without OPENBLAS_CORETYPE/L2_SIZE")
     blas_shown = set()
     head = ("| case |" + "".join(f" {lib} ms |" for lib in libs)
+            + "".join(f" {lib} CPU ms |" for lib in libs)
+            + (" PyTorch/minidl CPU |" if "torch" in libs else "")
             + (" PyTorch/minidl |" if "torch" in libs else "")
-            + (" before/minidl |" if "before" in libs else "")
-            + (" minidl, kernels stubbed ms |" if args.stub else ""))
+            + (" before/minidl CPU |" if "before" in libs else "")
+            + (" minidl, kernels stubbed CPU ms |" if args.stub else ""))
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
     print("\n".join(rows), flush=True)
     for case in cases:
         ms = {lib: [] for lib in libs}
-        ratios, stubbed, gains = [], [], []
+        cpu = {lib: [] for lib in libs}
+        ratios, stubbed, gains, cratios = [], [], [], []
         for r in range(rounds):
             order = libs if r % 2 == 0 else libs[::-1]
             got = {}
@@ -342,19 +348,24 @@ def main(argv=None) -> int:
                 res = run_child(lib, case, steps=args.steps)
                 got[lib] = res["ms"]
                 ms[lib].append(res["ms"])
+                cpu[lib].append(res["cpu_ms"])
                 for line in res["blas"]:
                     if (lib, line) not in blas_shown:
                         blas_shown.add((lib, line))
                         print(f"  [{lib} BLAS: {line}]", flush=True)
             if "torch" in libs:
                 ratios.append(got["torch"] / got["minidl"])
+                cratios.append(cpu["torch"][-1] / cpu["minidl"][-1])
             if "before" in libs:
-                gains.append(got["before"] / got["minidl"])
+                gains.append(cpu["before"][-1] / cpu["minidl"][-1])
             if args.stub:
-                stubbed.append(run_child("minidl", case, stub=True, steps=args.steps)["ms"])
+                stubbed.append(run_child("minidl", case, stub=True, steps=args.steps)["cpu_ms"])
         row = f"| {LABELS[case]} |" + "".join(
             f" {statistics.median(ms[lib]):.1f} ({min(ms[lib]):.1f}-{max(ms[lib]):.1f}) |"
             for lib in libs)
+        row += "".join(f" {statistics.median(cpu[lib]):.1f} |" for lib in libs)
+        if "torch" in libs:
+            row += f" {statistics.median(cratios):.2f} |"
         if "torch" in libs:
             row += f" {statistics.median(ratios):.2f} |"
         if "before" in libs:

@@ -90,7 +90,7 @@ def test_nn_linear_is_one_addmm_per_product(monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ta", [False, True])
 @pytest.mark.parametrize("tb", [False, True])
-@pytest.mark.parametrize("mnk", [(4, 3, 5), (1, 7, 1), (0, 3, 2), (3, 2, 0)])
+@pytest.mark.parametrize("mnk", [(4, 3, 5), (1, 7, 1), (0, 3, 2), (3, 2, 0), (40, 50, 60)])
 def test_addmm_matches_numpy(dtype, ta, tb, mnk):
     M, N, K = mnk
     rng = np.random.default_rng(1)
