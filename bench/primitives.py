@@ -7,6 +7,7 @@ process, at LeNet-5, cuda-convnet CIFAR-10 and AlexNet shapes, forward and forwa
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/primitives.py   # BLAS auto-detect
     OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 python bench/primitives.py
                                  # one core each: the fair comparison on a shared, loaded machine
+        ... --cpu-time           # and CPU time instead of wall time (load-proof with 1 thread)
     python bench/primitives.py --only minidl; python bench/primitives.py --only torch
                                  # each library alone in its process: on 2 cores one library's
                                  # spinning pool threads otherwise slow the other's runs
@@ -191,11 +192,14 @@ CASES += [
 _SETTLE = 0.005  # seconds of idle before each timed run: lets spin-waiting pool threads sleep
 
 
+_CLOCK = [time.perf_counter]  # --cpu-time: time.process_time (all threads' CPU time)
+
+
 def _time(fn) -> float:
     time.sleep(_SETTLE)
-    t0 = time.perf_counter()
+    t0 = _CLOCK[0]()
     fn()
-    return time.perf_counter() - t0
+    return _CLOCK[0]() - t0
 
 
 def run_case(case: Case, libs, reps: int, warmup: int = 2) -> dict:
@@ -236,7 +240,12 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=("minidl", "torch"),
                     help="time one library in this process (run twice, once each, to keep the "
                          "other's thread pools off the cores)")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time process CPU time instead of wall time: with one thread per "
+                         "library, immune to being descheduled on a loaded machine")
     args = ap.parse_args(argv)
+    if args.cpu_time:
+        _CLOCK[0] = time.process_time
     libs = ["minidl"]
     if args.only == "torch" or (not args.no_torch and args.only is None):
         try:
