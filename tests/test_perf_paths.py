@@ -24,11 +24,10 @@ def _geom(x, w, stride=1, pad=0):
 
 
 def test_conv_path_by_shape():
-    # LeNet's second layer (10x10 / 8x8 maps): one chunk of the whole batch, not 64 chunks
-    q = _geom((64, 6, 12, 12), (16, 6, 5, 5))
-    assert (q.path, len(list(q.chunks()))) == ("cols", 1)
-    q = _geom((64, 6, 14, 14), (16, 6, 5, 5))
-    assert (q.path, len(list(q.chunks()))) == ("cols", 1)
+    # LeNet's second layer (10x10 / 8x8 maps): chunks of many images, not 64 chunks
+    for x in ((64, 6, 12, 12), (64, 6, 14, 14)):
+        q = _geom(x, (16, 6, 5, 5))
+        assert q.path == "cols" and len(list(q.chunks())) <= 2
     # 24x24 / 28x28 outputs: one image per chunk measured faster (see conv._IMAGE_GEMM_COLS)
     q = _geom((64, 1, 28, 28), (6, 1, 5, 5))
     assert (q.path, q.nb) == ("image", 1)
