@@ -120,9 +120,27 @@ def _ufunc(name, dtype):
     return uf
 
 
+def _scaled_tanh(x):
+    # numba's vectorised math.tanh is a scalar libm call per element (measured 4.7 ms on
+    # 64x6x28x28 float32); numpy's SIMD tanh, 3 passes in place: 0.17 ms
+    T = x.dtype.type
+    out = np.empty(x.shape, x.dtype)
+    np.multiply(x, T(2.0 / 3.0), out=out)
+    np.tanh(out, out=out)
+    out *= T(1.7159)
+    return out
+
+
+# scalar functions whose numba ufunc is far slower than a numpy composition of the same math
+_COMPOSED = {"scaled_tanh": _scaled_tanh}
+
+
 def map(name, arrays, params=()):
     fn = scalar.FUNCTIONS[name]
     dtype = arrays[-1].dtype
+    composed = _COMPOSED.get(name)
+    if composed is not None and dtype.kind == "f":
+        return composed(np.asarray(arrays[0]))
     if fn.numpy is not None:
         out = getattr(np, fn.numpy)(*arrays)
     else:
