@@ -673,24 +673,6 @@ def _matmul_samples(device, dtype, requires_grad):
     ]
 
 
-def _linear_samples(device, dtype, requires_grad):
-    m = Maker(device, dtype, requires_grad)
-    return [
-        SampleInput((m((3, 4)), m((5, 4)), m((5,))), {}, "bias"),
-        SampleInput((m((3, 4)), m((5, 4))), {}, "no_bias"),
-        SampleInput((m((2, 3, 4)), m((2, 4)), m((2,))), {}, "3d_input"),
-        SampleInput((m((1, 1)), m((1, 1)), m((1,))), {}, "1x1"),
-        SampleInput((m((3, 0)), m((2, 0)), m((2,))), {}, "k0"),
-        SampleInput((m((0, 4)), m((3, 4)), m((3,))), {}, "m0"),
-        SampleInput((m((17, 33), -1, 1), m((15, 33), -1, 1), m((15,))), {}, "awkward"),
-    ]
-
-
-def ref_linear(x, w, b=None):
-    y = np.matmul(x, w.T)
-    return y if b is None else y + b
-
-
 def _matmul_errors(device):
     def mk(*shape, dtype=float32):
         return make_tensor(shape, device, dtype)
@@ -1413,8 +1395,6 @@ OP_DB: list[OpInfo] = [
            strategy=_st_where),
     OpInfo("matmul", minidl.matmul, np.matmul, _matmul_samples, atol=1e-5, rtol=1e-5,
            error_inputs=_matmul_errors, strategy=_st_matmul),
-    OpInfo("linear", minidl.nn.functional.linear, ref_linear, _linear_samples, atol=1e-5,
-           rtol=1e-5),
     # -- reductions --
     OpInfo("sum", minidl.sum, ref_sum, _sum_samples, dtypes=_FLOATS_INT,
            error_inputs=_dim_errors("sum"), strategy=_st_reduce()),
