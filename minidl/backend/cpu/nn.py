@@ -307,89 +307,40 @@ def _avg_window(oh, ow, H, W, KH, KW, SH, SW, PH, PW, include_pad, override):
     return hs, he, ws, we, div
 
 
-@njit(cache=True)
-def _avg_divisors(H, W, OH, OW, KH, KW, SH, SW, PH, PW, include_pad, override):
-    """[OH, OW] divisors (PyTorch's rule per window), and each window's clipped [h0, h1) /
-    [w0, w1) bounds."""
-    div = np.empty((OH, OW), np.int64)
-    hb = np.empty((OH, 2), np.int64)
-    wb = np.empty((OW, 2), np.int64)
-    for oh in range(OH):
-        for ow in range(OW):
-            h0, h1, w0, w1, d = _avg_window(oh, ow, H, W, KH, KW, SH, SW, PH, PW,
-                                            include_pad, override)
-            div[oh, ow] = d
-            hb[oh, 0] = h0
-            hb[oh, 1] = h1
-            wb[ow, 0] = w0
-            wb[ow, 1] = w1
-    return div, hb, wb
-
-
-# Separable: per output row, the window's rows are summed into one row of column sums (a
-# unit-stride loop over W that vectorises), then each output takes the sum of its columns;
-# the backward is the adjoint (spread each g / divisor over its columns, add that row to the
-# window's rows).  Every plane belongs to one thread and sums in a fixed order: deterministic.
 @njit(parallel=True, cache=True)
-def _avg_pool_fwd(x, out, inv, hb, wb):
+def _avg_pool_fwd(x, out, KH, KW, SH, SW, PH, PW, include_pad, override):
     NC, H, W = x.shape
     OH, OW = out.shape[1], out.shape[2]
     zero = x.dtype.type(0)
     for p in prange(NC):
-        cs = np.empty(W, x.dtype)
-        xp = x[p]
         for oh in range(OH):
-            for w in range(W):
-                cs[w] = zero
-            for h in range(hb[oh, 0], hb[oh, 1]):
-                row = xp[h]
-                for w in range(W):
-                    cs[w] += row[w]
-            o = out[p, oh]
-            iv = inv[oh]
             for ow in range(OW):
+                h0, h1, w0, w1, div = _avg_window(oh, ow, H, W, KH, KW, SH, SW, PH, PW,
+                                                  include_pad, override)
                 acc = zero
-                for w in range(wb[ow, 0], wb[ow, 1]):
-                    acc += cs[w]
-                o[ow] = acc / x.dtype.type(iv[ow])
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        acc += x[p, h, w]
+                out[p, oh, ow] = acc / x.dtype.type(div)
 
 
 @njit(parallel=True, cache=True)
-def _avg_pool_bwd(g, gx, inv, hb, wb):
+def _avg_pool_bwd(g, gx, KH, KW, SH, SW, PH, PW, include_pad, override):
     NC, H, W = gx.shape
     OH, OW = g.shape[1], g.shape[2]
-    zero = gx.dtype.type(0)
     for p in prange(NC):
-        t = np.empty(W, gx.dtype)
-        gp = gx[p]
-        for h in range(H):
-            row = gp[h]
-            for w in range(W):
-                row[w] = zero
         for oh in range(OH):
-            for w in range(W):
-                t[w] = zero
-            gr = g[p, oh]
-            iv = inv[oh]
             for ow in range(OW):
-                v = gr[ow] / gx.dtype.type(iv[ow])
-                for w in range(wb[ow, 0], wb[ow, 1]):
-                    t[w] += v
-            for h in range(hb[oh, 0], hb[oh, 1]):
-                row = gp[h]
-                for w in range(W):
-                    row[w] += t[w]
+                h0, h1, w0, w1, div = _avg_window(oh, ow, H, W, KH, KW, SH, SW, PH, PW,
+                                                  include_pad, override)
+                gv = g[p, oh, ow] / g.dtype.type(div)
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        gx[p, h, w] += gv
 
 
 def _override(divisor_override) -> int:
     return 0 if divisor_override is None else int(divisor_override)
-
-
-def _avg_geometry(x_shape, out_hw, kernel, stride, padding, include_pad, override):
-    H, W = x_shape[2], x_shape[3]
-    return _avg_divisors(H, W, out_hw[0], out_hw[1], kernel[0], kernel[1], stride[0],
-                         stride[1], padding[0], padding[1], bool(include_pad),
-                         _override(override))
 
 
 def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
@@ -397,23 +348,22 @@ def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor
     OH, OW = pool_output_hw(H, W, kernel, stride, padding, (1, 1), ceil_mode)
     out = np.empty((N, C, OH, OW), x.dtype)
     if out.size:
-        inv, hb, wb = _avg_geometry(x.shape, (OH, OW), kernel, stride, padding,
-                                    count_include_pad, divisor_override)
-        _call(_avg_pool_fwd, x.size + out.size, np.ascontiguousarray(x).reshape(N * C, H, W),
-              out.reshape(N * C, OH, OW), inv, hb, wb)
+        _call(_avg_pool_fwd, x.size + out.size,
+              np.ascontiguousarray(x).reshape(N * C, H, W), out.reshape(N * C, OH, OW),
+              kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+              bool(count_include_pad), _override(divisor_override))
     return out
 
 
 def avg_pool2d_grad(g, x_shape, kernel, stride, padding, count_include_pad, divisor_override):
     N, C, H, W = x_shape
-    if g.size == 0:
-        return np.zeros(x_shape, g.dtype)
-    gx = np.empty((N * C, H, W), g.dtype)
-    OH, OW = g.shape[2], g.shape[3]
-    inv, hb, wb = _avg_geometry(x_shape, (OH, OW), kernel, stride, padding, count_include_pad,
-                                divisor_override)
-    _call(_avg_pool_bwd, gx.size + g.size, np.ascontiguousarray(g).reshape(N * C, OH, OW), gx,
-          inv, hb, wb)
+    gx = np.zeros((N * C, H, W), g.dtype)
+    if g.size:
+        OH, OW = g.shape[2], g.shape[3]
+        _call(_avg_pool_bwd, gx.size + g.size,
+              np.ascontiguousarray(g).reshape(N * C, OH, OW), gx, kernel[0], kernel[1],
+              stride[0], stride[1], padding[0], padding[1], bool(count_include_pad),
+              _override(divisor_override))
     return gx.reshape(x_shape)
 
 
