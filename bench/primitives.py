@@ -7,6 +7,7 @@ process, at LeNet-5, cuda-convnet CIFAR-10 and AlexNet shapes, forward and forwa
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/primitives.py   # BLAS auto-detect
     OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 python bench/primitives.py
                                  # one core each: the fair comparison on a shared, loaded machine
+        ... --cpu-time           # and CPU time instead of wall time (load-proof with 1 thread)
     python bench/primitives.py --only minidl; python bench/primitives.py --only torch
                                  # each library alone in its process: on 2 cores one library's
                                  # spinning pool threads otherwise slow the other's runs
@@ -15,8 +16,9 @@ Each case is a `Case` in CASES: a name (the --filter matches it), a builder `mak
 {mode: zero-argument callable} for lib in ("minidl", "torch"), and a shape note.  minidl and
 torch runs alternate (so load changes on a shared machine hit both alike), with a short pause
 before every timed run so the other library's spinning worker threads (OpenMP / OpenBLAS) have
-gone to sleep.  Printed: median milliseconds of each, the ratio minidl / torch, and the BLAS
-kernel numpy (and torch) use.
+gone to sleep.  Printed: median milliseconds of each, the ratio minidl / torch, for the
+memory-bound rows (pooling, LRN) the bandwidth achieved (the minimum bytes the primitive must
+read and write over the time), and the BLAS kernel numpy (and torch) use.
 
 Adding a row (e.g. a pooling layer): write a builder returning {"fwd": fn, "fwd+bwd": fn} for
 lib in ("minidl", "torch") and append a Case to CASES.  Conv rows: a network's first layer has
@@ -42,6 +44,7 @@ class Case:
     name: str
     make: Callable[[str], dict]  # lib ("minidl" | "torch") -> {mode: zero-argument callable}
     note: str = ""
+    nbytes: dict | None = None  # mode -> minimum bytes moved (memory-bound rows: GB/s column)
 
 
 # ---- builders ------------------------------------------------------------------------------------
@@ -110,15 +113,15 @@ CASES: list[Case] = [
 ]
 
 
-# ---- pooling and LRN (minidl.nn.functional: max_pool2d, local_response_norm) -------------------
-def nn_case(N, C, H, kind):
-    """max_pool2d(x, 3, 2) (kind "pool") or local_response_norm(x, 5, 5e-4, 0.75, 2.0) (kind
-    "lrn", the AlexNet paper's layer in PyTorch's alpha convention) on x [N, C, H, H], with a
-    fixed upstream gradient; the backward computes dx."""
+# ---- pooling and LRN (minidl.nn.functional: max_pool2d, avg_pool2d, local_response_norm) -----
+def nn_case(N, C, H, kind, k=3, s=2, ceil=False, lrn=(5, 5e-4, 0.75, 2.0)):
+    """max_pool2d(x, k, s) (kind "pool"), avg_pool2d (kind "avg") or local_response_norm(x,
+    *lrn) (kind "lrn"; default the AlexNet paper's layer in PyTorch's alpha convention) on
+    x [N, C, H, H], with a fixed upstream gradient; the backward computes dx."""
     def make(lib):
         x, = _arrays([(N, C, H, H)])
         x *= 10.0  # LRN's scale then differs visibly from k
-        Ho = (H - 3) // 2 + 1 if kind == "pool" else H
+        Ho = _pool_out(H, k, s, ceil) if kind != "lrn" else H
         (g,) = _arrays([(N, C, Ho, Ho)], seed=1)
         if lib == "minidl":
             xt, gt, no_grad, F = minidl.from_numpy(x), minidl.from_numpy(g), minidl.no_grad, MF
@@ -129,8 +132,11 @@ def nn_case(N, C, H, kind):
         xt.requires_grad_(True)
 
         def op():
-            return F.max_pool2d(xt, 3, 2) if kind == "pool" else \
-                F.local_response_norm(xt, 5, 5e-4, 0.75, 2.0)
+            if kind == "pool":
+                return F.max_pool2d(xt, k, s, ceil_mode=ceil)
+            if kind == "avg":
+                return F.avg_pool2d(xt, k, s, ceil_mode=ceil)
+            return F.local_response_norm(xt, *lrn)
 
         def fwd():
             with no_grad():
@@ -143,12 +149,42 @@ def nn_case(N, C, H, kind):
     return make
 
 
+def _pool_out(H, k, s, ceil):
+    o = (H - k + (s - 1 if ceil else 0)) // s + 1
+    return o - 1 if ceil and (o - 1) * s >= H else o
+
+
+def nn_bytes(N, C, H, kind, k=3, s=2, ceil=False):
+    """mode -> bytes a kernel must move at least (float32; int64 argmax for max-pool): what the
+    GB/s column divides by."""
+    x = N * C * H * H * 4
+    o = N * C * _pool_out(H, k, s, ceil) ** 2 * 4 if kind != "lrn" else x
+    if kind == "pool":  # fwd: read x, write out + idx; bwd: read g + idx, write dx
+        fwd, bwd = x + 3 * o, 3 * o + x
+    elif kind == "avg":
+        fwd, bwd = x + o, o + x
+    else:  # fwd: read x, write out + scale; bwd: read g, x, out, scale, write dx
+        fwd, bwd = 3 * x, 5 * x
+    return {"fwd": fwd, "fwd+bwd": fwd + bwd}
+
+
+def _nn(name, N, C, H, kind, note, **kw):
+    lrn = kw.pop("lrn", None)
+    make = nn_case(N, C, H, kind, **kw, **({"lrn": lrn} if lrn else {}))
+    return Case(name, make, note, nn_bytes(N, C, H, kind, **kw))
+
+
 CASES += [
-    Case("alexnet maxpool p1", nn_case(16, 96, 55, "pool"), "N16 96x55x55 3x3 s2"),
-    Case("alexnet maxpool p2", nn_case(16, 256, 27, "pool"), "N16 256x27x27 3x3 s2"),
-    Case("alexnet maxpool p5", nn_case(16, 256, 13, "pool"), "N16 256x13x13 3x3 s2"),
-    Case("alexnet lrn1", nn_case(16, 96, 55, "lrn"), "N16 96x55x55 size 5"),
-    Case("alexnet lrn2", nn_case(16, 256, 27, "lrn"), "N16 256x27x27 size 5"),
+    _nn("lenet maxpool", 64, 6, 28, "pool", "N64 6x28x28 2x2 s2", k=2, s=2),
+    _nn("cifar10 maxpool p1", 128, 32, 32, "pool", "N128 32x32x32 3x3 s2 ceil", ceil=True),
+    _nn("cifar10 avgpool p2", 128, 32, 16, "avg", "N128 32x16x16 3x3 s2 ceil", ceil=True),
+    _nn("cifar10 lrn", 128, 32, 16, "lrn", "N128 32x16x16 size 3",
+        lrn=(3, 5e-5, 0.75, 1.0)),
+    _nn("alexnet maxpool p1", 16, 96, 55, "pool", "N16 96x55x55 3x3 s2"),
+    _nn("alexnet maxpool p2", 16, 256, 27, "pool", "N16 256x27x27 3x3 s2"),
+    _nn("alexnet maxpool p5", 16, 256, 13, "pool", "N16 256x13x13 3x3 s2"),
+    _nn("alexnet lrn1", 16, 96, 55, "lrn", "N16 96x55x55 size 5"),
+    _nn("alexnet lrn2", 16, 256, 27, "lrn", "N16 256x27x27 size 5"),
 ]
 
 
@@ -156,11 +192,14 @@ CASES += [
 _SETTLE = 0.005  # seconds of idle before each timed run: lets spin-waiting pool threads sleep
 
 
+_CLOCK = [time.perf_counter]  # --cpu-time: time.process_time (all threads' CPU time)
+
+
 def _time(fn) -> float:
     time.sleep(_SETTLE)
-    t0 = time.perf_counter()
+    t0 = _CLOCK[0]()
     fn()
-    return time.perf_counter() - t0
+    return _CLOCK[0]() - t0
 
 
 def run_case(case: Case, libs, reps: int, warmup: int = 2) -> dict:
@@ -201,7 +240,12 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=("minidl", "torch"),
                     help="time one library in this process (run twice, once each, to keep the "
                          "other's thread pools off the cores)")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time process CPU time instead of wall time: with one thread per "
+                         "library, immune to being descheduled on a loaded machine")
     args = ap.parse_args(argv)
+    if args.cpu_time:
+        _CLOCK[0] = time.process_time
     libs = ["minidl"]
     if args.only == "torch" or (not args.no_torch and args.only is None):
         try:
@@ -226,7 +270,7 @@ def main(argv=None) -> int:
           + (f"; torch {torch.__version__} threads {torch.get_num_threads()}"
              if "torch" in libs else ""))
     head = "| case | shape | mode |" + "".join(f" {lib} ms |" for lib in libs) + (
-        " minidl/torch |" if len(libs) == 2 else "")
+        " minidl/torch |" if len(libs) == 2 else "") + "".join(f" {lib} GB/s |" for lib in libs)
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for case in cases:
@@ -235,6 +279,8 @@ def main(argv=None) -> int:
             row = f"| {case.name} | {case.note} | {mode} |" + "".join(f" {r[lib]:.2f} |" for lib in libs)
             if len(libs) == 2:
                 row += f" {r['minidl'] / r['torch']:.2f} |"
+            for lib in libs:  # bytes per ms = 1e-6 GB/s
+                row += f" {case.nbytes[mode] / r[lib] * 1e-6:.1f} |" if case.nbytes else " - |"
             print(row, flush=True)
     return 0
 

@@ -87,15 +87,22 @@ class Backend(Protocol):
     def matmul(self, a: Array, b: Array) -> Array:
         """Batched product: a [B, M, K] @ b [B, K, N] -> [B, M, N], same float dtype."""
 
+    def addmm(self, bias, a: Array, b: Array, trans_a: bool, trans_b: bool) -> Array:
+        """2-D product op(a) @ op(b) (+ bias [N] added to every row when not None) -> [M, N],
+        op(t) = t.T when its flag is set (a stored [K, M] / b stored [N, K]); no transpose is
+        materialised.  nn.Linear: forward addmm(b, x, W, False, True), backward
+        dx = addmm(None, g, W, False, False), dW = addmm(None, g, x, True, False)."""
+
     # ---- convolution (minidl.ops.conv; CPU: backend/cpu/conv.py, CUDA: cuda/backend/conv.py) ---
     # NCHW, float32/float64.  stride (sh, sw) >= 1, padding ((top, bottom), (left, right)) >= 0,
     # dilation (dh, dw) >= 1, groups G dividing C and Co; w is [Co, C/G, kh, kw];
-    # Ho = (H + top + bottom - dh*(kh-1) - 1) // sh + 1 >= 1 (likewise Wo).  No bias here: the op
-    # adds it.
+    # Ho = (H + top + bottom - dh*(kh-1) - 1) // sh + 1 >= 1 (likewise Wo).  The bias is fused
+    # into the forward (its gradient is the op's sum of g over N, H, W).
     def conv2d(self, x: Array, w: Array, stride: Shape, padding: tuple, dilation: Shape,
-               groups: int) -> Array:
+               groups: int, bias=None) -> Array:
         """Cross-correlation out[n, o, p, q] = sum_{c in group(o), i, j} w[o, c', i, j] *
-        x[n, c, p*sh - top + i*dh, q*sw - left + j*dw] (zero outside x): [N, Co, Ho, Wo]."""
+        x[n, c, p*sh - top + i*dh, q*sw - left + j*dw] (zero outside x) + bias[o] (when not
+        None): [N, Co, Ho, Wo]."""
 
     def conv2d_grad_input(self, g: Array, w: Array, x_shape: Shape, stride: Shape, padding: tuple,
                           dilation: Shape, groups: int) -> Array:

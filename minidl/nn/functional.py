@@ -3,16 +3,15 @@ defaults and NCHW layout.  Thin: argument handling lives in minidl.ops (pool, no
 dropout, elementwise), the math in the backends."""
 from __future__ import annotations
 
-from ..errors import ShapeError
 from ..ops import dropout as _dropout
 from ..ops.conv import conv2d  # noqa: F401  (2-D convolution, minidl/ops/conv.py)
+from ..ops.matmul import linear as _linear
 from ..ops import elementwise as _ew
 from ..ops import loss as _loss
 from ..ops import reduce as _red
 from ..ops import norm as _norm
 from ..ops import pool as _pool
 from ..ops._base import require_float as _require_float
-from ..ops._base import same_device as _same_device
 
 
 # ---- activations -------------------------------------------------------------------------------
@@ -96,23 +95,8 @@ def log_softmax(input, dim=None, dtype=None):
 
 # ---- linear ------------------------------------------------------------------------------------
 def linear(input, weight, bias=None):
-    """y = x W^T + b: input [*, in], weight [out, in], bias [out] -> [*, out]."""
-    _same_device("linear", input, weight)
-    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
-        raise ShapeError(f"linear: input {list(input.shape)} and weight {list(weight.shape)}: "
-                         f"expected weight [out_features, {input.shape[-1] if input.ndim else '?'}]"
-                         f" (mat1 and mat2 shapes cannot be multiplied)")
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise ShapeError(f"linear: expected bias of shape [{weight.shape[0]}], got "
-                         f"{list(bias.shape)}")
-    lead = tuple(input.shape[:-1])
-    x = input.reshape(-1, input.shape[-1]) if input.ndim != 2 else input
-    # (W x^T)^T transposes the small activations instead of the big weight: the contract's
-    # matmul has no transpose flags, and W^T would be a copy of all of W every forward
-    y = weight.matmul(x.t()).t()
-    if bias is not None:
-        y = y + bias
-    return y.reshape(lead + (weight.shape[0],)) if input.ndim != 2 else y
+    """y = x W^T + b: input [*, in], weight [out, in], bias [out] -> [*, out] (one fused op)."""
+    return _linear(input, weight, bias)
 
 
 # ---- pooling -----------------------------------------------------------------------------------

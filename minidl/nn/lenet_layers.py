@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import functions as _fn
 from ..autograd import no_grad
+from ..ops.conv import scatter_weight as _scatter_weight
 from ..tensor import Tensor, empty, tensor
 from . import functional as F
 from .module import Module
@@ -60,8 +60,7 @@ class Subsampling(Module):
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim != 4 or input.shape[1] != self.num_maps:
             raise self._shape_error(f"input [N, {self.num_maps}, H, W]", input)
-        area = self.kernel_size[0] * self.kernel_size[1]
-        window_sum = F.avg_pool2d(input, self.kernel_size, self.stride) * float(area)
+        window_sum = F.avg_pool2d(input, self.kernel_size, self.stride, divisor_override=1)
         c = self.num_maps
         return window_sum * self.weight.reshape(1, c, 1, 1) + self.bias.reshape(1, c, 1, 1)
 
@@ -76,8 +75,9 @@ class SparseConv2d(Module):
     SparseConv2d(connection_table, kernel_size, stride=1, padding=0, bias=True).  Parameters:
     weight [num_connections, kH, kW] (connections ordered by output map, then input map) and
     bias [out_channels], so the count is num_connections * kH * kW + out_channels.  Forward
-    gathers the weights into a dense [out, in, kH, kW] kernel (zeros where not connected; an
-    indexing op, so gradients flow back to the compact weights) and runs F.conv2d.
+    scatters the weights into a dense [out, in, kH, kW] kernel (zeros where not connected; one
+    op through an index map built once, so gradients flow back to the compact weights) and
+    runs F.conv2d.
     Initialisation follows PyTorch's rule per output unit: U(+-1/sqrt(fan_in)) with fan_in =
     (inputs of that map) * kH * kW, for its weights and its bias.
     """
@@ -98,18 +98,20 @@ class SparseConv2d(Module):
         self.stride = _pair(stride)
         self.padding = _pair(padding)
         kh, kw = self.kernel_size
-        # connection c = (o, i) in output-major order; dense entry (o, i) reads row index[o, i]
-        # of [zeros; weight], i.e. c + 1 when connected and the zero row otherwise
+        # connection c = (o, i) in output-major order; its kh x kw taps sit at flat positions
+        # ((o * in + i) * kh + y) * kw + x of the dense kernel.  Built once, as a buffer on the
+        # weight's device: a forward is one scatter op, with no index upload or host read.
         outs, ins = np.nonzero(table.T)
         self.num_connections = len(outs)
-        index = np.zeros(self.out_channels * self.in_channels, dtype=np.int64)
-        index[outs * self.in_channels + ins] = np.arange(1, self.num_connections + 1)
+        base = (outs * self.in_channels + ins) * (kh * kw)
+        index = (base[:, None] + np.arange(kh * kw)).reshape(self.num_connections, kh, kw)
         self.weight = Parameter(empty(self.num_connections, kh, kw, device=device, dtype=dtype))
         if bias:
             self.bias = Parameter(empty(self.out_channels, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
-        self.register_buffer("gather_index", tensor(index, device=device), persistent=False)
+        self.register_buffer("scatter_index", tensor(index.astype(np.int64), device=device),
+                             persistent=False)
         self._conn_outputs = outs  # output map of each connection (for the init bounds)
         self.reset_parameters()
 
@@ -129,9 +131,8 @@ class SparseConv2d(Module):
         """The equivalent dense kernel [out_channels, in_channels, kH, kW] (zeros where not
         connected); differentiable with respect to `weight`."""
         kh, kw = self.kernel_size
-        rows = _fn.cat([self.weight.new_zeros((1, kh * kw)),
-                        self.weight.reshape(self.num_connections, kh * kw)])
-        return rows[self.gather_index].reshape(self.out_channels, self.in_channels, kh, kw)
+        return _scatter_weight(self.weight, self.scatter_index,
+                               (self.out_channels, self.in_channels, kh, kw))
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim != 4 or input.shape[1] != self.in_channels:

@@ -3,9 +3,10 @@
 `conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1)` validates every
 argument (rank, channels, groups, geometry, dtype, device) before any backend call, then runs the
 `Conv2d` Function, whose forward and backward call the backend primitives `conv2d`,
-`conv2d_grad_input` and `conv2d_grad_weight` (see minidl.backend.contract).  The bias is added
-here (a broadcast add) and its gradient is a sum over N, H, W.  What does not live here: the
-nn.Conv2d layer (minidl/nn/conv.py) and the algorithms (backend/cpu/conv.py, cuda/kernels/conv.py).
+`conv2d_grad_input` and `conv2d_grad_weight` (see minidl.backend.contract).  The bias goes into
+the backend's conv2d (fused into the output write); its gradient is a sum over N, H, W.
+`scatter_weight` builds a dense kernel from compact weights (SparseConv2d).  What does not live
+here: the nn.Conv2d layer (minidl/nn/conv.py) and the algorithms (backend/cpu/conv.py, cuda/kernels/conv.py).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ..backend.shared.geometry import pair
 from ..errors import DTypeError, ShapeError
 from ._base import same_device
 
-__all__ = ["Conv2d", "conv2d"]
+__all__ = ["Conv2d", "conv2d", "ScatterWeight", "scatter_weight"]
 
 
 def _wrap(arr, device):
@@ -28,10 +29,8 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups):
         B = x._backend
-        out = B.conv2d(x._data, w._data, stride, padding, dilation, groups)
-        if b is not None:
-            co = w.shape[0]
-            out = B.map("add", [out, B.reshape(b._data, (1, co, 1, 1))])
+        out = B.conv2d(x._data, w._data, stride, padding, dilation, groups,
+                       None if b is None else b._data)
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.save_for_backward(x if need_w else None, w if need_x else None)
         ctx.geom = (stride, padding, dilation, groups)
@@ -144,3 +143,34 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"{_shape(weight)} has {co} output channels)")
     out = Conv2d.apply(x, weight, bias, stride, pad, dilation, groups)
     return out.squeeze(0) if input.ndim == 3 else out
+
+
+class ScatterWeight(Function):
+    """dense.flat[index] = w (zeros elsewhere);  dw = g.flat[index]."""
+
+    @staticmethod
+    def forward(ctx, w, index, shape):
+        B = w._backend
+        dense = B.full(shape, 0, w._data.dtype)
+        B.put_(dense, index._data, w._data)
+        ctx.index = index
+        return _wrap(dense, w.device)
+
+    @staticmethod
+    def backward(ctx, g):
+        B = g._backend
+        n = 1
+        for s in g.shape:
+            n *= s
+        return _wrap(B.take(B.reshape(g._data, (n,)), ctx.index._data), g.device), None, None
+
+
+def scatter_weight(weight, index, shape):
+    """A dense kernel of `shape` holding weight's elements at the flat positions `index`
+    (int64, weight's shape, distinct) and zeros elsewhere; differentiable in `weight`.  One op
+    (SparseConv2d's connection table: the index map is built once, on the weight's device)."""
+    same_device("scatter_weight", weight, index)
+    if tuple(index.shape) != tuple(weight.shape):
+        raise ShapeError(f"scatter_weight: index {_shape(index)} must have weight's shape "
+                         f"{_shape(weight)}")
+    return ScatterWeight.apply(weight, index, tuple(int(s) for s in shape))

@@ -1,4 +1,5 @@
-"""matmul: 1-D, 2-D and batched products with broadcast batch dims, as torch.matmul."""
+"""matmul: 1-D, 2-D and batched products with broadcast batch dims, as torch.matmul; linear:
+y = x W^T + b as one fused backend `addmm` forward and backward (nn.Linear, F.linear)."""
 from __future__ import annotations
 
 from .. import tensor as _tensor
@@ -64,3 +65,54 @@ def matmul(a, b):
     if vb:
         out = out.squeeze(-1)
     return out
+
+
+class Linear(Function):
+    """y = x W^T + b for x [M, K], W [N, K], b [N];  dx = g W,  dW = g^T x,  db = sum_rows g.
+
+    Each product is one backend addmm with transpose flags: no transposed copy of W or x is
+    made, and the bias is added inside the forward GEMM's output."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None,
+                              w if ctx.needs_input_grad[0] else None)
+        B = x._backend
+        out = B.addmm(None if b is None else b._data, x._data, w._data, False, True)
+        return _wrap(out, x.device)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        B, gd = g._backend, g._data
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = _wrap(B.addmm(None, gd, w._data, False, False), g.device)
+        if ctx.needs_input_grad[1]:
+            gw = _wrap(B.addmm(None, gd, x._data, True, False), g.device)
+        if ctx.needs_input_grad[2]:
+            gb = _wrap(B.reduce("sum", gd, (0,), False), g.device)
+        return gx, gw, gb
+
+
+def linear(input, weight, bias=None):
+    """y = x W^T + b: input [*, in], weight [out, in], bias [out] or None -> [*, out]."""
+    same_device("linear", *((input, weight) if bias is None else (input, weight, bias)))
+    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ShapeError(f"linear: input {list(input.shape)} and weight {list(weight.shape)}: "
+                         f"expected weight [out_features, {input.shape[-1] if input.ndim else '?'}]"
+                         f" (mat1 and mat2 shapes cannot be multiplied)")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ShapeError(f"linear: expected bias of shape [{weight.shape[0]}], got "
+                         f"{list(bias.shape)}")
+    tensors = (input, weight) if bias is None else (input, weight, bias)
+    if not all(t.dtype.is_floating_point for t in tensors) or \
+            any(t.dtype is not input.dtype for t in tensors):
+        got = ", ".join(f"{n} {t.dtype}" for n, t in zip(("input", "weight", "bias"), tensors))
+        raise DTypeError(f"linear: expected input, weight and bias of one floating dtype, got "
+                         f"{got}")
+    if input.ndim == 2:
+        return Linear.apply(input, weight, bias)
+    lead = tuple(input.shape[:-1])
+    y = Linear.apply(input.reshape(-1, input.shape[-1]), weight, bias)
+    return y.reshape(lead + (weight.shape[0],))

@@ -18,8 +18,11 @@ layer but a network's first): the columns are im2col over the kw taps only, ever
 once, `[C, kw, sh, Hq, Wo, nb]` (kh times smaller), and kernel row i multiplies a window of
 them (a strided matrix with leading dimension) in kh accumulating cblas GEMMs; see _Geom.
 Full-im2col path (small Cg*kw): groups are the batch dimension of one `np.matmul` call.
-There, when an image has >= _IMAGE_GEMM_COLS output positions, a chunk is one image: [Co, L]
-is already NCHW, so the output and gradient skip the batch-innermost transposes.
+There, when an image has >= _IMAGE_GEMM_COLS output positions (AlexNet's conv1, LeNet's C1;
+measured, see there), a chunk is one image: [Co, L] is already NCHW, so the output and gradient
+skip the batch-innermost transposes.  `_Geom.path` names the choice ("rows", "image", "cols").
+The bias (optional) is added while the output leaves the GEMM's layout.  GEMMs of fewer than
+~16M multiply-adds run on one BLAS thread (see _blas).
 
 The packing, im2col, col2im and layout changes are nogil numba loops over channels, split
 over a few Python threads for large chunks (see _run); the GEMMs run on BLAS's threads.
@@ -38,15 +41,22 @@ import numba
 import numpy as np
 from numba import njit
 
+from . import _blas
+
 __all__ = ["conv2d", "conv2d_grad_input", "conv2d_grad_weight"]
 
 # Target bytes of one chunk's column matrix: small enough to stay in L2/L3 between im2col and
 # the GEMM that reads it, large enough that the GEMM's M = Ho*Wo*nb keeps BLAS efficient
-# (bench/primitives.py; 2 MiB L2 per core, 32 MiB L3 here).
-_CHUNK_BYTES = 8 << 20
+# (bench/primitives.py; 2 MiB L2 per core, 32 MiB L3 here).  2 MiB measured against 8 MiB,
+# fwd + both gradients, one thread, CPU time: CIFAR conv2 93 vs 117 ms, conv3 44 vs 47,
+# LeNet C3 2.6 vs 2.9, AlexNet conv2 (batch 8) 252 vs 250.
+_CHUNK_BYTES = 2 << 20
 _MIN_GEMM_COLS = 2048
-# full-im2col path: from this many output positions per image on, one image per chunk (its
-# GEMM is wide enough, and the output and gradient then skip the batch-innermost transposes)
+# full-im2col path: one image per chunk when an image has this many output positions (its GEMM
+# is wide enough; the output and gradient skip the batch-innermost transposes, and the column
+# matrix stays in L2).  Measured (fwd + grad_weight, one thread, alternating, 40 runs): LeNet's
+# c1 at batch 64 (L = 576) 2.0 ms in one-image chunks vs 10 ms (p10: 1.7 vs 2.5) in one
+# 64-image chunk; its C3 (L = 100) the other way, 3.7 vs 2.3 ms.  So below, chunks of images.
 _IMAGE_GEMM_COLS = 512
 # the row-window path (see _Geom) from this GEMM depth Cg*kw on
 _SHIFT_MIN_K = 64
@@ -143,11 +153,12 @@ def _to_lnb(lo, hi, a, t, n0, nb, Co, L):
 
 
 @njit(cache=True, nogil=True)
-def _from_lnb(lo, hi, t, a, n0, nb, Co, L):
-    """a[n0 + n, o, l] = t[o, l, n] (the inverse of _to_lnb)."""
+def _from_lnb(lo, hi, t, a, n0, nb, Co, L, bias):
+    """a[n0 + n, o, l] = t[o, l, n] + bias[o] (the inverse of _to_lnb; bias may be empty)."""
     step = L if L * nb <= _LNB_L1 else _LNB_BLOCK
     for o in range(lo, hi):
         blk = t[o * L * nb:(o + 1) * L * nb]
+        b = bias[o] if bias.shape[0] else t.dtype.type(0)
         for l0 in range(0, L, step):
             l1 = min(l0 + step, L)
             for n in range(nb):
@@ -155,7 +166,7 @@ def _from_lnb(lo, hi, t, a, n0, nb, Co, L):
                 dst = a[d + l0:d + l1]
                 src = blk[l0 * nb + n:l1 * nb:nb]
                 for e in range(l1 - l0):
-                    dst[e] = src[e]
+                    dst[e] = src[e] + b
 
 
 @njit(cache=True, nogil=True)
@@ -246,49 +257,10 @@ def _row2im(lo, hi, dcolsw, dxt, nb, C, Hp, sw, Wq, kw, Wo, sh, Hq, dw):
 
 # ---- BLAS -------------------------------------------------------------------------------------
 # numpy.matmul cannot accumulate (beta = 1) nor take a matrix at an offset with a leading
-# dimension other than its width, which the row-window GEMMs need; so call the cblas gemm of the
-# OpenBLAS numpy itself loaded (ILP64, "64_" suffix).  None: the full-im2col path only.
-def _load_gemm():
-    import ctypes
-    import glob
-
-    libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
-    paths = sorted(glob.glob(os.path.join(libs, "*openblas*")))  # numpy's wheel
-    try:  # else whatever BLAS is loaded (a numpy built against a system OpenBLAS)
-        with open("/proc/self/maps") as f:
-            paths += sorted({ln.split()[-1] for ln in f if "blas" in ln.rsplit("/", 1)[-1]})
-    except OSError:
-        pass
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in ("scipy_cblas_", "cblas_"):
-            try:
-                fns = {np.dtype(np.float32): getattr(lib, prefix + "sgemm64_"),
-                       np.dtype(np.float64): getattr(lib, prefix + "dgemm64_")}
-            except AttributeError:
-                continue
-            i64, vp, e = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
-            for dt, fn in fns.items():
-                real = ctypes.c_float if dt == np.float32 else ctypes.c_double
-                fn.restype = None
-                fn.argtypes = [e, e, e, i64, i64, i64, real, vp, i64, vp, i64, real, vp, i64]
-            return fns
-    return None
-
-
-_GEMM = _load_gemm()
-
-
-def _gemm(ta, tb, m, n, k, a, ao, lda, b, bo, ldb, beta, c, co, ldc):
-    """c[co:] (m x n, ld ldc) = a[ao:] (op: m x k) @ b[bo:] (op: k x n) + beta * c, row-major,
-    on flat arrays with element offsets; ta/tb: operand stored transposed."""
-    s = a.itemsize
-    _GEMM[a.dtype](101, 112 if ta else 111, 112 if tb else 111, m, n, k, 1.0,
-                   a.ctypes.data + ao * s, lda, b.ctypes.data + bo * s, ldb, beta,
-                   c.ctypes.data + co * s, ldc)
+# dimension other than its width, which the row-window GEMMs need: _blas calls the cblas gemm
+# of the OpenBLAS numpy loaded.  GEMM None: the full-im2col path only.
+_GEMM = _blas.GEMM
+_gemm = _blas.gemm
 
 
 # ---- threads for the layout kernels ----------------------------------------------------------
@@ -296,7 +268,10 @@ def _gemm(ta, tb, m, n, k, a, ao, lda, b, bo, ldb, beta, c, co, ldc):
 # pool threads here block on a lock instead of spin-waiting, so they do not fight BLAS's own
 # threads (a numba pool beside BLAS's was measured 2-10x slower when the two cores are shared
 # with another process).  NUMBA_NUM_THREADS sets the count (1: everything on the caller).
-_PARALLEL_MIN_ELEMENTS = 1 << 18
+# From 2M elements (8 MB float32, ~1 ms of copying) per kernel call on: a hand-off to a pool
+# thread costs tens of us idle and a time slice (ms) on a loaded machine, so LeNet- and
+# CIFAR-sized chunks (<= 1M) stay on the caller; AlexNet's conv2-5 chunks split.
+_PARALLEL_MIN_ELEMENTS = 1 << 21
 _pool_state: list = [None, None]  # [executor, pid that created it]
 
 
@@ -363,12 +338,18 @@ class _Geom:
                       and self.Kr >= _SHIFT_MIN_K)
         self.rows_n = self.C * self.kw * self.sh * self.Hq * self.Wo  # _im2row elements per image
         if self.shift:
+            self.path = "rows"
             self.nb = _chunk(self.N, self.K, self.L, self.dtype.itemsize, self.rows_n // self.G)
         elif self.L >= _IMAGE_GEMM_COLS:
-            self.nb = 1
+            self.path, self.nb = "image", 1
         else:
+            self.path = "cols"
             self.nb = _chunk(self.N, self.K, self.L, self.dtype.itemsize)
         self._bufs: dict = {}
+
+    def gemm_mnk(self) -> int:
+        """Multiply-adds of one GEMM call of a full chunk (decides the BLAS threads)."""
+        return self.Cog * (self.Kr if self.shift else self.K) * self.nb * self.L
 
     def buf(self, name: str, per_image: int, m: int):
         """A flat scratch array of per_image*m elements (full chunks share one allocation)."""
@@ -433,8 +414,9 @@ class _Geom:
         return t.reshape(self.G, self.Cog, self.L * m)
 
 
-def conv2d(x, w, stride, padding, dilation, groups):
-    """out [N, Co, Ho, Wo] = cross-correlation of x [N, C, H, W] with w [Co, C/G, kh, kw]."""
+def conv2d(x, w, stride, padding, dilation, groups, bias=None):
+    """out [N, Co, Ho, Wo] = cross-correlation of x [N, C, H, W] with w [Co, C/G, kh, kw]
+    (+ bias [Co] per output channel, added while the output is written)."""
     N, C, H, W = x.shape
     Co, Cg, kh, kw = w.shape
     (sh, sw), ((pt, pb), (pl, pr)), (dh, dw) = stride, padding, dilation
@@ -444,28 +426,35 @@ def conv2d(x, w, stride, padding, dilation, groups):
     if out.size == 0:
         return out
     if Cg * kh * kw == 0:
-        out[...] = 0
+        out[...] = 0 if bias is None else bias.reshape(1, Co, 1, 1)
         return out
     q = _Geom(x.shape, w.shape, (Ho, Wo), stride, padding, dilation, groups, x.dtype)
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
+    b = np.ascontiguousarray(bias).reshape(-1) if bias is not None else out.reshape(-1)[:0]
     wp = q.wp(w) if q.shift else None
     w3 = w.reshape(q.G, q.Cog, q.K)
     flat = out.reshape(-1)
-    for n0, m in q.chunks():
-        # one image: [Co, L] is already NCHW, the GEMM writes the output directly
-        res = out[n0].reshape(-1) if m == 1 else q.buf("res", Co * q.L, m)
-        if q.shift:
-            lm, colsw = q.L * m, q.rows(x, n0, m)
-            for g in range(q.G):
-                for i in range(kh):
-                    off, ld = q.win(g, i, m)
-                    _gemm(False, False, q.Cog, lm, q.Kr, wp, (g * q.Cog * kh + i) * q.Kr,
-                          kh * q.Kr, colsw, off, ld, float(i > 0), res, g * q.Cog * lm, lm)
-        else:
-            np.matmul(w3, q.cols(x, n0, m), out=res.reshape(q.G, q.Cog, q.L * m))
-        if m > 1:
-            _run(_from_lnb, Co, q.work(m), res, flat, n0, m, Co, q.L)
+    old = _blas.small_gemm_begin(q.gemm_mnk())
+    try:
+        for n0, m in q.chunks():
+            # one image: [Co, L] is already NCHW, the GEMM writes the output directly
+            res = out[n0].reshape(-1) if m == 1 else q.buf("res", Co * q.L, m)
+            if q.shift:
+                lm, colsw = q.L * m, q.rows(x, n0, m)
+                for g in range(q.G):
+                    for i in range(kh):
+                        off, ld = q.win(g, i, m)
+                        _gemm(False, False, q.Cog, lm, q.Kr, wp, (g * q.Cog * kh + i) * q.Kr,
+                              kh * q.Kr, colsw, off, ld, float(i > 0), res, g * q.Cog * lm, lm)
+            else:
+                np.matmul(w3, q.cols(x, n0, m), out=res.reshape(q.G, q.Cog, q.L * m))
+            if m > 1:
+                _run(_from_lnb, Co, q.work(m), res, flat, n0, m, Co, q.L, b)
+            elif bias is not None:  # still in cache
+                res.reshape(Co, q.L)[...] += b[:, None]
+    finally:
+        _blas.small_gemm_end(old)
     return out
 
 
@@ -477,6 +466,14 @@ def conv2d_grad_weight(g, x, w_shape, stride, padding, dilation, groups):
         return gw.reshape(w_shape)
     x = np.ascontiguousarray(x)
     g = np.ascontiguousarray(g)
+    old = _blas.small_gemm_begin(q.gemm_mnk())
+    try:
+        return _grad_weight(q, g, x, gw, w_shape)
+    finally:
+        _blas.small_gemm_end(old)
+
+
+def _grad_weight(q, g, x, gw, w_shape):
     if q.shift:  # gwp [G, Cog, kh, Cg*kw], accumulated over chunks by the GEMMs (beta = 1)
         kh, kr = q.kh, q.Kr
         gwp = gw.reshape(-1)
@@ -510,6 +507,15 @@ def conv2d_grad_input(g, w, x_shape, stride, padding, dilation, groups):
         return dx
     g = np.ascontiguousarray(g)
     w = np.ascontiguousarray(w)
+    old = _blas.small_gemm_begin(q.gemm_mnk())
+    try:
+        _grad_input(q, g, w, dx)
+    finally:
+        _blas.small_gemm_end(old)
+    return dx
+
+
+def _grad_input(q, g, w, dx):
     wp = q.wp(w) if q.shift else None
     w3t = w.reshape(q.G, q.Cog, q.K).transpose(0, 2, 1)
     flat = dx.reshape(-1)
@@ -536,4 +542,3 @@ def conv2d_grad_input(g, w, x_shape, stride, padding, dilation, groups):
                  q.Ho, q.Wo, q.sh, q.dh, q.dw)
         _run(_unpack, q.C, q.work(m), dxt, flat, n0, m, q.C, q.H, q.W, q.pt, q.pl, q.Hp, q.sw,
              q.Wq)
-    return dx

@@ -12,7 +12,7 @@ dropout), output sizes and the average-pool window (minidl.backend.shared: pool_
 from __future__ import annotations
 
 import numpy as np
-from numba import get_num_threads, njit, prange, types, vectorize
+from numba import get_num_threads, njit, prange, set_num_threads, types, vectorize
 from numba.extending import intrinsic
 
 from ..shared.dropout import dropout_params, make_keep
@@ -21,6 +21,25 @@ from ..shared.pool_geometry import pool_output_hw
 
 __all__ = ["max_pool2d", "max_pool2d_grad", "avg_pool2d", "avg_pool2d_grad", "lrn", "lrn_grad",
            "log_softmax", "log_softmax_grad", "dropout_mask"]
+
+
+# Below this many elements a call runs on the caller's thread alone: numba's pool (OpenMP) wakes
+# its threads for every parallel region, ~10-50 us idle and a time slice (ms) when the cores
+# are shared with other processes, while LeNet/CIFAR-sized planes stream through one core in
+# well under a millisecond.
+_PARALLEL_MIN_ELEMENTS = 1 << 20
+
+
+def _call(kernel, work: int, *args):
+    """kernel(*args), on one thread when `work` (elements touched) is small."""
+    n = get_num_threads()
+    if n <= 1 or work >= _PARALLEL_MIN_ELEMENTS:
+        return kernel(*args)
+    set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        set_num_threads(n)
 
 
 # ---- max pooling -------------------------------------------------------------------------------
@@ -230,14 +249,29 @@ def max_pool2d(x, kernel, stride, padding, dilation, ceil_mode):
     (KH, KW), (SH, SW) = kernel, stride
     x = np.ascontiguousarray(x)
     nchunk = max(1, min(N * C, 4 * get_num_threads()))
+    work = x.size + 3 * out.size
+    if tuple(padding) == (0, 0) and tuple(dilation) == (1, 1):
+        # ceil_mode windows reaching past the bottom/right edge: pad there with -inf and take
+        # the flat kernel (each window's first tap is inside, so -inf padding never wins a tie)
+        Hp = max(H, (OH - 1) * SH + KH)
+        Wp = max(W, (OW - 1) * SW + KW)
+        Wp += -Wp % SW
+        if (Hp, Wp) != (H, W) and OW <= SH * Wp // SW and x.size < 2 ** 30:
+            xp = np.full((N * C, Hp, Wp), -np.inf, x.dtype)
+            xp[:, :H, :W] = x.reshape(N * C, H, W)
+            _call(_max_pool_fwd_flat, work, xp.reshape(N * C, Hp * Wp),
+                  out.reshape(N * C, OH, OW), idx.reshape(N * C, OH, OW), Wp, KH, KW, SH, SW,
+                  nchunk)
+            np.add(idx // Wp * W, idx % Wp, out=idx)
+            return out, idx
     if (tuple(padding) == (0, 0) and tuple(dilation) == (1, 1) and (SH * W) % SW == 0
             and (OH - 1) * SH + KH <= H and (OW - 1) * SW + KW <= W and OW <= SH * W // SW):
-        _max_pool_fwd_flat(x.reshape(N * C, H * W), out.reshape(N * C, OH, OW),
-                           idx.reshape(N * C, OH, OW), W, KH, KW, SH, SW, nchunk)
+        _call(_max_pool_fwd_flat, work, x.reshape(N * C, H * W), out.reshape(N * C, OH, OW),
+              idx.reshape(N * C, OH, OW), W, KH, KW, SH, SW, nchunk)
     else:
-        _max_pool_fwd(x.reshape(N * C, H, W), out.reshape(N * C, OH, OW),
-                      idx.reshape(N * C, OH, OW), KH, KW, SH, SW, padding[0], padding[1],
-                      dilation[0], dilation[1], nchunk)
+        _call(_max_pool_fwd, work, x.reshape(N * C, H, W), out.reshape(N * C, OH, OW),
+              idx.reshape(N * C, OH, OW), KH, KW, SH, SW, padding[0], padding[1],
+              dilation[0], dilation[1], nchunk)
     return out, idx
 
 
@@ -247,7 +281,8 @@ def max_pool2d_grad(g, indices, x_shape, kernel, stride, padding, dilation):
         return np.zeros(x_shape, g.dtype)
     gx = np.empty((N * C, H * W), g.dtype)
     if gx.size:
-        _max_pool_bwd(np.ascontiguousarray(g).reshape(N * C, -1), indices.reshape(N * C, -1), gx)
+        _call(_max_pool_bwd, gx.size + 3 * g.size, np.ascontiguousarray(g).reshape(N * C, -1),
+              indices.reshape(N * C, -1), gx)
     return gx.reshape(x_shape)
 
 
@@ -292,9 +327,10 @@ def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor
     OH, OW = pool_output_hw(H, W, kernel, stride, padding, (1, 1), ceil_mode)
     out = np.empty((N, C, OH, OW), x.dtype)
     if out.size:
-        _avg_pool_fwd(np.ascontiguousarray(x).reshape(N * C, H, W), out.reshape(N * C, OH, OW),
-                      kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
-                      bool(count_include_pad), divisor_arg(divisor_override))
+        _call(_avg_pool_fwd, x.size + out.size,
+              np.ascontiguousarray(x).reshape(N * C, H, W), out.reshape(N * C, OH, OW),
+              kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+              bool(count_include_pad), divisor_arg(divisor_override))
     return out
 
 
@@ -303,19 +339,24 @@ def avg_pool2d_grad(g, x_shape, kernel, stride, padding, count_include_pad, divi
     gx = np.zeros((N * C, H, W), g.dtype)
     if g.size:
         OH, OW = g.shape[2], g.shape[3]
-        _avg_pool_bwd(np.ascontiguousarray(g).reshape(N * C, OH, OW), gx, kernel[0], kernel[1],
-                      stride[0], stride[1], padding[0], padding[1], bool(count_include_pad),
-                      divisor_arg(divisor_override))
+        _call(_avg_pool_bwd, gx.size + g.size,
+              np.ascontiguousarray(g).reshape(N * C, OH, OW), gx, kernel[0], kernel[1],
+              stride[0], stride[1], padding[0], padding[1], bool(count_include_pad),
+              divisor_arg(divisor_override))
     return gx.reshape(x_shape)
 
 
 # ---- local response normalisation --------------------------------------------------------------
+# scale^-beta: a scalar pow (tens of cycles, never vectorised) per element dominated both
+# passes; for beta = 0.75 (AlexNet's and cuda-convnet's) it is r sqrt(r) with r = 1/sqrt(scale),
+# which vectorises (same values up to rounding; inf/NaN alike).
 @njit(parallel=True, cache=True)
-def _lrn_fwd(x, out, scale, size, alpha_n, beta, k):
+def _lrn_fwd(x, out, scale, size, alpha_n, beta, k, tq):
     N, C, L = x.shape
     before = size // 2
     after = (size - 1) // 2
     zero = x.dtype.type(0)
+    one = x.dtype.type(1)
     for i in prange(N * C):
         n = i // C
         c = i - n * C
@@ -328,14 +369,21 @@ def _lrn_fwd(x, out, scale, size, alpha_n, beta, k):
                 s[j] += xv[j] * xv[j]
         xo = x[n, c]
         o = out[n, c]
-        for j in range(L):
-            sl = k + alpha_n * s[j]
-            s[j] = sl
-            o[j] = xo[j] * sl ** -beta
+        if tq:
+            for j in range(L):
+                sl = k + alpha_n * s[j]
+                s[j] = sl
+                r = one / np.sqrt(sl)
+                o[j] = xo[j] * (r * np.sqrt(r))
+        else:
+            for j in range(L):
+                sl = k + alpha_n * s[j]
+                s[j] = sl
+                o[j] = xo[j] * sl ** -beta
 
 
 @njit(parallel=True, cache=True)
-def _lrn_bwd(g, x, out, scale, gx, size, coef, beta):
+def _lrn_bwd(g, x, out, scale, gx, size, coef, beta, tq):
     N, C, L = x.shape
     before = size // 2
     after = (size - 1) // 2
@@ -343,9 +391,14 @@ def _lrn_bwd(g, x, out, scale, gx, size, coef, beta):
     for i in prange(N * C):
         n = i // C
         c = i - n * C
+        tv = t[n, c]
+        gv = g[n, c]
+        ov = out[n, c]
+        sv = scale[n, c]
         for j in range(L):
-            t[n, c, j] = g[n, c, j] * out[n, c, j] / scale[n, c, j]
+            tv[j] = gv[j] * ov[j] / sv[j]
     zero = x.dtype.type(0)
+    one = x.dtype.type(1)
     for i in prange(N * C):
         n = i // C
         c = i - n * C
@@ -357,8 +410,16 @@ def _lrn_bwd(g, x, out, scale, gx, size, coef, beta):
             tv = t[n, cc]
             for j in range(L):
                 acc[j] += tv[j]
-        for j in range(L):
-            acc[j] = g[n, c, j] * scale[n, c, j] ** -beta - coef * x[n, c, j] * acc[j]
+        gv = g[n, c]
+        sv = scale[n, c]
+        xv = x[n, c]
+        if tq:
+            for j in range(L):
+                r = one / np.sqrt(sv[j])
+                acc[j] = gv[j] * (r * np.sqrt(r)) - coef * xv[j] * acc[j]
+        else:
+            for j in range(L):
+                acc[j] = gv[j] * sv[j] ** -beta - coef * xv[j] * acc[j]
 
 
 def lrn(x, size, alpha, beta, k):
@@ -367,7 +428,8 @@ def lrn(x, size, alpha, beta, k):
     out = np.empty_like(x)
     scale = np.empty_like(x)
     if x.size:
-        _lrn_fwd(x, out, scale, int(size), T(alpha / size), T(beta), T(k))
+        _call(_lrn_fwd, 3 * x.size, x, out, scale, int(size), T(alpha / size), T(beta), T(k),
+              float(beta) == 0.75)
     return out, scale
 
 
@@ -375,8 +437,8 @@ def lrn_grad(g, x, out, scale, size, alpha, beta, k):
     T = x.dtype.type
     gx = np.empty_like(x)
     if x.size:
-        _lrn_bwd(np.ascontiguousarray(g), x, out, scale, gx, int(size),
-                 T(2.0 * alpha * beta / size), T(beta))
+        _call(_lrn_bwd, 6 * x.size, np.ascontiguousarray(g), x, out, scale, gx, int(size),
+              T(2.0 * alpha * beta / size), T(beta), float(beta) == 0.75)
     return gx
 
 

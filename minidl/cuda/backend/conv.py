@@ -12,7 +12,8 @@ from __future__ import annotations
 from ...errors import ShapeError
 from ..kernels import conv as ck
 from ..kernels._common import SIMULATOR, sm_count
-from .memory import empty, full
+from . import elementwise
+from .memory import empty, full, reshape
 
 __all__ = ["conv2d", "conv2d_grad_input", "conv2d_grad_weight"]
 
@@ -74,17 +75,21 @@ def _dims(x_shape, w_shape, y_shape):
             int(y_shape[2]), int(y_shape[3]))
 
 
-def conv2d(x, w, stride, padding, dilation, groups):
+def conv2d(x, w, stride, padding, dilation, groups, bias=None):
     N, C, H, W = (int(s) for s in x.shape)
     Co, Cg, kh, kw = (int(s) for s in w.shape)
     (sh, sw), ((pt, pb), (pl, pr)), (dh, dwl) = stride, padding, dilation
     Ho = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
     Wo = (W + pl + pr - dwl * (kw - 1) - 1) // sw + 1
     if N * Co * Ho * Wo == 0 or Cg * kh * kw == 0:
-        return full((N, Co, Ho, Wo), 0, x.dtype)
-    out = empty((N, Co, Ho, Wo), x.dtype)
-    _launch(ck.fwd_kernel, "conv2d", Co // groups, N * Ho * Wo, out, x, w, x.shape, w.shape,
-            out.shape, stride, padding, dilation, groups)
+        out = full((N, Co, Ho, Wo), 0, x.dtype)
+    else:
+        out = empty((N, Co, Ho, Wo), x.dtype)
+        _launch(ck.fwd_kernel, "conv2d", Co // groups, N * Ho * Wo, out, x, w, x.shape, w.shape,
+                out.shape, stride, padding, dilation, groups)
+    if bias is not None and out.size:
+        # composed for now (one broadcast-add launch); an epilogue in fwd_kernel is the fusion
+        out = elementwise.map("add", [out, reshape(bias, (1, Co, 1, 1))])
     return out
 
 

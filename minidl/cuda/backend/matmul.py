@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from ...errors import ShapeError
 from ..kernels import matmul as mm
-from .memory import empty, full
+from .elementwise import map as _map
+from .memory import empty, full, reshape
+from .movement import strided_copy
 
-__all__ = ["matmul"]
+__all__ = ["matmul", "addmm"]
 
 _MAX_GRID_YZ = 65535
 _MAX_ELEMS = 1 << 31
@@ -41,3 +43,22 @@ def matmul(a, b):
 
 def _flat(x):
     return x.reshape(x.size)
+
+
+def addmm(bias, a, b, trans_a, trans_b):
+    """op(a) @ op(b) (+ bias per row), composed for now: a transposed operand is copied by
+    strided_copy, the product is the tiled GEMM above, the bias one broadcast-add launch (a
+    transpose-aware GEMM with a bias epilogue is the fusion still to write)."""
+    if trans_a:
+        a = strided_copy(a, (a.shape[1], a.shape[0]), (1, a.shape[1]), 0)
+    if trans_b:
+        b = strided_copy(b, (b.shape[1], b.shape[0]), (1, b.shape[1]), 0)
+    M, K = (int(s) for s in a.shape)
+    N = int(b.shape[1])
+    if M * N == 0 or K == 0:
+        out = full((M, N), 0, a.dtype)
+    else:
+        out = reshape(matmul(reshape(a, (1, M, K)), reshape(b, (1, K, N))), (M, N))
+    if bias is not None and M * N:
+        out = _map("add", [out, reshape(bias, (1, N))])
+    return out
