@@ -51,7 +51,10 @@ SECTIONS = [
     ("minidl.testing.strategies", "hypothesis strategies for tensors and shapes"),
     ("minidl.testing.opinfo", "the op table the test suite is generated from"),
     ("minidl.models", "LeNet-5, AlexNet, the CIFAR convnet"),
+    ("minidl.models.recipes", "per-model training defaults, data loading, optimizers"),
+    ("minidl.data.recipes", "data-set detection and conforming for the CLI"),
     ("minidl.train", "the training loop behind `minidl train`"),
+    ("minidl.distributed", "data-parallel training over MPI"),
     ("minidl.cuda", "is CUDA (or the simulator) usable"),
 ]
 
