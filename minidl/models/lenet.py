@@ -30,7 +30,8 @@ import numpy as np
 from .. import nn
 from ..autograd import no_grad
 from ..nn import functional as F
-from ..tensor import Tensor, tensor
+from ..tensor import Tensor
+from ..creation import tensor
 
 __all__ = ["lenet5", "LeNet5", "RBFOutput", "DIGIT_BITMAPS", "rbf_codes"]
 

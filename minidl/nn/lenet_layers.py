@@ -12,7 +12,8 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..ops.conv import scatter_weight as _scatter_weight
-from ..tensor import Tensor, empty, tensor
+from ..tensor import Tensor
+from ..creation import empty, tensor
 from . import functional as F
 from .module import Module
 from .parameter import Parameter
