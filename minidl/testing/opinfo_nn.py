@@ -46,8 +46,13 @@ def ref_max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
             hs = [oh * s[0] - p[0] + i * d[0] for i in range(k[0])]
             ws = [ow * s[1] - p[1] + j * d[1] for j in range(k[1])]
             flat = [h * W + w for h in hs for w in ws if 0 <= h < H and 0 <= w < W]
+            if not flat:  # a dilated window that misses the input: -inf, index -1 (torch)
+                out[:, :, oh, ow], idx[:, :, oh, ow] = -np.inf, -1
+                continue
             vals = x.reshape(N, C, H * W)[:, :, flat]
             arg = np.argmax(vals, axis=2)  # first maximum in raster order
+            nan = np.isnan(vals)  # torch's scan takes every NaN it meets: the last one wins
+            arg = np.where(nan.any(2), len(flat) - 1 - np.argmax(nan[..., ::-1], axis=2), arg)
             out[:, :, oh, ow] = np.take_along_axis(vals, arg[..., None], 2)[..., 0]
             idx[:, :, oh, ow] = np.asarray(flat)[arg]
     return (out, idx) if return_indices else out
