@@ -15,7 +15,7 @@ import minidl.nn.functional as F
 from minidl.backend.shared.geometry import pair
 from minidl.errors import DTypeError, ShapeError
 
-from .opinfo import ErrorInput, Maker, OpInfo, SampleInput
+from .opinfo import ErrorInput, Maker, OpInfo, SampleInput, _composite
 
 
 def pool_out_size(n, k, s, p, d, ceil):
@@ -218,7 +218,29 @@ def _lrn_samples(device, dtype, rg):
     m = Maker(device, dtype, rg)
     return [SampleInput((m((2, 7, 3, 3)), 5), {"alpha": 0.1, "beta": 0.75, "k": 2.0}, "alexnet"),
             SampleInput((m((1, 4, 5)), 2), {"alpha": 0.5}, "even_size_3d"),
-            SampleInput((m((1, 3, 2, 2, 2)), 9), {"alpha": 1.0, "beta": 0.5}, "size_gt_c_5d")]
+            SampleInput((m((1, 3, 2, 2, 2)), 9), {"alpha": 1.0, "beta": 0.5}, "size_gt_c_5d"),
+            SampleInput((m((2, 1, 3, 3)), 3), {"alpha": 1.0, "beta": 1.0, "k": 1.0}, "one_channel"),
+            SampleInput((m((3, 5, 1)), 1), {"alpha": 1e-4}, "size1"),
+            SampleInput((m((1, 4, 3)), 9), {"alpha": 2.0, "beta": 0.6}, "size_gt_c_3d")]
+
+
+def _lrn_errors(device):
+    return [ErrorInput((minidl.zeros(3, 4, device=device), 3), {}, ShapeError,
+                       r"local_response_norm: Expected 3D or higher dimensionality input "
+                       r"\(got 2 dimensions\)"),
+            ErrorInput((minidl.zeros(1, 3, 4, device=device), 0), {}, ShapeError,
+                       "size must be a positive int"),
+            ErrorInput((minidl.zeros(1, 3, 4, dtype=minidl.int64, device=device), 3), {},
+                       DTypeError, "local_response_norm: expected a floating point")]
+
+
+@_composite
+def _st_lrn(draw, st, S):
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 6)), draw(st.integers(1, 4)))
+    alpha, beta, k = draw(st.sampled_from([(1e-1, 0.75, 2.0), (1.0, 0.5, 1.0), (0.5, 1.5, 0.5)]))
+    x = draw(S.tensors(shape, requires_grad=True))
+    return SampleInput((x, draw(st.integers(1, 6))), {"alpha": alpha, "beta": beta, "k": k},
+                       "hypothesis")
 
 
 def _bn_samples(device, dtype, rg):
@@ -313,7 +335,7 @@ OPS: list[OpInfo] = [
     OpInfo(name="adaptive_avg_pool2d", op=F.adaptive_avg_pool2d, ref=ref_adaptive_avg_pool2d,
            sample_inputs=_adaptive_samples, atol=1e-6, rtol=1e-6),
     OpInfo(name="local_response_norm", op=F.local_response_norm, ref=ref_local_response_norm,
-           sample_inputs=_lrn_samples),
+           sample_inputs=_lrn_samples, error_inputs=_lrn_errors, strategy=_st_lrn),
     OpInfo(name="batch_norm_train", op=_bn_train, ref=ref_batch_norm_train,
            sample_inputs=_bn_samples, atol=1e-5, rtol=1e-5),
     OpInfo(name="layer_norm", op=F.layer_norm, ref=ref_layer_norm, sample_inputs=_ln_samples,
