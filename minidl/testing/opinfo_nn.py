@@ -122,9 +122,10 @@ def _log_softmax_rows(x):
     return x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
 
 
-def ref_cross_entropy(x, target, weight, label_smoothing=0.0, ignore_index=-100,
+def ref_cross_entropy(x, target, weight=None, label_smoothing=0.0, ignore_index=-100,
                       reduction="mean"):
     N, C = x.shape
+    weight = np.ones(C) if weight is None else weight
     lp = _log_softmax_rows(x.astype(np.float64))
     losses, denom = np.zeros(N), 0.0
     for i in range(N):
@@ -221,7 +222,8 @@ def _lrn_samples(device, dtype, rg):
             SampleInput((m((1, 3, 2, 2, 2)), 9), {"alpha": 1.0, "beta": 0.5}, "size_gt_c_5d"),
             SampleInput((m((2, 1, 3, 3)), 3), {"alpha": 1.0, "beta": 1.0, "k": 1.0}, "one_channel"),
             SampleInput((m((3, 5, 1)), 1), {"alpha": 1e-4}, "size1"),
-            SampleInput((m((1, 4, 3)), 9), {"alpha": 2.0, "beta": 0.6}, "size_gt_c_3d")]
+            SampleInput((m((1, 4, 3)), 9), {"alpha": 2.0, "beta": 0.6}, "size_gt_c_3d"),
+            SampleInput((m((1, 3, 19)), 2), {"alpha": 0.5, "k": 2.0}, "long_row")]
 
 
 def _lrn_errors(device):
@@ -272,7 +274,11 @@ def _ce_samples(device, dtype, rg):
     return [SampleInput((m((6, 5), low=-4, high=4), t, w), {}, "weighted"),
             SampleInput((m((6, 5)), t, w), {"label_smoothing": 0.2, "ignore_index": 4},
                         "smooth_ignore"),
-            SampleInput((m((6, 5)), t, w), {"reduction": "none"}, "none")]
+            SampleInput((m((6, 5)), t, w), {"reduction": "none"}, "none"),
+            SampleInput((m((6, 5)), t, None), {"reduction": "sum"}, "unweighted_sum"),
+            SampleInput((m((6, 5)), t, None), {"ignore_index": 2}, "unweighted_ignore"),
+            SampleInput((m((6, 5)), t, w), {"label_smoothing": 0.1, "reduction": "none"},
+                        "smooth_none")]
 
 
 def _nll_samples(device, dtype, rg):
@@ -304,6 +310,8 @@ def _ce_errors(device):
                    r"Expected input batch_size \(3\) to match target batch_size \(4\)"),
         ErrorInput((x, minidl.tensor([True, False, True], device=device)), {}, DTypeError,
                    r"cross_entropy: expected target of dtype int64 \(class indices\) or float"),
+        ErrorInput((x, minidl.tensor([1, 2, 1], device=device), minidl.ones(3, device=device)),
+                   {}, ShapeError, "weight tensor should be defined either for all 10"),
     ]
 
 
@@ -356,4 +364,9 @@ OPS: list[OpInfo] = [
              avoid=(-0.5, 1.5)),
     _act_row("scaled_tanh", F.scaled_tanh, lambda x: 1.7159 * np.tanh(2.0 * x / 3.0)),
     _act_row("logsigmoid", F.logsigmoid, lambda x: -np.logaddexp(0.0, -x)),
+    # torch's defaults, and elu's alpha
+    _act_row("elu_alpha", lambda x: F.elu(x, 0.3), lambda x: np.where(x > 0, x, 0.3 * np.expm1(x)),
+             avoid=(0.0,)),
+    _act_row("softplus_default", F.softplus, _softplus, avoid=(20.0,)),
+    _act_row("hardtanh_default", F.hardtanh, lambda x: np.clip(x, -1.0, 1.0), avoid=(-1.0, 1.0)),
 ]
