@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import dtypes
 from .. import tensor as _tensor
-from .. import creation as _creation  # noqa: I001  (after tensor: creation imports Tensor)
+from .. import creation as _creation  # after tensor: creation imports Tensor
 from ..autograd import Function
 from ..errors import DTypeError
 from ._base import broadcast_shapes, require_float, result_dtype, same_device

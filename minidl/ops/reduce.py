@@ -6,7 +6,7 @@ from collections import namedtuple
 
 from .. import dtypes
 from .. import tensor as _tensor
-from .. import creation as _creation  # noqa: I001  (after tensor: creation imports Tensor)
+from .. import creation as _creation  # after tensor: creation imports Tensor
 from ..autograd import Function
 from ..errors import DTypeError
 from ._base import norm_dim, norm_dims, require_float
