@@ -29,11 +29,12 @@ def _shape_args(size) -> tuple:
         if not isinstance(s, (numbers.Integral, Tensor)):
             raise TypeError(f"size must be a sequence of ints, got {type(s).__name__}")
         if int(s) < 0:
-            raise RuntimeError(f"Trying to create tensor with negative dimension {int(s)}: {list(size)}")
+            raise RuntimeError(f"Trying to create tensor with negative dimension {int(s)}: "
+                               f"{list(size)}")
     return tuple(int(s) for s in size)
 
 
-# ---- creation --------------------------------------------------------------------------------------
+# ---- creation ----------------------------------------------------------------------------------
 def _make(arr_fn, shape, dtype, device, requires_grad):
     dev = to_device(device)
     dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.float32
@@ -104,12 +105,14 @@ def from_numpy(a: np.ndarray) -> Tensor:
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of zeros of shape `size` (ints or one tuple); float32 unless `dtype`."""
-    return _make(lambda B, s, d: B.full(s, 0, d.np), _shape_args(size), dtype, device, requires_grad)
+    return _make(lambda B, s, d: B.full(s, 0, d.np), _shape_args(size), dtype, device,
+                 requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of ones of shape `size` (ints or one tuple); float32 unless `dtype`."""
-    return _make(lambda B, s, d: B.full(s, 1, d.np), _shape_args(size), dtype, device, requires_grad)
+    return _make(lambda B, s, d: B.full(s, 1, d.np), _shape_args(size), dtype, device,
+                 requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -129,17 +132,20 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
 
 def zeros_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Zeros with t's shape, and its dtype and device unless given."""
-    return zeros(*t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+    return zeros(*t.shape, dtype=dtype or t.dtype, device=device or t.device,
+                 requires_grad=requires_grad)
 
 
 def ones_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Ones with t's shape, and its dtype and device unless given."""
-    return ones(*t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+    return ones(*t.shape, dtype=dtype or t.dtype, device=device or t.device,
+                requires_grad=requires_grad)
 
 
 def empty_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uninitialised tensor with t's shape, and its dtype and device unless given."""
-    return empty(*t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+    return empty(*t.shape, dtype=dtype or t.dtype, device=device or t.device,
+                 requires_grad=requires_grad)
 
 
 def full_like(t, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -181,7 +187,8 @@ def _random(kind, size, dtype, device, requires_grad, generator):
     shape = _shape_args(size)
     dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.float32
     if not dt.is_floating_point:
-        raise DTypeError(f"{'randn' if kind == 'normal' else 'rand'}: expected a floating dtype, got {dt}")
+        raise DTypeError(f"{'randn' if kind == 'normal' else 'rand'}: expected a floating dtype, "
+                         f"got {dt}")
     n = 1
     for s in shape:
         n *= s
@@ -207,7 +214,8 @@ def randint(low, high=None, size=(), dtype=None, device=None, generator=None) ->
     if high is None:
         low, high = 0, low
     if high <= low:
-        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
+                           f"to={high}")
     u = _random("uniform", _size(size), dtypes.float64, device, False, generator)
     out = (u * (high - low) + low).to(dtypes.int64)
     return out.to(dtypes.to_dtype(dtype)) if dtype is not None else out

@@ -2,8 +2,8 @@
 edges (read from minidl.cuda.kernels.conv, so the simulator's tiny tiles are crossed: tile-1 /
 tile+1 rows and columns, the thin config, forced split-K), an empty batch and the device-mismatch
 error.  The awkward geometries (groups, stride, dilation, asymmetric "same" padding, unbatched)
-are the conv2d op-table row's samples, compared CPU vs CUDA by tests/test_ops_cuda.py.  Each launch stays at a few hundred threads
-for the simulator.
+are the conv2d op-table row's samples, compared CPU vs CUDA by tests/test_ops_cuda.py.  Each
+launch stays at a few hundred threads for the simulator.
 
     NUMBA_ENABLE_CUDASIM=1 python -m pytest -q -m cuda tests/test_conv_cuda.py
     python -m pytest -q -m ptx tests/ -k conv   # inventory coverage here; tests/test_ptx.py

@@ -260,7 +260,7 @@ def _composite(draw_sample):
     return factory
 
 
-# ---- the registry: every family's rows, imported explicitly (a missing module is an ImportError) --
+# ---- the registry: every family's rows, imported by name (a missing module is an ImportError) ---
 from . import (opinfo_conv, opinfo_elementwise, opinfo_movement, opinfo_nn,  # noqa: E402
                opinfo_reduce)
 
