@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import minidl
 import minidl.nn.functional as F
-from minidl.errors import DTypeError, ShapeError
+from minidl.errors import ShapeError
 from minidl.testing.gradcheck import gradcheck
 from minidl.testing.opinfo_nn import (pool_out_size, ref_adaptive_avg_pool2d, ref_avg_pool2d,
                                       ref_max_pool2d)
@@ -19,13 +19,6 @@ from minidl.testing.opinfo_nn import (pool_out_size, ref_adaptive_avg_pool2d, re
 
 def ref_max_pool(x, k, s, p, d, ceil):
     return ref_max_pool2d(x, k, s, p, d, ceil, return_indices=True)
-
-
-def distinct(shape, seed=0, dtype=np.float64):
-    """Values 0.1 apart in random order: no near-ties, so max pooling is differentiable."""
-    n = int(np.prod(shape))
-    vals = np.random.default_rng(seed).permutation(n) * 0.1 - 0.05 * n
-    return vals.reshape(shape).astype(dtype)
 
 
 def t(a, requires_grad=False):
@@ -119,21 +112,7 @@ def test_adaptive_avg_pool_matches_loops(size, out):
     np.testing.assert_allclose(y.numpy(), ref_adaptive_avg_pool2d(x, out), rtol=1e-12, atol=1e-12)
 
 
-# ---- gradients ---------------------------------------------------------------------------------
-@given(pool_geometry())
-def test_max_pool_gradcheck(geom):
-    shape, k, s, p, d, ceil = geom
-    x = t(distinct(shape), requires_grad=True)
-    assert gradcheck(lambda a: F.max_pool2d(a, k, s, p, d, ceil), (x,))
-
-
-@given(pool_geometry(dilation=False), st.booleans(), st.sampled_from([None, 3]))
-def test_avg_pool_gradcheck(geom, include_pad, override):
-    shape, k, s, p, _, ceil = geom
-    x = t(np.random.default_rng(5).standard_normal(shape), requires_grad=True)
-    assert gradcheck(lambda a: F.avg_pool2d(a, k, s, p, ceil, include_pad, override), (x,))
-
-
+# ---- gradients (max/avg over hypothesis geometries: the rows' strategies in test_ops.py) --------
 @pytest.mark.parametrize("out", [(3, 2), (4, 4), 1])
 def test_adaptive_avg_pool_gradcheck(out):
     x = t(np.random.default_rng(6).standard_normal((2, 2, 7, 5)), requires_grad=True)
@@ -166,27 +145,7 @@ def test_pool_gradients_are_bit_identical_across_runs(pool):
     assert grads[0] == grads[1]
 
 
-# ---- errors ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("fn", [F.max_pool2d, F.avg_pool2d])
-def test_pool_errors(fn):
-    name = fn.__name__
-    x = t(np.zeros((1, 3, 5, 5)))
-    with pytest.raises(ShapeError, match=rf"{name}: pad should be at most half of effective "
-                                         r"kernel size, but got pad=2, kernel_size=3"):
-        fn(x, 3, 1, 2)
-    with pytest.raises(ShapeError, match=rf"{name}: output size is too small: computed output "
-                                         r"\[1, 3, 0, 0\].*larger than the padded input 5x5"):
-        fn(x, 7)
-    with pytest.raises(ShapeError, match=rf"{name}: expected a non-empty 3D .* got input \[5, 5\]"):
-        fn(t(np.zeros((5, 5))), 2)
-    with pytest.raises(ShapeError, match="stride must be greater than zero"):
-        fn(x, 3, 0)
-    with pytest.raises(ShapeError, match="kernel_size must be greater than zero"):
-        fn(x, 0)
-    with pytest.raises(DTypeError, match=rf"{name}: expected a floating point input"):
-        fn(minidl.zeros(1, 1, 4, 4, dtype=minidl.int64), 2)
-
-
+# ---- errors (max/avg pooling's messages are the op-table rows' error inputs) ------------------
 def test_adaptive_and_override_errors():
     with pytest.raises(ShapeError, match="output_size must be positive"):
         F.adaptive_avg_pool2d(t(np.zeros((1, 1, 4, 4))), 0)

@@ -199,13 +199,50 @@ def _pool_errors(op):
         x = minidl.zeros(1, 3, 5, 5, device=device)
         return [
             ErrorInput((x, 3), {"padding": 2}, ShapeError,
-                       rf"{op.__name__}: pad should be at most half of effective kernel size"),
+                       rf"{op.__name__}: pad should be at most half of effective kernel size, "
+                       r"but got pad=2, kernel_size=3"),
             ErrorInput((x, 7), {}, ShapeError, rf"{op.__name__}: output size is too small: "
-                                               r"computed output \[1, 3, 0, 0\]"),
+                                               r"computed output \[1, 3, 0, 0\].*larger than "
+                                               r"the padded input 5x5"),
             ErrorInput((minidl.zeros(5, 5, device=device), 2), {}, ShapeError,
                        r"expected a non-empty 3D \[C, H, W\] or 4D \[N, C, H, W\] input"),
+            ErrorInput((x, 3, 0), {}, ShapeError, "stride must be greater than zero"),
+            ErrorInput((x, 0), {}, ShapeError, "kernel_size must be greater than zero"),
+            ErrorInput((minidl.zeros(1, 1, 4, 4, dtype=minidl.int64, device=device), 2), {},
+                       DTypeError, rf"{op.__name__}: expected a floating point input"),
         ]
     return errors
+
+
+def _st_pool(max_pool):
+    """Hypothesis geometries (kernel, stride, padding, dilation for max, ceil_mode; for avg
+    count_include_pad and divisor_override); max pooling draws distinct values (no ties)."""
+    def draw_sample(draw, st, S):
+        from hypothesis import assume
+
+        k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+        s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+        d = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if max_pool else (1, 1)
+        ceil = draw(st.booleans())
+        shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 9)),
+                 draw(st.integers(1, 9)))
+        for n, i in ((shape[2], 0), (shape[3], 1)):
+            o = pool_out_size(n, k[i], s[i], p[i], d[i], ceil)
+            assume(o >= 1)
+            # a dilated window may miss the input entirely (-inf): not differentiable
+            assume(all(any(0 <= j * s[i] - p[i] + t * d[i] < n for t in range(k[i]))
+                       for j in range(o)))
+        kw = {"stride": s, "padding": p, "ceil_mode": ceil}
+        if max_pool:
+            x = minidl.from_numpy(draw(S.distinct_arrays(shape, spacing=0.1)))
+            kw["dilation"] = d
+        else:
+            x = draw(S.tensors(shape))
+            kw["count_include_pad"] = draw(st.booleans())
+            kw["divisor_override"] = draw(st.sampled_from([None, 3]))
+        return SampleInput((x.requires_grad_(True), k), kw, "hypothesis")
+    return _composite(draw_sample)
 
 
 def _adaptive_samples(device, dtype, rg):
@@ -331,7 +368,7 @@ def _act_row(name, op, ref, avoid=()):
 OPS: list[OpInfo] = [
     OpInfo(name="max_pool2d", op=F.max_pool2d, ref=ref_max_pool2d,
            sample_inputs=lambda d, t, r: _pool_samples(d, t, r, True),
-           error_inputs=_pool_errors(F.max_pool2d)),
+           error_inputs=_pool_errors(F.max_pool2d), strategy=_st_pool(True)),
     OpInfo(name="max_pool2d_with_indices",
            op=lambda x, *a, **k: F.max_pool2d(x, *a, return_indices=True, **k),
            ref=lambda x, *a, **k: ref_max_pool2d(x, *a, return_indices=True, **k),
@@ -339,7 +376,7 @@ OPS: list[OpInfo] = [
            gradcheck_fn=lambda x, *a, **k: F.max_pool2d(x, *a, **k)),
     OpInfo(name="avg_pool2d", op=F.avg_pool2d, ref=ref_avg_pool2d,
            sample_inputs=lambda d, t, r: _pool_samples(d, t, r, False),
-           error_inputs=_pool_errors(F.avg_pool2d)),
+           error_inputs=_pool_errors(F.avg_pool2d), strategy=_st_pool(False)),
     OpInfo(name="adaptive_avg_pool2d", op=F.adaptive_avg_pool2d, ref=ref_adaptive_avg_pool2d,
            sample_inputs=_adaptive_samples, atol=1e-6, rtol=1e-6),
     OpInfo(name="local_response_norm", op=F.local_response_norm, ref=ref_local_response_norm,
