@@ -108,7 +108,8 @@ def ref_batch_norm_train(x, weight, bias, eps=1e-5):
 
 
 def ref_layer_norm(x, normalized_shape, weight, bias, eps=1e-5):
-    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    nd = 1 if isinstance(normalized_shape, int) else len(normalized_shape)
+    axes = tuple(range(x.ndim - nd, x.ndim))
     y = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
     return (y * weight + bias).astype(x.dtype)
 
@@ -295,7 +296,14 @@ def _bn_train(x, weight, bias, eps=1e-5):
 def _ln_samples(device, dtype, rg):
     m = Maker(device, dtype, rg)
     return [SampleInput((m((4, 6)), (6,), m((6,)), m((6,))), {}, "last"),
-            SampleInput((m((2, 3, 5)), (3, 5), m((3, 5)), m((3, 5))), {}, "last_two")]
+            SampleInput((m((2, 3, 5)), (3, 5), m((3, 5)), m((3, 5))), {}, "last_two"),
+            SampleInput((m((2, 3, 5)), 5, m((5,)), m((5,))), {"eps": 1e-4}, "int_shape_eps")]
+
+
+def _ln_errors(device):
+    return [ErrorInput((minidl.zeros(2, 3, device=device), (4,), None, None), {}, ShapeError,
+                       r"Given normalized_shape=\[4\], expected input with shape \[\*, 4\], but "
+                       r"got input of size\[2, 3\]")]
 
 
 def _linear_samples(device, dtype, rg):
@@ -384,7 +392,7 @@ OPS: list[OpInfo] = [
     OpInfo(name="batch_norm_train", op=_bn_train, ref=ref_batch_norm_train,
            sample_inputs=_bn_samples, atol=1e-5, rtol=1e-5),
     OpInfo(name="layer_norm", op=F.layer_norm, ref=ref_layer_norm, sample_inputs=_ln_samples,
-           atol=1e-5, rtol=1e-5),
+           error_inputs=_ln_errors, atol=1e-5, rtol=1e-5),
     OpInfo(name="linear", op=F.linear, ref=ref_linear, sample_inputs=_linear_samples,
            atol=1e-5, rtol=1e-5),
     OpInfo(name="cross_entropy", op=F.cross_entropy, ref=ref_cross_entropy,
