@@ -319,7 +319,7 @@ def where(cond, a, b):
     if cond.dtype is not dtypes.bool_:
         raise DTypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        from ..tensor import tensor  # two python scalars: the first sets the default dtype
+        from ..creation import tensor  # two python scalars: the first sets the default dtype
         a = tensor(a, device=cond.device)
     a, b = _operands("where", a, b)
     same_device("where", cond, a)
