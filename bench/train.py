@@ -124,7 +124,7 @@ def _torch_lenet5(variant: str, classes: int):
             nn.MaxPool2d(2), nn.Conv2d(16, 120, 5), nn.ReLU(), nn.Flatten(), nn.Linear(120, 84),
             nn.ReLU(), nn.Linear(84, classes))
     from minidl.models.lenet import rbf_codes
-    from minidl.nn.lenet_layers import LENET5_C3_TABLE
+    from minidl.models.lenet_layers import LENET5_C3_TABLE
 
     class Tanh(nn.Module):
         def forward(self, x):

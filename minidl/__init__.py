@@ -12,9 +12,10 @@ from .functions import (abs, amax, amin, argmax, argmin, cat, clamp, clip, exp, 
 from .functions import max, min  # noqa: F401  (shadow builtins inside this namespace, like torch)
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from .interop import from_dlpack  # noqa: F401
-from .tensor import (Tensor, arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
-                     linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,
-                     randperm, tensor, zeros, zeros_like)
+from .tensor import Tensor
+from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
+                       linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,
+                       randperm, tensor, zeros, zeros_like)
 
 float = float32  # noqa: A001
 """Alias of float32, as torch.float."""

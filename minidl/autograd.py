@@ -161,7 +161,7 @@ class Node:
                 delattr(self, k)  # attributes a user's forward stored on ctx
 
     def _apply(self, grads: list) -> tuple:
-        from .tensor import zeros
+        from .creation import zeros
 
         if self._freed:
             raise RuntimeError(_FREED)
@@ -309,7 +309,8 @@ class Function:
 
 def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None:
     """Accumulate d(tensors)/d(leaves) into the leaves' `.grad` (PyTorch's torch.autograd.backward)."""
-    from .tensor import Tensor, ones_like
+    from .tensor import Tensor
+    from .creation import ones_like
 
     if isinstance(tensors, Tensor):
         tensors = (tensors,)
@@ -325,7 +326,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None
             g = ones_like(t)
         else:
             if not isinstance(g, Tensor):
-                from .tensor import tensor as _tensor
+                from .creation import tensor as _tensor
                 g = _tensor(g, dtype=t.dtype, device=t.device)
             if tuple(g.shape) != tuple(t.shape):
                 raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {list(g.shape)} "

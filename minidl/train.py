@@ -127,7 +127,7 @@ def _sum_over_ranks(*values: float) -> tuple:
     if _dist()[1] == 1:
         return values
     from . import distributed as dist
-    from .tensor import tensor
+    from .creation import tensor
     t = tensor(np.array(values, np.float64))
     dist.all_reduce(t)
     return tuple(t.tolist())

@@ -1,7 +1,9 @@
-"""minidl.nn.functional on CUDA (numba's simulator without a GPU) against the CPU backend, float32:
-forward values and every input gradient at small awkward geometries (odd sizes, sizes around the
-simulator's 16-thread blocks and 8-thread rows, padding, dilation, ceil_mode), bit-identical
-pooling gradients, and the same dropout masks as the CPU for the same seed.
+"""minidl.nn.functional on CUDA (numba's simulator without a GPU) against the CPU backend, float32,
+beyond the op table's CUDA parity (tests/test_ops_cuda.py runs every nn row: LRN, softmax,
+activations, batch/layer norm, linear, losses): pooling bit for bit (values, indices and
+gradients) at geometries around the simulator's 16-thread blocks, NaN/inf windows, unweighted,
+spatial and probability-target losses, extreme logits, batch norm's running statistics, and the
+same dropout masks as the CPU for the same seed.
 
     NUMBA_ENABLE_CUDASIM=1 python -m pytest -q -m cuda tests/test_nn_functional_cuda.py
 """
@@ -116,20 +118,6 @@ def test_pool_gradients_deterministic_on_cuda(cuda_device):
     assert grads[0] == grads[1]
 
 
-@pytest.mark.parametrize("shape,size", [((2, 7, 3, 3), 5), ((1, 3, 19), 2), ((1, 1, 4), 1),
-                                        ((2, 9, 5), 9)])
-def test_lrn_matches_cpu(cuda_device, shape, size):
-    check(lambda a: F.local_response_norm(a, size, 0.5, 0.75, 2.0), rnd(*shape, seed=7))
-
-
-@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (3, 8), (5, 9), (2, 33), (4, 2, 3)])
-def test_log_softmax_and_softmax_match_cpu(cuda_device, shape):
-    x = rnd(*shape, seed=8, scale=5.0)
-    check(lambda a: F.log_softmax(a, -1), x)
-    check(lambda a: F.softmax(a, -1), x)
-    check(lambda a: F.log_softmax(a, 0), x)
-
-
 def test_log_softmax_extreme_logits(cuda_device):
     x = np.array([[1e30, 0.0, -1e30], [80.0, 80.0, 80.0]], np.float32)
     yc = F.log_softmax(minidl.from_numpy(x), -1).numpy()
@@ -165,28 +153,14 @@ def test_other_losses_match_cpu(cuda_device):
                                                              reduction="sum"), a, b, pw)
 
 
-@pytest.mark.parametrize("fn", [lambda a: F.elu(a, 0.7), lambda a: F.softplus(a, 2.0, 3.0),
-                                lambda a: F.hardtanh(a, -0.5, 1.5), F.scaled_tanh, F.logsigmoid],
-                         ids=["elu", "softplus", "hardtanh", "scaled_tanh", "logsigmoid"])
-def test_activations_match_cpu(cuda_device, fn):
-    check(fn, rnd(5, 7, seed=16, scale=3.0))
-
-
-def test_norms_and_linear_match_cpu(cuda_device):
+def test_batch_norm_running_stats_match_cpu(cuda_device):
     x = rnd(4, 3, 5, seed=17)
-    w, b = rnd(3, seed=18), rnd(3, seed=19)
-    check(lambda a, ww, bb: F.batch_norm(a, None, None, ww, bb, training=True), x, w, b,
-          rtol=1e-4, atol=1e-5)
     rm_c, rv_c = minidl.zeros(3), minidl.ones(3)
     rm_g, rv_g = minidl.zeros(3).cuda(), minidl.ones(3).cuda()
     F.batch_norm(minidl.from_numpy(x), rm_c, rv_c, training=True)
     F.batch_norm(minidl.from_numpy(x).cuda(), rm_g, rv_g, training=True)
     np.testing.assert_allclose(rm_g.cpu().numpy(), rm_c.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(rv_g.cpu().numpy(), rv_c.numpy(), rtol=1e-5, atol=1e-6)
-    check(lambda a, ww, bb: F.layer_norm(a, (5,), ww, bb), x, rnd(5, seed=20), rnd(5, seed=25),
-          rtol=1e-4, atol=1e-5)
-    check(lambda a, ww, bb: F.linear(a, ww, bb), rnd(3, 5, seed=21), rnd(4, 5, seed=22),
-          rnd(4, seed=23), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("p", [0.3, 0.5])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import minidl
-from minidl import nn
+from minidl import models, nn
 from minidl.errors import ShapeError
 from minidl.nn import functional as F
 
@@ -83,8 +83,8 @@ def _gelu(x):
     (nn.ELU(0.5), lambda x: np.where(x > 0, x, 0.5 * np.expm1(x)), "ELU(alpha=0.5)"),
     (nn.Hardtanh(), lambda x: np.clip(x, -1, 1), "Hardtanh(min_val=-1.0, max_val=1.0)"),
     (nn.Softplus(), lambda x: np.log1p(np.exp(x)), "Softplus(beta=1.0, threshold=20.0)"),
-    (nn.ScaledTanh(), lambda x: 1.7159 * np.tanh(2 * x / 3), "ScaledTanh()"),
-    (nn.ScaledTanh(2.0, 0.5), lambda x: 2.0 * np.tanh(0.5 * x), "ScaledTanh(A=2.0, S=0.5)"),
+    (models.ScaledTanh(), lambda x: 1.7159 * np.tanh(2 * x / 3), "ScaledTanh()"),
+    (models.ScaledTanh(2.0, 0.5), lambda x: 2.0 * np.tanh(0.5 * x), "ScaledTanh(A=2.0, S=0.5)"),
     (nn.Softmax(dim=1), lambda x: np.exp(x) / np.exp(x).sum(1, keepdims=True), "Softmax(dim=1)"),
     (nn.LogSoftmax(dim=1), lambda x: x - np.log(np.exp(x).sum(1, keepdims=True)),
      "LogSoftmax(dim=1)"),
@@ -335,7 +335,7 @@ def test_legacy_reduction_args():
 
 # ---- LeNet-5 layers ------------------------------------------------------------------------
 def test_subsampling():
-    s2 = nn.Subsampling(6)
+    s2 = models.Subsampling(6)
     assert sum(p.numel() for p in s2.parameters()) == 12
     assert np.all(np.abs(_np(s2.weight)) <= 0.6) and np.all(np.abs(_np(s2.bias)) <= 0.6)
     x = RNG.standard_normal((2, 6, 28, 28)).astype(np.float32)
@@ -352,19 +352,19 @@ def test_subsampling():
 def test_subsampling_gradients():
     from minidl.testing.gradcheck import gradcheck
 
-    s = nn.Subsampling(2).double()
+    s = models.Subsampling(2).double()
     x = minidl.randn(1, 2, 4, 4, dtype=minidl.float64, requires_grad=True)
     # w and b are the module's own parameters, perturbed in place by gradcheck
     assert gradcheck(lambda x, w, b: s(x), (x, s.weight, s.bias))
 
 
 def test_lenet5_c3_table_and_parameter_count():
-    table = np.array(nn.LENET5_C3_TABLE)
+    table = np.array(models.LENET5_C3_TABLE)
     assert table.shape == (6, 16) and table.sum() == 60
     # the paper's Table I, row 0 (S2 map 0) feeds C3 maps 0, 4, 5, 6, 9, 10, 11, 12, 14, 15
     assert np.flatnonzero(table[0]).tolist() == [0, 4, 5, 6, 9, 10, 11, 12, 14, 15]
     assert table[:, 15].all() and table.sum(0).tolist() == [3] * 6 + [4] * 9 + [6]
-    c3 = nn.SparseConv2d(nn.LENET5_C3_TABLE, 5)
+    c3 = models.SparseConv2d(models.LENET5_C3_TABLE, 5)
     assert sum(p.numel() for p in c3.parameters()) == 1516
     assert c3.weight.shape == (60, 5, 5) and c3.bias.shape == (16,)
     assert list(c3.state_dict()) == ["weight", "bias"]  # the gather index is not saved
@@ -377,12 +377,12 @@ def test_lenet5_c3_table_and_parameter_count():
     assert np.all(np.abs(dense).max((1, 2, 3)) <= 1 / np.sqrt(fan) + 1e-7)
     assert np.all(np.abs(_np(c3.bias)) <= 1 / np.sqrt(fan) + 1e-7)
     with pytest.raises(ValueError, match="output maps \\[1\\] have no input connection"):
-        nn.SparseConv2d([[True, False], [True, False]], 3)
+        models.SparseConv2d([[True, False], [True, False]], 3)
 
 
 @needs_conv
 def test_sparse_conv_equals_masked_dense_conv_and_gradients_stay_sparse():
-    c3 = nn.SparseConv2d(nn.LENET5_C3_TABLE, 5)
+    c3 = models.SparseConv2d(models.LENET5_C3_TABLE, 5)
     x = minidl.randn(2, 6, 14, 14)
     out = c3(x)
     assert out.shape == (2, 16, 10, 10)
@@ -392,7 +392,7 @@ def test_sparse_conv_equals_masked_dense_conv_and_gradients_stay_sparse():
     assert c3.weight.grad.shape == (60, 5, 5)
     # each connection's gradient is the window sum of its own input map only
     xs = _np(x)
-    outs, ins = np.nonzero(np.array(nn.LENET5_C3_TABLE).T)
+    outs, ins = np.nonzero(np.array(models.LENET5_C3_TABLE).T)
     for c in (0, 17, 59):
         i = ins[c]
         want = np.array([[xs[:, i, a:a + 10, b:b + 10].sum() for b in range(5)]

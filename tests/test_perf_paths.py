@@ -10,6 +10,7 @@ import pytest
 import minidl
 import minidl.nn as nn
 import minidl.nn.functional as F
+from minidl import models
 from minidl.backend import cpu as B
 from minidl.backend.cpu import conv as cconv
 from minidl.backend.cpu import nn as cnn
@@ -116,7 +117,7 @@ def test_linear_gradcheck():
 
 
 def test_sparse_conv_builds_its_index_map_once(monkeypatch):
-    c3 = nn.SparseConv2d(nn.LENET5_C3_TABLE, 5)
+    c3 = models.SparseConv2d(models.LENET5_C3_TABLE, 5)
     index = c3.scatter_index
     x = minidl.randn(2, 6, 14, 14)
     calls = _count(monkeypatch, ["from_numpy", "to_numpy", "arange", "index_add"])
@@ -127,7 +128,7 @@ def test_sparse_conv_builds_its_index_map_once(monkeypatch):
     # the dense kernel holds each compact weight at its (output, input) map
     dense = c3.dense_weight().detach().numpy()
     w = c3.weight.detach().numpy()
-    table = np.asarray(nn.LENET5_C3_TABLE)
+    table = np.asarray(models.LENET5_C3_TABLE)
     outs, ins = np.nonzero(table.T)
     np.testing.assert_array_equal(dense[outs, ins], w)
     assert not dense[~table.T].any()

@@ -1,7 +1,7 @@
-"""max_pool2d / avg_pool2d / adaptive_avg_pool2d on the CPU: forward against loop-based numpy
-references (the op table's for the averages; max pooling's here, as it also covers NaN and
-windows with no valid tap), float64 gradcheck over hypothesis-drawn geometries, PyTorch's output
-size rules (ceil_mode), error messages, and bit-identical (deterministic) gradients."""
+"""max_pool2d / avg_pool2d / adaptive_avg_pool2d on the CPU, beyond the op table's rows: its
+references (minidl/testing/opinfo_nn.py) on ties, NaN, inf and windows with no valid tap, float64
+gradcheck over hypothesis-drawn geometries, PyTorch's output size rules (ceil_mode), error
+messages, and bit-identical (deterministic) gradients."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,39 +11,14 @@ from hypothesis import strategies as st
 
 import minidl
 import minidl.nn.functional as F
-from minidl.errors import DTypeError, ShapeError
+from minidl.errors import ShapeError
 from minidl.testing.gradcheck import gradcheck
-from minidl.testing.opinfo_nn import pool_out_size, ref_adaptive_avg_pool2d, ref_avg_pool2d
+from minidl.testing.opinfo_nn import (pool_out_size, ref_adaptive_avg_pool2d, ref_avg_pool2d,
+                                      ref_max_pool2d)
 
 
-# ---- references (plain loops) ------------------------------------------------------------------
 def ref_max_pool(x, k, s, p, d, ceil):
-    N, C, H, W = x.shape
-    OH = pool_out_size(H, k[0], s[0], p[0], d[0], ceil)
-    OW = pool_out_size(W, k[1], s[1], p[1], d[1], ceil)
-    out = np.zeros((N, C, OH, OW), x.dtype)
-    idx = np.zeros((N, C, OH, OW), np.int64)
-    for n in range(N):
-        for c in range(C):
-            for oh in range(OH):
-                for ow in range(OW):
-                    best, bi = -np.inf, None
-                    for i in range(k[0]):
-                        for j in range(k[1]):
-                            h, w = oh * s[0] - p[0] + i * d[0], ow * s[1] - p[1] + j * d[1]
-                            if 0 <= h < H and 0 <= w < W:
-                                v = x[n, c, h, w]
-                                if bi is None or v > best or np.isnan(v):
-                                    best, bi = v, h * W + w
-                    out[n, c, oh, ow], idx[n, c, oh, ow] = best, -1 if bi is None else bi
-    return out, idx
-
-
-def distinct(shape, seed=0, dtype=np.float64):
-    """Values 0.1 apart in random order: no near-ties, so max pooling is differentiable."""
-    n = int(np.prod(shape))
-    vals = np.random.default_rng(seed).permutation(n) * 0.1 - 0.05 * n
-    return vals.reshape(shape).astype(dtype)
+    return ref_max_pool2d(x, k, s, p, d, ceil, return_indices=True)
 
 
 def t(a, requires_grad=False):
@@ -82,24 +57,7 @@ def test_output_size_rules(H, k, s, p, ceil, want):
     assert tuple(F.avg_pool2d(x, k, s, p, ceil_mode=ceil).shape) == (1, 1, want, want)
 
 
-# ---- forward vs references ---------------------------------------------------------------------
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("geom", [
-    ((2, 3, 11, 11), (3, 3), (2, 2), (0, 0), (1, 1), False),  # AlexNet-style overlapping
-    ((1, 2, 7, 6), (2, 2), (2, 2), (0, 0), (1, 1), True),  # LeNet-style, odd size, ceil
-    ((2, 1, 9, 8), (3, 2), (2, 1), (1, 1), (2, 2), True),  # dilation and padding
-    ((1, 1, 1, 1), (1, 1), (1, 1), (0, 0), (1, 1), False),
-])
-def test_max_pool_forward_matches_loops(dtype, geom):
-    shape, k, s, p, d, ceil = geom
-    x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
-    out, idx = F.max_pool2d(t(x), k, s, p, d, ceil, return_indices=True)
-    rout, ridx = ref_max_pool(x, k, s, p, d, ceil)
-    assert out.dtype.np == dtype and idx.dtype is minidl.int64
-    np.testing.assert_array_equal(out.numpy(), rout)
-    np.testing.assert_array_equal(idx.numpy(), ridx)
-
-
+# ---- max pooling corners the op table's samples avoid (no ties, NaN, inf there) -----------
 def test_max_pool_window_without_valid_tap():
     # dilation 3 with padding 1 over a width-2 input: the only window's taps (-1, 2) miss it
     out, idx = F.max_pool2d(t(np.ones((1, 1, 2, 2))), 2, 1, 1, 3, return_indices=True)
@@ -130,14 +88,6 @@ def test_max_pool_ties_nan_inf_match_loops(geom, seed, dtype):
     np.testing.assert_array_equal(out.numpy(), rout)
     np.testing.assert_array_equal(idx.numpy(), ridx)
 
-def test_max_pool_unbatched_and_default_stride():
-    x = np.random.default_rng(2).standard_normal((3, 6, 6))
-    out = F.max_pool2d(t(x), 3)
-    assert tuple(out.shape) == (3, 2, 2)
-    np.testing.assert_array_equal(out.numpy(), ref_max_pool(x[None], (3, 3), (3, 3), (0, 0),
-                                                            (1, 1), False)[0][0])
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("geom", [
     ((2, 3, 11, 11), (3, 3), (2, 2), (1, 1), True, True, None),
@@ -162,21 +112,7 @@ def test_adaptive_avg_pool_matches_loops(size, out):
     np.testing.assert_allclose(y.numpy(), ref_adaptive_avg_pool2d(x, out), rtol=1e-12, atol=1e-12)
 
 
-# ---- gradients ---------------------------------------------------------------------------------
-@given(pool_geometry())
-def test_max_pool_gradcheck(geom):
-    shape, k, s, p, d, ceil = geom
-    x = t(distinct(shape), requires_grad=True)
-    assert gradcheck(lambda a: F.max_pool2d(a, k, s, p, d, ceil), (x,))
-
-
-@given(pool_geometry(dilation=False), st.booleans(), st.sampled_from([None, 3]))
-def test_avg_pool_gradcheck(geom, include_pad, override):
-    shape, k, s, p, _, ceil = geom
-    x = t(np.random.default_rng(5).standard_normal(shape), requires_grad=True)
-    assert gradcheck(lambda a: F.avg_pool2d(a, k, s, p, ceil, include_pad, override), (x,))
-
-
+# ---- gradients (max/avg over hypothesis geometries: the rows' strategies in test_ops.py) --------
 @pytest.mark.parametrize("out", [(3, 2), (4, 4), 1])
 def test_adaptive_avg_pool_gradcheck(out):
     x = t(np.random.default_rng(6).standard_normal((2, 2, 7, 5)), requires_grad=True)
@@ -209,27 +145,7 @@ def test_pool_gradients_are_bit_identical_across_runs(pool):
     assert grads[0] == grads[1]
 
 
-# ---- errors ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("fn", [F.max_pool2d, F.avg_pool2d])
-def test_pool_errors(fn):
-    name = fn.__name__
-    x = t(np.zeros((1, 3, 5, 5)))
-    with pytest.raises(ShapeError, match=rf"{name}: pad should be at most half of effective "
-                                         r"kernel size, but got pad=2, kernel_size=3"):
-        fn(x, 3, 1, 2)
-    with pytest.raises(ShapeError, match=rf"{name}: output size is too small: computed output "
-                                         r"\[1, 3, 0, 0\].*larger than the padded input 5x5"):
-        fn(x, 7)
-    with pytest.raises(ShapeError, match=rf"{name}: expected a non-empty 3D .* got input \[5, 5\]"):
-        fn(t(np.zeros((5, 5))), 2)
-    with pytest.raises(ShapeError, match="stride must be greater than zero"):
-        fn(x, 3, 0)
-    with pytest.raises(ShapeError, match="kernel_size must be greater than zero"):
-        fn(x, 0)
-    with pytest.raises(DTypeError, match=rf"{name}: expected a floating point input"):
-        fn(minidl.zeros(1, 1, 4, 4, dtype=minidl.int64), 2)
-
-
+# ---- errors (max/avg pooling's messages are the op-table rows' error inputs) ------------------
 def test_adaptive_and_override_errors():
     with pytest.raises(ShapeError, match="output_size must be positive"):
         F.adaptive_avg_pool2d(t(np.zeros((1, 1, 4, 4))), 0)

@@ -247,7 +247,7 @@ def all_gather(tensor_list: list, tensor, group=None, async_op: bool = False):
     for i, t in enumerate(tensor_list):
         _same_as("all_gather", t, tensor, f"tensor_list[{i}]")
     _agree(g, "all_gather", _desc(tensor))
-    from ..tensor import empty
+    from ..creation import empty
     out = empty(g.size, *tensor.shape, dtype=tensor.dtype, device=tensor.device)
     send, recv = _Buf(tensor), _Buf(out)
 

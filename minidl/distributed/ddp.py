@@ -26,7 +26,8 @@ import numpy as np
 
 from ..autograd import AccumulateGrad, is_grad_enabled, no_grad
 from ..nn.module import Module
-from ..tensor import Tensor, zeros
+from ..tensor import Tensor
+from ..creation import zeros
 from ._group import CollectiveMismatchError, _get
 from .collectives import _Buf, _iallreduce_array
 

@@ -19,7 +19,7 @@ The output layer is either
     paper's criterion (eq. 9) with its constant j -> infinity; the prediction is argmin y.
   - output="linear": Linear(84, num_classes) (850 parameters for 10 classes).
 Initialisation: PyTorch's defaults for C1/C5/F6, the paper's for S2/S4 and PyTorch's per-unit
-rule for C3 (see minidl/nn/lenet_layers.py).
+rule for C3 (see lenet_layers.py).
 
 variant="modern": ReLU, 2x2 max-pooling, a full 6->16 C3, linear output (61,706 parameters).
 """
@@ -30,7 +30,9 @@ import numpy as np
 from .. import nn
 from ..autograd import no_grad
 from ..nn import functional as F
-from ..tensor import Tensor, tensor
+from ..creation import tensor
+from ..tensor import Tensor
+from .lenet_layers import LENET5_C3_TABLE, ScaledTanh, SparseConv2d, Subsampling
 
 __all__ = ["lenet5", "LeNet5", "RBFOutput", "DIGIT_BITMAPS", "rbf_codes"]
 
@@ -118,20 +120,20 @@ class LeNet5(nn.Module):
         paper = variant == "paper"
 
         def act() -> nn.Module:
-            return nn.ScaledTanh() if paper else nn.ReLU()
+            return ScaledTanh() if paper else nn.ReLU()
 
         self.c1 = nn.Conv2d(1, 6, 5)
         self.act1 = act()
         if paper:
-            self.s2 = nn.Subsampling(6, 2)
+            self.s2 = Subsampling(6, 2)
             self.act2 = act()
-            self.c3 = nn.SparseConv2d(nn.LENET5_C3_TABLE, 5)
+            self.c3 = SparseConv2d(LENET5_C3_TABLE, 5)
         else:
             self.s2 = nn.MaxPool2d(2)
             self.c3 = nn.Conv2d(6, 16, 5)
         self.act3 = act()
         if paper:
-            self.s4 = nn.Subsampling(16, 2)
+            self.s4 = Subsampling(16, 2)
             self.act4 = act()
         else:
             self.s4 = nn.MaxPool2d(2)

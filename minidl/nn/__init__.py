@@ -6,7 +6,6 @@ from .activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSoftmax, ReLU, Sigmo
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d
 from .dropout import Dropout, Dropout2d
-from .lenet_layers import LENET5_C3_TABLE, ScaledTanh, SparseConv2d, Subsampling
 from .linear import Flatten, Identity, Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module
@@ -21,5 +20,4 @@ __all__ = [
     "LogSoftmax", "Dropout", "Dropout2d", "LocalResponseNorm", "BatchNorm1d", "BatchNorm2d",
     "LayerNorm", "Sequential", "ModuleList", "ModuleDict",
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss",
-    "Subsampling", "SparseConv2d", "ScaledTanh", "LENET5_C3_TABLE",
 ]

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ..backend.shared.geometry import pair
-from ..tensor import Tensor, empty
+from ..tensor import Tensor
+from ..creation import empty
 from . import functional as F
 from . import init
 from .module import Module

@@ -15,7 +15,8 @@ import warnings
 
 from ..autograd import no_grad
 from ..functions import where
-from ..tensor import Tensor, rand, randn
+from ..tensor import Tensor
+from ..creation import rand, randn
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",

@@ -1,7 +1,8 @@
 """Linear, Identity and Flatten layers."""
 from __future__ import annotations
 
-from ..tensor import Tensor, empty
+from ..tensor import Tensor
+from ..creation import empty
 from . import functional as F
 from . import init
 from .module import Module

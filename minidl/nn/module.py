@@ -490,7 +490,7 @@ class Module:
             value = state_dict[key]
             if not isinstance(value, Tensor):
                 if hasattr(value, "shape") and hasattr(value, "dtype"):  # numpy array
-                    from ..tensor import tensor as _tensor
+                    from ..creation import tensor as _tensor
 
                     value = _tensor(value)
                 else:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numbers
 
 from .. import dtypes
-from ..tensor import Tensor, empty, ones, tensor, zeros
+from ..tensor import Tensor
+from ..creation import empty, ones, tensor, zeros
 from . import functional as F
 from . import init
 from .module import Module

@@ -3,7 +3,8 @@ attribute.  It shares storage (and the in-place version counter) with the tensor
 from, is a leaf, and requires grad by default."""
 from __future__ import annotations
 
-from ..tensor import Tensor, empty, from_numpy
+from ..tensor import Tensor
+from ..creation import empty, from_numpy
 
 __all__ = ["Parameter"]
 

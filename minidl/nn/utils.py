@@ -12,7 +12,8 @@ from typing import Iterable
 from ..autograd import no_grad
 from ..errors import DeviceError
 from ..functions import cat, stack
-from ..tensor import Tensor, tensor
+from ..tensor import Tensor
+from ..creation import tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters",
            "count_parameters"]

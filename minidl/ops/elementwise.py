@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import dtypes
 from .. import tensor as _tensor
+from .. import creation as _creation  # after tensor: creation imports Tensor
 from ..autograd import Function
 from ..errors import DTypeError
 from ._base import broadcast_shapes, require_float, result_dtype, same_device
@@ -71,7 +72,8 @@ def unary(name: str, x, params=()):
 # ---- binary -------------------------------------------------------------------------------------
 def _operands(op: str, a, b, want_float=False):
     """Both operands as tensors of one dtype on one device (python scalars become 0-d tensors)."""
-    from ..tensor import Tensor, full
+    from ..tensor import Tensor
+    from ..creation import full
 
     dt = result_dtype(a, b)
     if want_float and not dt.is_floating_point:
@@ -317,7 +319,7 @@ def where(cond, a, b):
     if cond.dtype is not dtypes.bool_:
         raise DTypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        from ..tensor import tensor  # two python scalars: the first sets the default dtype
+        from ..creation import tensor  # two python scalars: the first sets the default dtype
         a = tensor(a, device=cond.device)
     a, b = _operands("where", a, b)
     same_device("where", cond, a)
@@ -395,7 +397,7 @@ def clamp(x, min=None, max=None):
                 x = x.to(result_dtype(x, b))
         dt = x.dtype
         lo, hi = (None if b is None else b.to(dt) if isinstance(b, Tensor)
-                  else _tensor.full((), b, dtype=dt, device=x.device) for b in (min, max))
+                  else _creation.full((), b, dtype=dt, device=x.device) for b in (min, max))
         broadcast_shapes("clamp", *(tuple(t.shape) for t in (x, lo, hi) if t is not None))
         return Clamp.apply(x, lo, hi)
     big = float("inf") if x.dtype.is_floating_point else 2 ** 62

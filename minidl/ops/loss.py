@@ -96,7 +96,7 @@ def _check_weight(op, weight, C, input):
 def _class_coefficients(target, C, weight, ignore_index, smoothing, dtype, device):
     """(W [M, C], read mask K [M, C] bool, denominator) for class-index targets:
     loss_i = -where(K_i, lp_i * W_i, 0).sum()."""
-    from ..tensor import arange
+    from ..creation import arange
 
     with no_grad():
         t = target.reshape(-1, 1)

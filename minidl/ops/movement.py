@@ -356,7 +356,7 @@ class AsStrided(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from ..tensor import zeros
+        from ..creation import zeros
 
         out = zeros(*ctx.in_shape, dtype=g.dtype, device=g.device)
         shape, strides, offset = ctx.view
@@ -639,7 +639,8 @@ def setitem(x, index, value):
     (copy_, so autograd records CopySlices); integer-array indexing writes the last of repeated
     positions (the value never depends on grad mode) and records IndexPut."""
     from ..autograd import is_grad_enabled
-    from ..tensor import Tensor, arange
+    from ..tensor import Tensor
+    from ..creation import arange
 
     if not isinstance(value, Tensor):
         value = x.new_full((), value)
@@ -681,7 +682,7 @@ def _gather_offsets(op, x, dim, index):
         raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as "
                            f"input tensor")
     same_device(op, x, index)
-    from ..tensor import arange
+    from ..creation import arange
 
     for k, (n, m) in enumerate(zip(index.shape, x.shape)):
         if k != d and n > m:
@@ -761,7 +762,7 @@ class Cat(Function):
 
     @staticmethod
     def forward(ctx, dim, *xs):
-        from ..tensor import empty
+        from ..creation import empty
 
         shape = list(xs[0].shape)
         shape[dim] = sum(x.shape[dim] for x in xs)
@@ -870,7 +871,7 @@ class Pad(Function):
     @staticmethod
     def backward(ctx, g):
         src_shape, st, dst_off, xst, src_off, in_shape = ctx.view
-        from ..tensor import zeros
+        from ..creation import zeros
 
         out = zeros(*in_shape, dtype=g.dtype, device=g.device)
         if _numel(src_shape):

@@ -6,6 +6,7 @@ from collections import namedtuple
 
 from .. import dtypes
 from .. import tensor as _tensor
+from .. import creation as _creation  # after tensor: creation imports Tensor
 from ..autograd import Function
 from ..errors import DTypeError
 from ._base import norm_dim, norm_dims, require_float
@@ -87,7 +88,7 @@ class Extreme(Function):
         # a one-hot mask instead of scatter_add: the indices are valid by construction, so no
         # bounds check (a device -> host sync on CUDA) is needed
         n = ctx.shape[ctx.dim]
-        pos = _tensor.arange(n, device=g.device).reshape([n if i == ctx.dim else 1
+        pos = _creation.arange(n, device=g.device).reshape([n if i == ctx.dim else 1
                                                           for i in range(len(ctx.shape))])
         return _ew.where(pos == idx, g, 0.0), None, None, None
 

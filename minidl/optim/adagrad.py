@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from ..tensor import full_like
+from ..creation import full_like
 from .optimizer import Optimizer, _bump_version, _raw
 
 

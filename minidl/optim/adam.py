@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from ..tensor import zeros_like
+from ..creation import zeros_like
 from .optimizer import Optimizer, _bump_version, _raw
 
 

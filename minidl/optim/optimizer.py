@@ -202,7 +202,7 @@ class Optimizer:
             return out.clone().contiguous()
         if hasattr(value, "shape") and hasattr(value, "dtype") and name != "step":
             # a numpy array (e.g. read back from a file)
-            from ..tensor import tensor as _tensor
+            from ..creation import tensor as _tensor
 
             return _tensor(value, dtype=param.dtype, device=param.device)
         return copy.deepcopy(value)

@@ -79,7 +79,7 @@ def _analytic(outs, ins, grad_outs) -> list[np.ndarray]:
 
 def _one_hot_like(outs, pos: int) -> list:
     """Unit cotangent at flat position `pos` of the concatenated outputs."""
-    from ..tensor import from_numpy
+    from ..creation import from_numpy
 
     res = []
     for o in outs:
@@ -232,7 +232,7 @@ def _locate(shapes, r: int):
 
 
 def _projected(inputs, idx, ins, outs, values, eps, atol, rtol, n_projections, seed) -> None:
-    from ..tensor import from_numpy
+    from ..creation import from_numpy
 
     rng = np.random.default_rng(seed)
     for p in range(n_projections):

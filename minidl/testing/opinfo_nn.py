@@ -15,7 +15,7 @@ import minidl.nn.functional as F
 from minidl.backend.shared.geometry import pair
 from minidl.errors import DTypeError, ShapeError
 
-from .opinfo import ErrorInput, Maker, OpInfo, SampleInput
+from .opinfo import ErrorInput, Maker, OpInfo, SampleInput, _composite
 
 
 def pool_out_size(n, k, s, p, d, ceil):
@@ -46,8 +46,13 @@ def ref_max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
             hs = [oh * s[0] - p[0] + i * d[0] for i in range(k[0])]
             ws = [ow * s[1] - p[1] + j * d[1] for j in range(k[1])]
             flat = [h * W + w for h in hs for w in ws if 0 <= h < H and 0 <= w < W]
+            if not flat:  # a dilated window that misses the input: -inf, index -1 (torch)
+                out[:, :, oh, ow], idx[:, :, oh, ow] = -np.inf, -1
+                continue
             vals = x.reshape(N, C, H * W)[:, :, flat]
             arg = np.argmax(vals, axis=2)  # first maximum in raster order
+            nan = np.isnan(vals)  # torch's scan takes every NaN it meets: the last one wins
+            arg = np.where(nan.any(2), len(flat) - 1 - np.argmax(nan[..., ::-1], axis=2), arg)
             out[:, :, oh, ow] = np.take_along_axis(vals, arg[..., None], 2)[..., 0]
             idx[:, :, oh, ow] = np.asarray(flat)[arg]
     return (out, idx) if return_indices else out
@@ -103,7 +108,8 @@ def ref_batch_norm_train(x, weight, bias, eps=1e-5):
 
 
 def ref_layer_norm(x, normalized_shape, weight, bias, eps=1e-5):
-    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    nd = 1 if isinstance(normalized_shape, int) else len(normalized_shape)
+    axes = tuple(range(x.ndim - nd, x.ndim))
     y = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
     return (y * weight + bias).astype(x.dtype)
 
@@ -117,9 +123,10 @@ def _log_softmax_rows(x):
     return x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
 
 
-def ref_cross_entropy(x, target, weight, label_smoothing=0.0, ignore_index=-100,
+def ref_cross_entropy(x, target, weight=None, label_smoothing=0.0, ignore_index=-100,
                       reduction="mean"):
     N, C = x.shape
+    weight = np.ones(C) if weight is None else weight
     lp = _log_softmax_rows(x.astype(np.float64))
     losses, denom = np.zeros(N), 0.0
     for i in range(N):
@@ -193,13 +200,50 @@ def _pool_errors(op):
         x = minidl.zeros(1, 3, 5, 5, device=device)
         return [
             ErrorInput((x, 3), {"padding": 2}, ShapeError,
-                       rf"{op.__name__}: pad should be at most half of effective kernel size"),
+                       rf"{op.__name__}: pad should be at most half of effective kernel size, "
+                       r"but got pad=2, kernel_size=3"),
             ErrorInput((x, 7), {}, ShapeError, rf"{op.__name__}: output size is too small: "
-                                               r"computed output \[1, 3, 0, 0\]"),
+                                               r"computed output \[1, 3, 0, 0\].*larger than "
+                                               r"the padded input 5x5"),
             ErrorInput((minidl.zeros(5, 5, device=device), 2), {}, ShapeError,
                        r"expected a non-empty 3D \[C, H, W\] or 4D \[N, C, H, W\] input"),
+            ErrorInput((x, 3, 0), {}, ShapeError, "stride must be greater than zero"),
+            ErrorInput((x, 0), {}, ShapeError, "kernel_size must be greater than zero"),
+            ErrorInput((minidl.zeros(1, 1, 4, 4, dtype=minidl.int64, device=device), 2), {},
+                       DTypeError, rf"{op.__name__}: expected a floating point input"),
         ]
     return errors
+
+
+def _st_pool(max_pool):
+    """Hypothesis geometries (kernel, stride, padding, dilation for max, ceil_mode; for avg
+    count_include_pad and divisor_override); max pooling draws distinct values (no ties)."""
+    def draw_sample(draw, st, S):
+        from hypothesis import assume
+
+        k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+        s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+        d = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if max_pool else (1, 1)
+        ceil = draw(st.booleans())
+        shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 9)),
+                 draw(st.integers(1, 9)))
+        for n, i in ((shape[2], 0), (shape[3], 1)):
+            o = pool_out_size(n, k[i], s[i], p[i], d[i], ceil)
+            assume(o >= 1)
+            # a dilated window may miss the input entirely (-inf): not differentiable
+            assume(all(any(0 <= j * s[i] - p[i] + t * d[i] < n for t in range(k[i]))
+                       for j in range(o)))
+        kw = {"stride": s, "padding": p, "ceil_mode": ceil}
+        if max_pool:
+            x = minidl.from_numpy(draw(S.distinct_arrays(shape, spacing=0.1)))
+            kw["dilation"] = d
+        else:
+            x = draw(S.tensors(shape))
+            kw["count_include_pad"] = draw(st.booleans())
+            kw["divisor_override"] = draw(st.sampled_from([None, 3]))
+        return SampleInput((x.requires_grad_(True), k), kw, "hypothesis")
+    return _composite(draw_sample)
 
 
 def _adaptive_samples(device, dtype, rg):
@@ -213,7 +257,30 @@ def _lrn_samples(device, dtype, rg):
     m = Maker(device, dtype, rg)
     return [SampleInput((m((2, 7, 3, 3)), 5), {"alpha": 0.1, "beta": 0.75, "k": 2.0}, "alexnet"),
             SampleInput((m((1, 4, 5)), 2), {"alpha": 0.5}, "even_size_3d"),
-            SampleInput((m((1, 3, 2, 2, 2)), 9), {"alpha": 1.0, "beta": 0.5}, "size_gt_c_5d")]
+            SampleInput((m((1, 3, 2, 2, 2)), 9), {"alpha": 1.0, "beta": 0.5}, "size_gt_c_5d"),
+            SampleInput((m((2, 1, 3, 3)), 3), {"alpha": 1.0, "beta": 1.0, "k": 1.0}, "one_channel"),
+            SampleInput((m((3, 5, 1)), 1), {"alpha": 1e-4}, "size1"),
+            SampleInput((m((1, 4, 3)), 9), {"alpha": 2.0, "beta": 0.6}, "size_gt_c_3d"),
+            SampleInput((m((1, 3, 19)), 2), {"alpha": 0.5, "k": 2.0}, "long_row")]
+
+
+def _lrn_errors(device):
+    return [ErrorInput((minidl.zeros(3, 4, device=device), 3), {}, ShapeError,
+                       r"local_response_norm: Expected 3D or higher dimensionality input "
+                       r"\(got 2 dimensions\)"),
+            ErrorInput((minidl.zeros(1, 3, 4, device=device), 0), {}, ShapeError,
+                       "size must be a positive int"),
+            ErrorInput((minidl.zeros(1, 3, 4, dtype=minidl.int64, device=device), 3), {},
+                       DTypeError, "local_response_norm: expected a floating point")]
+
+
+@_composite
+def _st_lrn(draw, st, S):
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 6)), draw(st.integers(1, 4)))
+    alpha, beta, k = draw(st.sampled_from([(1e-1, 0.75, 2.0), (1.0, 0.5, 1.0), (0.5, 1.5, 0.5)]))
+    x = draw(S.tensors(shape, requires_grad=True))
+    return SampleInput((x, draw(st.integers(1, 6))), {"alpha": alpha, "beta": beta, "k": k},
+                       "hypothesis")
 
 
 def _bn_samples(device, dtype, rg):
@@ -229,7 +296,14 @@ def _bn_train(x, weight, bias, eps=1e-5):
 def _ln_samples(device, dtype, rg):
     m = Maker(device, dtype, rg)
     return [SampleInput((m((4, 6)), (6,), m((6,)), m((6,))), {}, "last"),
-            SampleInput((m((2, 3, 5)), (3, 5), m((3, 5)), m((3, 5))), {}, "last_two")]
+            SampleInput((m((2, 3, 5)), (3, 5), m((3, 5)), m((3, 5))), {}, "last_two"),
+            SampleInput((m((2, 3, 5)), 5, m((5,)), m((5,))), {"eps": 1e-4}, "int_shape_eps")]
+
+
+def _ln_errors(device):
+    return [ErrorInput((minidl.zeros(2, 3, device=device), (4,), None, None), {}, ShapeError,
+                       r"Given normalized_shape=\[4\], expected input with shape \[\*, 4\], but "
+                       r"got input of size\[2, 3\]")]
 
 
 def _linear_samples(device, dtype, rg):
@@ -245,7 +319,11 @@ def _ce_samples(device, dtype, rg):
     return [SampleInput((m((6, 5), low=-4, high=4), t, w), {}, "weighted"),
             SampleInput((m((6, 5)), t, w), {"label_smoothing": 0.2, "ignore_index": 4},
                         "smooth_ignore"),
-            SampleInput((m((6, 5)), t, w), {"reduction": "none"}, "none")]
+            SampleInput((m((6, 5)), t, w), {"reduction": "none"}, "none"),
+            SampleInput((m((6, 5)), t, None), {"reduction": "sum"}, "unweighted_sum"),
+            SampleInput((m((6, 5)), t, None), {"ignore_index": 2}, "unweighted_ignore"),
+            SampleInput((m((6, 5)), t, w), {"label_smoothing": 0.1, "reduction": "none"},
+                        "smooth_none")]
 
 
 def _nll_samples(device, dtype, rg):
@@ -277,6 +355,8 @@ def _ce_errors(device):
                    r"Expected input batch_size \(3\) to match target batch_size \(4\)"),
         ErrorInput((x, minidl.tensor([True, False, True], device=device)), {}, DTypeError,
                    r"cross_entropy: expected target of dtype int64 \(class indices\) or float"),
+        ErrorInput((x, minidl.tensor([1, 2, 1], device=device), minidl.ones(3, device=device)),
+                   {}, ShapeError, "weight tensor should be defined either for all 10"),
     ]
 
 
@@ -296,7 +376,7 @@ def _act_row(name, op, ref, avoid=()):
 OPS: list[OpInfo] = [
     OpInfo(name="max_pool2d", op=F.max_pool2d, ref=ref_max_pool2d,
            sample_inputs=lambda d, t, r: _pool_samples(d, t, r, True),
-           error_inputs=_pool_errors(F.max_pool2d)),
+           error_inputs=_pool_errors(F.max_pool2d), strategy=_st_pool(True)),
     OpInfo(name="max_pool2d_with_indices",
            op=lambda x, *a, **k: F.max_pool2d(x, *a, return_indices=True, **k),
            ref=lambda x, *a, **k: ref_max_pool2d(x, *a, return_indices=True, **k),
@@ -304,15 +384,15 @@ OPS: list[OpInfo] = [
            gradcheck_fn=lambda x, *a, **k: F.max_pool2d(x, *a, **k)),
     OpInfo(name="avg_pool2d", op=F.avg_pool2d, ref=ref_avg_pool2d,
            sample_inputs=lambda d, t, r: _pool_samples(d, t, r, False),
-           error_inputs=_pool_errors(F.avg_pool2d)),
+           error_inputs=_pool_errors(F.avg_pool2d), strategy=_st_pool(False)),
     OpInfo(name="adaptive_avg_pool2d", op=F.adaptive_avg_pool2d, ref=ref_adaptive_avg_pool2d,
            sample_inputs=_adaptive_samples, atol=1e-6, rtol=1e-6),
     OpInfo(name="local_response_norm", op=F.local_response_norm, ref=ref_local_response_norm,
-           sample_inputs=_lrn_samples),
+           sample_inputs=_lrn_samples, error_inputs=_lrn_errors, strategy=_st_lrn),
     OpInfo(name="batch_norm_train", op=_bn_train, ref=ref_batch_norm_train,
            sample_inputs=_bn_samples, atol=1e-5, rtol=1e-5),
     OpInfo(name="layer_norm", op=F.layer_norm, ref=ref_layer_norm, sample_inputs=_ln_samples,
-           atol=1e-5, rtol=1e-5),
+           error_inputs=_ln_errors, atol=1e-5, rtol=1e-5),
     OpInfo(name="linear", op=F.linear, ref=ref_linear, sample_inputs=_linear_samples,
            atol=1e-5, rtol=1e-5),
     OpInfo(name="cross_entropy", op=F.cross_entropy, ref=ref_cross_entropy,
@@ -329,4 +409,9 @@ OPS: list[OpInfo] = [
              avoid=(-0.5, 1.5)),
     _act_row("scaled_tanh", F.scaled_tanh, lambda x: 1.7159 * np.tanh(2.0 * x / 3.0)),
     _act_row("logsigmoid", F.logsigmoid, lambda x: -np.logaddexp(0.0, -x)),
+    # torch's defaults, and elu's alpha
+    _act_row("elu_alpha", lambda x: F.elu(x, 0.3), lambda x: np.where(x > 0, x, 0.3 * np.expm1(x)),
+             avoid=(0.0,)),
+    _act_row("softplus_default", F.softplus, _softplus, avoid=(20.0,)),
+    _act_row("hardtanh_default", F.hardtanh, lambda x: np.clip(x, -1.0, 1.0), avoid=(-1.0, 1.0)),
 ]

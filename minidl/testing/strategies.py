@@ -69,7 +69,7 @@ def tensors(shape=shapes(), dtype=dtypes.float64, min_value: float = -3.0,
             requires_grad: bool = False) -> st.SearchStrategy:
     """minidl Tensors of `shape` (tuple or strategy) and `dtype` with values in
     [min_value, max_value] kept `margin` away from each kink point in `avoid`."""
-    from ..tensor import from_numpy
+    from ..creation import from_numpy
 
     def make(a):
         t = from_numpy(np.asarray(a, order="C"))

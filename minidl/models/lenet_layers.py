@@ -1,4 +1,4 @@
-"""Layers of LeNet-5 (LeCun et al. 1998) that PyTorch does not ship.
+"""Layers of LeNet-5 (LeCun et al. 1998) that PyTorch does not ship (the model: lenet.py).
 
 - `Subsampling`: the S2/S4 layers: each unit adds the 4 inputs of its 2x2 window, multiplies by
   a trainable coefficient and adds a trainable bias, one coefficient and one bias per map.
@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import no_grad
+from ..creation import empty, tensor
+from ..nn import functional as F
+from ..nn.module import Module
+from ..nn.parameter import Parameter
 from ..ops.conv import scatter_weight as _scatter_weight
-from ..tensor import Tensor, empty, tensor
-from . import functional as F
-from .module import Module
-from .parameter import Parameter
+from ..tensor import Tensor
 
 __all__ = ["Subsampling", "SparseConv2d", "ScaledTanh", "LENET5_C3_TABLE"]
 
