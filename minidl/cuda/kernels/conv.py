@@ -32,7 +32,8 @@ tests/test_sass.py also runs every GPU config once.
 Shared memory (float32): 2 * (BK*(BM+4) + BK*BN) * 4 B: big 16.5 KiB, wide 16.5 KiB, thin
 (2*(16*16 + 16*128))*4 = 18 KiB (BM < 32: no padding).
 
-conv2d_fwd[T, cfg]: C = out_g [Cog, P] = w_g [Cog, K] @ col_g [K, P].
+conv2d_fwd[T, cfg]: C = out_g [Cog, P] = w_g [Cog, K] @ col_g [K, P] (+ bias[o] in the
+    epilogue when has_bias: the bias costs no launch of its own).
     Grid (ceil(P/BN), ceil(Cog/BM), G).  Thread columns run along p = (n, oh, ow), so a warp's
     gathers of x and stores to out walk consecutive ow (coalesced for stride 1).  Weight tile
     loads run along k (contiguous rows of w, no decode).  Per tile: kb -> (c, i, j).
@@ -158,8 +159,8 @@ def build_fwd(dtype, config):
     ROWS, COLS = lay_rows_cols(config)
     TT = TM * TN
 
-    def conv2d_fwd(out, x, w, N, C, H, W, Co, Cg, KH, KW, Ho, Wo, sh, sw, pt, pl, dh, dw,
-                   groups):
+    def conv2d_fwd(out, x, w, bias, N, C, H, W, Co, Cg, KH, KW, Ho, Wo, sh, sw, pt, pl, dh, dw,
+                   groups, has_bias):
         KHW = uint32(KH * KW)
         Ku = uint32(Cg * KH * KW)
         Cog = uint32(Co // groups)
@@ -251,11 +252,14 @@ def build_fwd(dtype, config):
                 for i in range(TM):
                     gm = uint32(m0 + ty * uint32(cM) + uint32(ROWS[i]))
                     if gm < Cog:
+                        v = acc[i * TN + j]
+                        if has_bias:  # epilogue: + bias[channel], no separate launch
+                            v += bias[obase + gm]
                         out[(uint64(n) * uint64(Co) + uint64(obase + gm)) * uint64(L)
-                            + uint64(ll)] = acc[i * TN + j]
+                            + uint64(ll)] = v
 
     a1 = arr(dtype, 1)
-    return conv2d_fwd, f"void({a1}, {a1}, {a1}, {_GEOM})", _opts(config)
+    return conv2d_fwd, f"void({a1}, {a1}, {a1}, {a1}, {_GEOM}, boolean)", _opts(config)
 
 
 def build_grad_input(dtype, config, unit_stride=False):
