@@ -32,8 +32,8 @@ tests/test_sass.py also runs every GPU config once.
 Shared memory (float32): 2 * (BK*(BM+4) + BK*BN) * 4 B: big 16.5 KiB, wide 16.5 KiB, thin
 (2*(16*16 + 16*128))*4 = 18 KiB (BM < 32: no padding).
 
-conv2d_fwd[T, cfg]: C = out_g [Cog, P] = w_g [Cog, K] @ col_g [K, P] (+ bias[o] in the
-    epilogue when has_bias: the bias costs no launch of its own).
+conv2d_fwd[T, cfg]: C = out_g [Cog, P] = w_g [Cog, K] @ col_g [K, P] (+ bias[o] when has_bias:
+    the accumulators start at the bias, so it costs no launch and no register in the k-loop).
     Grid (ceil(P/BN), ceil(Cog/BM), G).  Thread columns run along p = (n, oh, ow), so a warp's
     gathers of x and stores to out walk consecutive ow (coalesced for stride 1).  Weight tile
     loads run along k (contiguous rows of w, no decode).  Per tile: kb -> (c, i, j).
@@ -205,7 +205,15 @@ def build_fwd(dtype, config):
         ntiles = (Ku + uint32(BK - 1)) // uint32(BK)
         mKHW, sKHW = magic(KHW)
         mKW, sKW = magic(uint32(KW))
-        clear(acc)
+        # the bias starts the accumulators (no separate launch; nothing extra stays live
+        # through the k-loop, where a big tile has no register to spare)
+        for i in range(TM):
+            bv = zero
+            if has_bias:
+                gm = min(uint32(m0 + ty * uint32(cM) + uint32(ROWS[i])), uint32(Cog - uint32(1)))
+                bv = bias[obase + gm]
+            for j in range(TN):
+                acc[i * TN + j] = bv
         k = kb
         kk = ka
         for t in range(ntiles + uint32(1)):
@@ -252,11 +260,8 @@ def build_fwd(dtype, config):
                 for i in range(TM):
                     gm = uint32(m0 + ty * uint32(cM) + uint32(ROWS[i]))
                     if gm < Cog:
-                        v = acc[i * TN + j]
-                        if has_bias:  # epilogue: + bias[channel], no separate launch
-                            v += bias[obase + gm]
                         out[(uint64(n) * uint64(Co) + uint64(obase + gm)) * uint64(L)
-                            + uint64(ll)] = v
+                            + uint64(ll)] = acc[i * TN + j]
 
     a1 = arr(dtype, 1)
     return conv2d_fwd, f"void({a1}, {a1}, {a1}, {a1}, {_GEOM}, boolean)", _opts(config)
