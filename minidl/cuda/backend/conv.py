@@ -64,12 +64,14 @@ def _launch(kernel_for, op, rows, cols, out, a, w, x_shape, w_shape, y_shape, st
     _, cfg = ck.config(out.dtype, rows, cols=cols, groups=int(groups), allow_big=allow_big)
     BM, BN = cfg[:2]
     grid = _grid(op, _cdiv(cols, BN), _cdiv(rows, BM), int(groups))
-    # bias: () for grad-input; (bias or None,) for the forward, whose epilogue adds it
+    # bias: () for grad-input; (bias or None,) for the forward, whose kernel adds it (the
+    # variant without one takes `out` in its place and never reads it)
+    if bias:
+        variant["bias"] = bias[0] is not None
     pre = tuple(_flat(out if b is None else b) for b in bias)
-    post = tuple(b is not None for b in bias)
     kernel_for(out.dtype, cfg, **variant)[grid, ck.threads(cfg)](
         _flat(out), _flat(a), _flat(w), *pre, *_dims(x_shape, w_shape, y_shape),
-        *_geom(stride, padding, dilation), int(groups), *post)
+        *_geom(stride, padding, dilation), int(groups))
 
 
 def _dims(x_shape, w_shape, y_shape):

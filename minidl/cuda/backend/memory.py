@@ -2,10 +2,17 @@
 
 Every device array comes from the current device's caching allocator (minidl.cuda.memory): in
 steady state no allocation reaches the driver.  Host <-> device copies are counted there too.
+
+Pinned uploads: pin() makes a page-locked host copy (numba pinned memory, cuMemHostAlloc) and
+remembers it; from_numpy(a, non_blocking=True) of a pinned array queues the copy on a per-device
+copy stream and returns at once (see _upload_async for the ordering).
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
+from numba import cuda
 
 from .. import _current, checks
 from ..kernels import elementwise as ek
@@ -16,14 +23,114 @@ __all__ = ["from_numpy", "to_numpy", "empty", "full", "arange", "astype", "copy"
            "copy_into"]
 
 
-def from_numpy(a):
-    """Host array -> new C-contiguous device array of the same dtype and shape (0-d kept)."""
+def from_numpy(a, non_blocking: bool = False):
+    """Host array -> new C-contiguous device array of the same dtype and shape (0-d kept).  A
+    C-contiguous array is read in place (no host copy).  non_blocking and `a` pinned (pin()):
+    the copy is queued on the copy stream and the host does not wait; otherwise it is a
+    synchronous copy (as in PyTorch, non_blocking from pageable memory does not overlap)."""
     a = np.asarray(a, order="C")
     out = empty(a.shape, a.dtype)
     if a.size:
         transfer_counts["h2d"] += 1
-        out.copy_to_device(a)
+        if non_blocking and is_pinned(a):
+            _upload_async(out, a)
+        else:
+            out.copy_to_device(a)
     return out
+
+
+# pinned host arrays made by pin(), by id: a view is pinned when its root array is here
+_PINNED: "weakref.WeakValueDictionary[int, np.ndarray]" = weakref.WeakValueDictionary()
+# per device: the copy stream; uploads in flight as (done event, host array kept alive)
+_COPY_STREAMS: dict = {}
+_IN_FLIGHT: list = []
+async_uploads = [0]  # uploads queued on a copy stream (tests read it)
+
+
+def _root(a: np.ndarray) -> np.ndarray:
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def is_pinned(a) -> bool:
+    """Whether host array `a` (or the array it views) is page-locked memory from pin()."""
+    if not isinstance(a, np.ndarray):
+        return False
+    root = _root(a)
+    return _PINNED.get(id(root)) is root
+
+
+def pin(a) -> np.ndarray:
+    """A page-locked (pinned) host copy of `a`: the DMA engine reads it directly, so an upload
+    from it can run asynchronously (from_numpy(..., non_blocking=True))."""
+    a = np.asarray(a)
+    if is_pinned(a):
+        return a
+    out = cuda.pinned_array(a.shape, a.dtype)
+    np.copyto(out, a)
+    _PINNED[id(out)] = out
+    return out
+
+
+def _copy_stream():
+    """This device's copy stream: non-blocking with respect to the legacy default stream that
+    kernels run on (else every copy would serialise with them).  The simulator's streams are
+    serial anyway."""
+    dev = _current[0]
+    s = _COPY_STREAMS.get(dev)
+    if s is None:
+        s = None
+        if not cuda.is_available() or _is_sim():
+            s = cuda.stream()
+        else:  # pragma: no cover - needs a GPU
+            try:
+                from cuda.bindings import driver as drv
+
+                err, handle = drv.cuStreamCreate(drv.CUstream_flags.CU_STREAM_NON_BLOCKING)
+                if int(err) == 0:
+                    s = cuda.external_stream(int(handle))
+                    s._minidl_handle = handle  # owned for the process's life
+            except Exception:
+                s = None
+            if s is None:
+                s = cuda.stream()
+        _COPY_STREAMS[dev] = s
+    return s
+
+
+def _is_sim() -> bool:
+    from .. import is_simulator
+
+    return is_simulator()
+
+
+def _upload_async(out, host) -> None:
+    """Copy pinned `host` into `out` on the copy stream, ordered on both sides by events:
+    the copy waits for the kernels already queued on the compute (default) stream - `out`
+    is a pool block that a freed tensor may still be read through by them - and every kernel
+    queued after this call waits for the copy.  The host array is kept alive until the copy is
+    done.  (Overlap this gives: the host and its Python run ahead while the DMA works; an
+    upload that also overlaps the kernels queued before it needs per-stream pools, as PyTorch's
+    record_stream: not done.)"""
+    compute = cuda.default_stream()
+    copy_stream = _copy_stream()
+    ready = cuda.event()
+    ready.record(compute)
+    ready.wait(copy_stream)
+    out.copy_to_device(host, stream=copy_stream)
+    done = cuda.event()
+    done.record(copy_stream)
+    done.wait(compute)
+    async_uploads[0] += 1
+    _IN_FLIGHT.append((done, host))
+    while _IN_FLIGHT and _finished(_IN_FLIGHT[0][0]):
+        _IN_FLIGHT.pop(0)
+
+
+def _finished(event) -> bool:
+    query = getattr(event, "query", None)
+    return True if query is None else bool(query())  # the simulator copies synchronously
 
 
 def to_numpy(a):
