@@ -3,20 +3,18 @@
 Every device array comes from the current device's caching allocator (minidl.cuda.memory): in
 steady state no allocation reaches the driver.  Host <-> device copies are counted there too.
 
-Pinned uploads: pin() makes a page-locked host copy (numba pinned memory, cuMemHostAlloc) and
-remembers it; from_numpy(a, non_blocking=True) of a pinned array queues the copy on a per-device
-copy stream and returns at once (see _upload_async for the ordering).
+Pinned uploads: from_numpy(a, non_blocking=True) of an array pinned by minidl.cuda.pinned.pin()
+queues the copy on a per-device copy stream and returns at once (_upload_async: the ordering).
 """
 from __future__ import annotations
-
-import weakref
 
 import numpy as np
 from numba import cuda
 
-from .. import _current, checks
+from .. import _current, checks, is_simulator
 from ..kernels import elementwise as ek
 from ..memory import allocator, transfer_counts
+from ..pinned import is_pinned
 from ._util import flat, launch_1d, prod
 
 __all__ = ["from_numpy", "to_numpy", "empty", "full", "arange", "astype", "copy", "reshape",
@@ -39,70 +37,38 @@ def from_numpy(a, non_blocking: bool = False):
     return out
 
 
-# pinned host arrays made by pin(), by id: a view is pinned when its root array is here
-_PINNED: "weakref.WeakValueDictionary[int, np.ndarray]" = weakref.WeakValueDictionary()
 # per device: the copy stream; uploads in flight as (done event, host array kept alive)
 _COPY_STREAMS: dict = {}
 _IN_FLIGHT: list = []
 async_uploads = [0]  # uploads queued on a copy stream (tests read it)
 
 
-def _root(a: np.ndarray) -> np.ndarray:
-    while isinstance(a.base, np.ndarray):
-        a = a.base
-    return a
-
-
-def is_pinned(a) -> bool:
-    """Whether host array `a` (or the array it views) is page-locked memory from pin()."""
-    if not isinstance(a, np.ndarray):
-        return False
-    root = _root(a)
-    return _PINNED.get(id(root)) is root
-
-
-def pin(a) -> np.ndarray:
-    """A page-locked (pinned) host copy of `a`: the DMA engine reads it directly, so an upload
-    from it can run asynchronously (from_numpy(..., non_blocking=True))."""
-    a = np.asarray(a)
-    if is_pinned(a):
-        return a
-    out = cuda.pinned_array(a.shape, a.dtype)
-    np.copyto(out, a)
-    _PINNED[id(out)] = out
-    return out
-
-
 def _copy_stream():
     """This device's copy stream: non-blocking with respect to the legacy default stream that
-    kernels run on (else every copy would serialise with them).  The simulator's streams are
+    kernels run on (a blocking stream would serialise with them).  The simulator's streams are
     serial anyway."""
     dev = _current[0]
     s = _COPY_STREAMS.get(dev)
     if s is None:
-        s = None
-        if not cuda.is_available() or _is_sim():
-            s = cuda.stream()
-        else:  # pragma: no cover - needs a GPU
-            try:
-                from cuda.bindings import driver as drv
-
-                err, handle = drv.cuStreamCreate(drv.CUstream_flags.CU_STREAM_NON_BLOCKING)
-                if int(err) == 0:
-                    s = cuda.external_stream(int(handle))
-                    s._minidl_handle = handle  # owned for the process's life
-            except Exception:
-                s = None
-            if s is None:
-                s = cuda.stream()
-        _COPY_STREAMS[dev] = s
+        s = _non_blocking_stream() if not is_simulator() else None
+        s = _COPY_STREAMS[dev] = s or cuda.stream()
     return s
 
 
-def _is_sim() -> bool:
-    from .. import is_simulator
+def _non_blocking_stream():  # pragma: no cover - needs a GPU
+    """cuStreamCreate(CU_STREAM_NON_BLOCKING) through the CUDA driver bindings numba-cuda uses,
+    or None (then an ordinary stream)."""
+    try:
+        from cuda.bindings import driver as drv
 
-    return is_simulator()
+        err, handle = drv.cuStreamCreate(drv.CUstream_flags.CU_STREAM_NON_BLOCKING)
+        if int(err) != 0:
+            return None
+        s = cuda.external_stream(int(handle))
+        _COPY_STREAMS[("handle", _current[0])] = handle  # owned for the process's life
+        return s
+    except Exception:
+        return None
 
 
 def _upload_async(out, host) -> None:
