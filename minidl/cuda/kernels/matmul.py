@@ -1,6 +1,7 @@
-"""Batched matrix product c[b] = a[b] @ b[b] for a [B, M, K], b [B, K, N], c [B, M, N], all
-C-contiguous float32 or float64, and the register-tiled GEMM step it shares with the
-implicit-GEMM convolutions.  Launcher: minidl.cuda.backend.matmul.
+"""Batched matrix product c[b] = op(a[b]) @ op(b[b]) (+ bias) for c [B, M, N], a [B, M, K] (or
+[B, K, M] read transposed), b [B, K, N] (or [B, N, K]), all C-contiguous float32 or float64,
+and the register-tiled GEMM step it shares with the implicit-GEMM convolutions.  Launcher:
+minidl.cuda.backend.matmul (matmul, and addmm: nn.Linear's three products in one launch each).
 
 The GEMM step (tile_ops): a block of NT = (BM/TM) * (BN/TN) threads computes a BM x BN tile of
 C; thread (tx, ty) owns TM x TN outputs in a typed T(0) register accumulator, at rows
@@ -20,13 +21,20 @@ barrier).  Elements past the reduction load 0 (on both operands, so inf/nan cann
 stored outputs); rows/columns past the output edge are skipped or clamped (they feed only
 accumulators that are never stored), so partial tiles need no special case.
 
-matmul[T, BM, BN, BK, TM, TN](c, a, b, M, K, N) on flat arrays: block (bx, by, bz) computes
-    the tile of c at rows by*BM.., cols bx*BN.. of batch bz; the launcher splits the batch into
-    launches of at most 65535 batches whose operands have < 2**31 elements (32-bit offsets).
-    K >= 1 (the launcher fills zeros for K = 0).  A tile: thread tid loads k = tid % BK (a
-    fixed column) of rows tid // BK + r*NT/BK (8 or 16 consecutive k of a row per group of
-    threads: 32/64-byte coalesced segments); B tile: column n = tid % BN of rows
-    tid // BN + r*NT/BN (coalesced along n).  Guarded stores.
+matmul[T, BM, BN, BK, TM, TN(, TA, TB)](c, a, b, bias, M, K, N, has_bias) on flat arrays:
+    block (bx, by, bz) computes the tile of c at rows by*BM.., cols bx*BN.. of batch bz; the
+    launcher splits the batch into launches of at most 65535 batches whose operands have
+    < 2**31 elements (32-bit offsets).  K >= 1 (the launcher fills zeros for K = 0).  A tile:
+    thread tid loads k = tid % BK (a fixed column) of rows tid // BK + r*NT/BK (8 or 16
+    consecutive k of a row per group of threads: 32/64-byte coalesced segments); B tile:
+    column n = tid % BN of rows tid // BN + r*NT/BN (coalesced along n).  Guarded stores;
+    has_bias (runtime: the epilogue only) adds bias[n] to column n (nn.Linear's bias, so it
+    costs no launch).
+    Transposes (compile-time flags, variants ",TN" = a stored [K, M], ",NT" = b stored
+    [N, K]; no materialised transpose): the transposed operand is loaded along its contiguous
+    axis - A^T: m = tid % BM of k rows tid // BM + r*NT/BM; B^T: k = tid % BK of columns
+    tid // BK + r*NT/BK - and stored into the same shared layout, so the k-step is unchanged.
+    Linear uses x @ W^T (",NT"), g @ W (plain) and g^T @ x (",TN").
     GPU configs (launch_bounds(256, 2): <= 128 registers, two blocks = 16 warps per SM):
     "big" 128x128x8, 8x8 per thread, when its grid fills the GPU (>= one block per SM), else
     "wide" 64x64x16, 4x4 per thread; float64 always "wide".  Simulator: 8x8x4, 2x2 (16
