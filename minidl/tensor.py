@@ -330,8 +330,10 @@ class Tensor:
 
     # ---- device / dtype ---------------------------------------------------------------------
     def to(self, *args, **kwargs) -> "Tensor":
-        """to(device), to(dtype), to(other), to(device, dtype); returns self when nothing changes."""
+        """to(device), to(dtype), to(other), to(device, dtype); returns self when nothing changes.
+        non_blocking=True: an upload from pinned memory (pin_memory()) does not wait."""
         device, dtype = kwargs.get("device"), kwargs.get("dtype")
+        non_blocking = bool(kwargs.get("non_blocking", False))
         for a in args:
             if isinstance(a, Tensor):
                 device, dtype = a.device, a.dtype
@@ -349,8 +351,29 @@ class Tensor:
             dev = to_device(device)
             if dev != out._device:
                 backend_for(dev)  # raises a clear error if the device is unavailable
-                out = movement.ToDevice.apply(out, dev)
+                out = movement.ToDevice.apply(out, dev, non_blocking)
         return out
+
+    def pin_memory(self) -> "Tensor":
+        """A copy of this CPU tensor in page-locked host memory (self when already pinned), so
+        .to("cuda", non_blocking=True) can upload it asynchronously.  Needs CUDA."""
+        if self._device.type != "cpu":
+            raise DeviceError(f"pin_memory: cannot pin a tensor on {self._device}; only CPU "
+                              "tensors can be pinned")
+        from .cuda import pinned
+
+        if pinned.is_pinned(self._data):
+            return self
+        return Tensor._wrap(pinned.pin(self._data), CPU)
+
+    def is_pinned(self) -> bool:
+        """Whether this CPU tensor's memory is page-locked (pin_memory())."""
+        if self._device.type != "cpu":
+            return False
+        import sys
+
+        pinned = sys.modules.get("minidl.cuda.pinned")  # never imports numba.cuda itself
+        return bool(pinned and pinned.is_pinned(self._data))
 
     def cpu(self) -> "Tensor":
         """A copy on the CPU (self when already there)."""

@@ -94,7 +94,8 @@ def _default_loss():
 
 
 def _to(t, device):
-    return t if device is None or str(t.device) == str(device) else t.to(device)
+    # non_blocking: a pinned batch (DataLoader(pin_memory=True)) uploads on the copy stream
+    return t if device is None or str(t.device) == str(device) else t.to(device, non_blocking=True)
 
 
 def _accumulate(acc, loss, logits, target, n: int):

@@ -179,6 +179,25 @@ def test_matmul_at_gpu_tiles(G, monkeypatch, name):
     _close(G.to_numpy(G.matmul(G.from_numpy(a), G.from_numpy(b))), C.matmul(a, b))
 
 
+@pytest.mark.cuda
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["big", "wide"])
+@pytest.mark.parametrize("trans", [(False, True), (True, False)], ids=["NT", "TN"])
+def test_addmm_transposed_with_bias_at_gpu_tiles(G, monkeypatch, name, trans):
+    """The transpose variants (Linear's forward x @ W^T and weight gradient g^T @ x) with the
+    bias epilogue, crossing every tile edge."""
+    from minidl.cuda.kernels import matmul
+
+    BM, BN, BK = _force(monkeypatch, matmul, name)[:3]
+    M, K, N = BM + 1, 2 * BK + 1, BN + 1
+    ta, tb = trans
+    a = _rand((K, M) if ta else (M, K), 1)
+    b = _rand((N, K) if tb else (K, N), 2)
+    bias = _rand((N,), 3)
+    got = G.addmm(G.from_numpy(bias), G.from_numpy(a), G.from_numpy(b), ta, tb)
+    _close(G.to_numpy(got), C.addmm(bias, a, b, ta, tb))
+
+
 def _geo(stride=1, pad=(1, 1)):
     return (stride, stride), ((pad[0], pad[0]), (pad[1], pad[1])), (1, 1), 1
 
@@ -213,6 +232,9 @@ def test_conv_at_gpu_tiles(G, monkeypatch, name, kernel):
         geo = _geo(pad=(1, 1))
         got = G.conv2d(G.from_numpy(x), G.from_numpy(w), *geo)
         _close(G.to_numpy(got), C.conv2d(x, w, *geo))
+        bias = _rand(w.shape[:1], 5)  # the bias variant (its epilogue)
+        got = G.conv2d(G.from_numpy(x), G.from_numpy(w), *geo, bias=G.from_numpy(bias))
+        _close(G.to_numpy(got), C.conv2d(x, w, *geo, bias=bias))
     elif kernel == "grad_input":
         x_shape, w, stride = case[0], _rand(case[1], 2), case[2]
         geo = _geo(stride, pad=(1, 1))

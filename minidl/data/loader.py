@@ -51,7 +51,9 @@ class DataLoader:
         sampler / batch_sampler: custom index order (mutually exclusive with shuffle / batch_size).
         num_workers: background workers (0: load in the main process).
         collate_fn: list of samples -> batch (default_collate: numpy/numbers -> Tensors).
-        pin_memory: accepted for API compatibility; no effect (no pinned host memory here).
+        pin_memory: copy every batch's CPU tensors into page-locked host memory
+            (Tensor.pin_memory()), so .to("cuda", non_blocking=True) uploads without waiting;
+            with CUDA unavailable a warning is given once and batches stay unpinned.
         drop_last: drop the last incomplete batch.
         timeout: seconds to wait for a batch from the workers (0: forever, still checking that
             the workers are alive).
@@ -264,6 +266,39 @@ class _BaseIter:
     def usable(self) -> bool:
         return True
 
+    def _pin(self, data):
+        """The batch with its CPU tensors pinned, when the loader asks for it (in the main
+        process: pinned memory belongs to this process's CUDA context)."""
+        if not self._loader.pin_memory:
+            return data
+        from .. import cuda
+
+        if not cuda.is_available():
+            if not _PIN_WARNED:
+                _PIN_WARNED.append(True)
+                warnings.warn("'pin_memory' argument is set as true but no accelerator is "
+                              "found, then device pinned memory won't be used.", stacklevel=3)
+            return data
+        return _pin_batch(data)
+
+
+_PIN_WARNED: list = []
+
+
+def _pin_batch(data):
+    """Pin every CPU Tensor in a (nested) batch, keeping its structure."""
+    from ..tensor import Tensor
+
+    if isinstance(data, Tensor):
+        return data.pin_memory() if data.device.type == "cpu" else data
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
+        return type(data)(*(_pin_batch(d) for d in data))
+    if isinstance(data, (list, tuple)):
+        return type(data)(_pin_batch(d) for d in data)
+    if isinstance(data, dict):
+        return type(data)((k, _pin_batch(v)) for k, v in data.items())
+    return data
+
 
 class _SingleProcessIter(_BaseIter):
     """Loads each batch in the main process when asked."""
@@ -288,7 +323,7 @@ class _SingleProcessIter(_BaseIter):
                 self._skip_iterable -= 1
                 continue
             self.yielded += 1
-            return data
+            return self._pin(data)
 
 
 class _Pool:
@@ -543,7 +578,7 @@ class _MultiWorkerIter(_BaseIter):
                 self._skip_iterable -= 1
                 continue
             self.yielded += 1
-            return data
+            return self._pin(data)
 
     def _shutdown(self, grace: float = 2.0) -> None:
         if self._loader._iterator is self:

@@ -905,19 +905,28 @@ class Cast(Function):
 
 
 class ToDevice(Function):
-    """Copy to another device; the gradient is copied back."""
+    """Copy to another device; the gradient is copied back.  One copy: a CPU source is read in
+    place (no host copy first) and a host array read back from a GPU is used as it is.
+    non_blocking: a pinned CPU source uploads on the copy stream (minidl.cuda)."""
 
     @staticmethod
-    def forward(ctx, x, device):
+    def forward(ctx, x, device, non_blocking=False):
         from ..device import backend_for
 
         ctx.src = x.device
-        host = x._backend.to_numpy(x._data)
+        if x.device.type == "cpu":
+            B = backend_for(device)
+            out = (B.from_numpy(x._data, non_blocking=True) if non_blocking
+                   else B.from_numpy(x._data))
+            return _wrap(out, device)
+        host = x._backend.to_numpy(x._data)  # a fresh host array
+        if device.type == "cpu":
+            return _wrap(host, device)
         return _wrap(backend_for(device).from_numpy(host), device)
 
     @staticmethod
     def backward(ctx, g):
-        return g.to(ctx.src), None
+        return g.to(ctx.src), None, None
 
 
 class Clone(Function):

@@ -57,15 +57,20 @@ def _check_size(op, *arrays):
 
 
 def _launch(kernel_for, op, rows, cols, out, a, w, x_shape, w_shape, y_shape, stride, padding,
-            dilation, groups, allow_big=True, **variant):
+            dilation, groups, allow_big=True, bias=(), **variant):
     """kernel(out, a, w, geometry) for ck.fwd_kernel / ck.grad_input_kernel, whose GEMM output
     per group is `rows` x `cols`: tile config by shape, grid (cols/BN, rows/BM, groups)."""
     _check_size(op, out, a, w)
     _, cfg = ck.config(out.dtype, rows, cols=cols, groups=int(groups), allow_big=allow_big)
     BM, BN = cfg[:2]
     grid = _grid(op, _cdiv(cols, BN), _cdiv(rows, BM), int(groups))
+    # bias: () for grad-input; (bias or None,) for the forward, whose kernel adds it (the
+    # variant without one takes `out` in its place and never reads it)
+    if bias:
+        variant["bias"] = bias[0] is not None
+    pre = tuple(_flat(out if b is None else b) for b in bias)
     kernel_for(out.dtype, cfg, **variant)[grid, ck.threads(cfg)](
-        _flat(out), _flat(a), _flat(w), *_dims(x_shape, w_shape, y_shape),
+        _flat(out), _flat(a), _flat(w), *pre, *_dims(x_shape, w_shape, y_shape),
         *_geom(stride, padding, dilation), int(groups))
 
 
@@ -83,13 +88,12 @@ def conv2d(x, w, stride, padding, dilation, groups, bias=None):
     Wo = (W + pl + pr - dwl * (kw - 1) - 1) // sw + 1
     if N * Co * Ho * Wo == 0 or Cg * kh * kw == 0:
         out = full((N, Co, Ho, Wo), 0, x.dtype)
-    else:
-        out = empty((N, Co, Ho, Wo), x.dtype)
-        _launch(ck.fwd_kernel, "conv2d", Co // groups, N * Ho * Wo, out, x, w, x.shape, w.shape,
-                out.shape, stride, padding, dilation, groups)
-    if bias is not None and out.size:
-        # composed for now (one broadcast-add launch); an epilogue in fwd_kernel is the fusion
-        out = elementwise.map("add", [out, reshape(bias, (1, Co, 1, 1))])
+        if bias is not None and out.size:
+            out = elementwise.map("add", [out, reshape(bias, (1, Co, 1, 1))])
+        return out
+    out = empty((N, Co, Ho, Wo), x.dtype)
+    _launch(ck.fwd_kernel, "conv2d", Co // groups, N * Ho * Wo, out, x, w, x.shape, w.shape,
+            out.shape, stride, padding, dilation, groups, bias=(bias,))
     return out
 
 

@@ -2,28 +2,101 @@
 
 Every device array comes from the current device's caching allocator (minidl.cuda.memory): in
 steady state no allocation reaches the driver.  Host <-> device copies are counted there too.
+
+Pinned uploads: from_numpy(a, non_blocking=True) of an array pinned by minidl.cuda.pinned.pin()
+queues the copy on a per-device copy stream and returns at once (_upload_async: the ordering).
 """
 from __future__ import annotations
 
 import numpy as np
+from numba import cuda
 
-from .. import _current, checks
+from .. import _current, checks, is_simulator
 from ..kernels import elementwise as ek
 from ..memory import allocator, transfer_counts
+from ..pinned import is_pinned
 from ._util import flat, launch_1d, prod
 
 __all__ = ["from_numpy", "to_numpy", "empty", "full", "arange", "astype", "copy", "reshape",
            "copy_into"]
 
 
-def from_numpy(a):
-    """Host array -> new C-contiguous device array of the same dtype and shape (0-d kept)."""
+def from_numpy(a, non_blocking: bool = False):
+    """Host array -> new C-contiguous device array of the same dtype and shape (0-d kept).  A
+    C-contiguous array is read in place (no host copy).  non_blocking and `a` pinned (pin()):
+    the copy is queued on the copy stream and the host does not wait; otherwise it is a
+    synchronous copy (as in PyTorch, non_blocking from pageable memory does not overlap)."""
     a = np.asarray(a, order="C")
     out = empty(a.shape, a.dtype)
     if a.size:
         transfer_counts["h2d"] += 1
-        out.copy_to_device(a)
+        if non_blocking and is_pinned(a):
+            _upload_async(out, a)
+        else:
+            out.copy_to_device(a)
     return out
+
+
+# per device: the copy stream; uploads in flight as (done event, host array kept alive)
+_COPY_STREAMS: dict = {}
+_IN_FLIGHT: list = []
+async_uploads = [0]  # uploads queued on a copy stream (tests read it)
+
+
+def _copy_stream():
+    """This device's copy stream: non-blocking with respect to the legacy default stream that
+    kernels run on (a blocking stream would serialise with them).  The simulator's streams are
+    serial anyway."""
+    dev = _current[0]
+    s = _COPY_STREAMS.get(dev)
+    if s is None:
+        s = _non_blocking_stream() if not is_simulator() else None
+        s = _COPY_STREAMS[dev] = s or cuda.stream()
+    return s
+
+
+def _non_blocking_stream():  # pragma: no cover - needs a GPU
+    """cuStreamCreate(CU_STREAM_NON_BLOCKING) through the CUDA driver bindings numba-cuda uses,
+    or None (then an ordinary stream)."""
+    try:
+        from cuda.bindings import driver as drv
+
+        err, handle = drv.cuStreamCreate(drv.CUstream_flags.CU_STREAM_NON_BLOCKING)
+        if int(err) != 0:
+            return None
+        s = cuda.external_stream(int(handle))
+        _COPY_STREAMS[("handle", _current[0])] = handle  # owned for the process's life
+        return s
+    except Exception:
+        return None
+
+
+def _upload_async(out, host) -> None:
+    """Copy pinned `host` into `out` on the copy stream, ordered on both sides by events:
+    the copy waits for the kernels already queued on the compute (default) stream - `out`
+    is a pool block that a freed tensor may still be read through by them - and every kernel
+    queued after this call waits for the copy.  The host array is kept alive until the copy is
+    done.  (Overlap this gives: the host and its Python run ahead while the DMA works; an
+    upload that also overlaps the kernels queued before it needs per-stream pools, as PyTorch's
+    record_stream: not done.)"""
+    compute = cuda.default_stream()
+    copy_stream = _copy_stream()
+    ready = cuda.event()
+    ready.record(compute)
+    ready.wait(copy_stream)
+    out.copy_to_device(host, stream=copy_stream)
+    done = cuda.event()
+    done.record(copy_stream)
+    done.wait(compute)
+    async_uploads[0] += 1
+    _IN_FLIGHT.append((done, host))
+    while _IN_FLIGHT and _finished(_IN_FLIGHT[0][0]):
+        _IN_FLIGHT.pop(0)
+
+
+def _finished(event) -> bool:
+    query = getattr(event, "query", None)
+    return True if query is None else bool(query())  # the simulator copies synchronously
 
 
 def to_numpy(a):

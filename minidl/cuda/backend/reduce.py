@@ -57,6 +57,15 @@ def reduce(name: str, a, axes, keepdims: bool):
             raise ShapeError(f"{name}: cannot reduce over a zero-size dimension of shape "
                              f"{list(a.shape)} (axes {list(axes)})")
         return full(shape, 0, acc)
+    kept = [d for d in range(a.ndim) if d not in axes]
+    if kept and kept[0] > 0 and kept == list(range(kept[0], kept[-1] + 1)):
+        # one run of kept axes after reduced ones (bias gradients: conv's (0, 2, 3), Linear's
+        # (0,)): reduce in place as [A, R, B], no permuting copy
+        NA, R = prod(a.shape[:kept[0]]), prod(a.shape[d] for d in kept)
+        NB = prod(a.shape[kept[-1] + 1:])
+        rk.reduce_mid_kernel(name, a.dtype)[min(R, _MAX_ROW_BLOCKS), rk.block_size(NA * NB)](
+            flat(out), flat(a), NA, R, NB)
+        return out
     x, _, R, K = _rows(a, axes)
     _launch(rk.reduce_kernel(name, a.dtype), out, x, R, K)
     return out

@@ -32,7 +32,9 @@ tests/test_sass.py also runs every GPU config once.
 Shared memory (float32): 2 * (BK*(BM+4) + BK*BN) * 4 B: big 16.5 KiB, wide 16.5 KiB, thin
 (2*(16*16 + 16*128))*4 = 18 KiB (BM < 32: no padding).
 
-conv2d_fwd[T, cfg]: C = out_g [Cog, P] = w_g [Cog, K] @ col_g [K, P].
+conv2d_fwd[T, cfg]: C = out_g [Cog, P] = w_g [Cog, K] @ col_g [K, P] (+ bias[o] in the ",bias"
+    variant: added to the accumulators after the k-loop, so it costs no launch of its own; a
+    runtime flag, or starting the accumulators at the bias, made the big tile spill).
     Grid (ceil(P/BN), ceil(Cog/BM), G).  Thread columns run along p = (n, oh, ow), so a warp's
     gathers of x and stores to out walk consecutive ow (coalesced for stride 1).  Weight tile
     loads run along k (contiguous rows of w, no decode).  Per tile: kb -> (c, i, j).
@@ -150,15 +152,17 @@ def _opts(config):
 _GEOM = ", ".join(["int64"] * 17)
 
 
-def build_fwd(dtype, config):
+def build_fwd(dtype, config, bias=False):
+    """bias (compile-time): add bias[o] to every output (the kernel always takes the array)."""
     BM, BN, BK, TM, TN = config
+    HAS_BIAS = bool(bias)
     lay, clear, update, T, zero = _kernel_consts(dtype, config)
     NTX, AST, SA, SB, cM, cN = (lay[k] for k in ("NTX", "AST", "SA", "SB", "cM", "cN"))
     TPR, A_LOADS, B_LOADS, A_STEP = lay["TPR"], lay["A_LOADS"], lay["B_LOADS"], lay["A_STEP"]
     ROWS, COLS = lay_rows_cols(config)
     TT = TM * TN
 
-    def conv2d_fwd(out, x, w, N, C, H, W, Co, Cg, KH, KW, Ho, Wo, sh, sw, pt, pl, dh, dw,
+    def conv2d_fwd(out, x, w, bias, N, C, H, W, Co, Cg, KH, KW, Ho, Wo, sh, sw, pt, pl, dh, dw,
                    groups):
         KHW = uint32(KH * KW)
         Ku = uint32(Cg * KH * KW)
@@ -204,6 +208,8 @@ def build_fwd(dtype, config):
         ntiles = (Ku + uint32(BK - 1)) // uint32(BK)
         mKHW, sKHW = magic(KHW)
         mKW, sKW = magic(uint32(KW))
+        # the bias starts the accumulators (no separate launch; nothing extra stays live
+        # through the k-loop, where a big tile has no register to spare)
         clear(acc)
         k = kb
         kk = ka
@@ -243,6 +249,12 @@ def build_fwd(dtype, config):
             cuda.syncthreads()
             k = uint32(k + uint32(BK))
             kk = uint32(kk + uint32(BK))
+        if HAS_BIAS:  # after the k-loop: the bias pointer is not live through it
+            for i in range(TM):
+                gm = min(uint32(m0 + ty * uint32(cM) + uint32(ROWS[i])), uint32(Cog - uint32(1)))
+                bv = bias[obase + gm]
+                for j in range(TN):
+                    acc[i * TN + j] += bv
         for j in range(TN):
             q = uint32(p0 + tx * uint32(cN) + uint32(COLS[j]))
             if q < P:
@@ -255,7 +267,7 @@ def build_fwd(dtype, config):
                             + uint64(ll)] = acc[i * TN + j]
 
     a1 = arr(dtype, 1)
-    return conv2d_fwd, f"void({a1}, {a1}, {a1}, {_GEOM})", _opts(config)
+    return conv2d_fwd, f"void({a1}, {a1}, {a1}, {a1}, {_GEOM})", _opts(config)
 
 
 def build_grad_input(dtype, config, unit_stride=False):
@@ -543,9 +555,10 @@ def _cfg_name(config) -> str:
     return "x".join(map(str, config))
 
 
-def fwd_kernel(dtype, cfg):
+def fwd_kernel(dtype, cfg, bias=False):
     dtype = np.dtype(dtype)
-    return cached_kernel(("conv2d_fwd", dtype, cfg), lambda: build_fwd(dtype, cfg))
+    return cached_kernel(("conv2d_fwd", dtype, cfg, bool(bias)),
+                         lambda: build_fwd(dtype, cfg, bias))
 
 
 def grad_input_kernel(dtype, cfg, unit_stride=False):
@@ -591,6 +604,7 @@ def ptx_signatures() -> list:
         for cname, cfg in GPU_CONFIGS[dt].items():
             tag = f"{dt},{cname}:{_cfg_name(cfg)}"
             out.append((f"conv2d_fwd[{tag}]",) + build_fwd(dt, cfg))
+            out.append((f"conv2d_fwd[{tag},bias]",) + build_fwd(dt, cfg, True))
             if cname != "big":  # big is unit-stride only (the strided variant spills)
                 out.append((f"conv2d_grad_input[{tag}]",) + build_grad_input(dt, cfg))
             out.append((f"conv2d_grad_input[{tag},s1]",) + build_grad_input(dt, cfg, True))

@@ -1,6 +1,7 @@
-"""Batched matrix product c[b] = a[b] @ b[b] for a [B, M, K], b [B, K, N], c [B, M, N], all
-C-contiguous float32 or float64, and the register-tiled GEMM step it shares with the
-implicit-GEMM convolutions.  Launcher: minidl.cuda.backend.matmul.
+"""Batched matrix product c[b] = op(a[b]) @ op(b[b]) (+ bias) for c [B, M, N], a [B, M, K] (or
+[B, K, M] read transposed), b [B, K, N] (or [B, N, K]), all C-contiguous float32 or float64,
+and the register-tiled GEMM step it shares with the implicit-GEMM convolutions.  Launcher:
+minidl.cuda.backend.matmul (matmul, and addmm: nn.Linear's three products in one launch each).
 
 The GEMM step (tile_ops): a block of NT = (BM/TM) * (BN/TN) threads computes a BM x BN tile of
 C; thread (tx, ty) owns TM x TN outputs in a typed T(0) register accumulator, at rows
@@ -20,13 +21,20 @@ barrier).  Elements past the reduction load 0 (on both operands, so inf/nan cann
 stored outputs); rows/columns past the output edge are skipped or clamped (they feed only
 accumulators that are never stored), so partial tiles need no special case.
 
-matmul[T, BM, BN, BK, TM, TN](c, a, b, M, K, N) on flat arrays: block (bx, by, bz) computes
-    the tile of c at rows by*BM.., cols bx*BN.. of batch bz; the launcher splits the batch into
-    launches of at most 65535 batches whose operands have < 2**31 elements (32-bit offsets).
-    K >= 1 (the launcher fills zeros for K = 0).  A tile: thread tid loads k = tid % BK (a
-    fixed column) of rows tid // BK + r*NT/BK (8 or 16 consecutive k of a row per group of
-    threads: 32/64-byte coalesced segments); B tile: column n = tid % BN of rows
-    tid // BN + r*NT/BN (coalesced along n).  Guarded stores.
+matmul[T, BM, BN, BK, TM, TN(, TA, TB)](c, a, b, bias, M, K, N, has_bias) on flat arrays:
+    block (bx, by, bz) computes the tile of c at rows by*BM.., cols bx*BN.. of batch bz; the
+    launcher splits the batch into launches of at most 65535 batches whose operands have
+    < 2**31 elements (32-bit offsets).  K >= 1 (the launcher fills zeros for K = 0).  A tile:
+    thread tid loads k = tid % BK (a fixed column) of rows tid // BK + r*NT/BK (8 or 16
+    consecutive k of a row per group of threads: 32/64-byte coalesced segments); B tile:
+    column n = tid % BN of rows tid // BN + r*NT/BN (coalesced along n).  Guarded stores;
+    has_bias (runtime: the epilogue only) adds bias[n] to column n (nn.Linear's bias, so it
+    costs no launch).
+    Transposes (compile-time flags, variants ",TN" = a stored [K, M], ",NT" = b stored
+    [N, K]; no materialised transpose): the transposed operand is loaded along its contiguous
+    axis - A^T: m = tid % BM of k rows tid // BM + r*NT/BM; B^T: k = tid % BK of columns
+    tid // BK + r*NT/BK - and stored into the same shared layout, so the k-step is unchanged.
+    Linear uses x @ W^T (",NT"), g @ W (plain) and g^T @ x (",TN").
     GPU configs (launch_bounds(256, 2): <= 128 registers, two blocks = 16 warps per SM):
     "big" 128x128x8, 8x8 per thread, when its grid fills the GPU (>= one block per SM), else
     "wide" 64x64x16, 4x4 per thread; float64 always "wide".  Simulator: 8x8x4, 2x2 (16
@@ -134,33 +142,48 @@ def _tile_ops(dtype, config):
     return forceinline_device(clear), forceinline_device(ns["update"])
 
 
-def build_matmul(dtype, config):
+def build_matmul(dtype, config, trans_a=False, trans_b=False):
+    """trans_a / trans_b (compile-time constants): a is stored [B, K, M] / b is stored
+    [B, N, K], read in place (no materialised transpose)."""
     BM, BN, BK, TM, TN = config
+    TA, TB = bool(trans_a), bool(trans_b)
     lay = layout(config)
     NTX, NT, AST, SA, SB = lay["NTX"], lay["NT"], lay["AST"], lay["SA"], lay["SB"]
     cM, cN = lay["cM"], lay["cN"]
     assert (BM * BK) % NT == 0 and (BK * BN) % NT == 0, "each thread loads whole tile elements"
+    assert not TA or NT % BM == 0, config
     A_LOADS, B_LOADS = (BM * BK) // NT, (BK * BN) // NT
     A_STEP, B_STEP = NT // BK, NT // BN  # rows between one thread's loads
+    # transposed loads run along the operand's contiguous axis: A^T along m, B^T along k
+    AT_STEP, BT_STEP = NT // BM, NT // BK  # k rows (A^T) / n columns (B^T) between loads
     ROWS, COLS = row_offsets(config), col_offsets(config)
     TT = TM * TN
     T = np.dtype(dtype).type
     zero = T(0)
     clear, update = tile_ops(dtype, config)
 
-    def matmul(c, a, b, M, K, N):
+    def matmul(c, a, b, bias, M, K, N, has_bias):
         As = cuda.shared.array(SA, T)
         Bs = cuda.shared.array(SB, T)
         acc = cuda.local.array(TT, T)
         pa = cuda.local.array(A_LOADS, T)
         pb = cuda.local.array(B_LOADS, T)
+        boffs = cuda.local.array(B_LOADS, uint32)
         tx = uint32(cuda.threadIdx.x)
         ty = uint32(cuda.threadIdx.y)
         tid = ty * uint32(NTX) + tx
-        am = tid // uint32(BK)
-        ak = tid % uint32(BK)
-        bkk = tid // uint32(BN)
-        bn = tid % uint32(BN)
+        if TA:
+            am = tid % uint32(BM)
+            ak = tid // uint32(BM)
+        else:
+            am = tid // uint32(BK)
+            ak = tid % uint32(BK)
+        if TB:
+            bkk = tid % uint32(BK)
+            bn = tid // uint32(BK)
+        else:
+            bkk = tid // uint32(BN)
+            bn = tid % uint32(BN)
         row0 = uint32(cuda.blockIdx.y) * uint32(BM)
         col0 = uint32(cuda.blockIdx.x) * uint32(BN)
         ao = ty * uint32(cM)
@@ -173,26 +196,53 @@ def build_matmul(dtype, config):
         # both only feed accumulators that are never stored.  The k edge loads zeros on both
         # sides, so even inf/nan inputs cannot leak into stored outputs.  K >= 1 (launcher).
         # 32-bit offsets: the launcher keeps every operand of one launch below 2**31 elements.
-        aoff = uint32(uint32(bz * M + row0 + am) * Ku + ak)
-        boff = uint32(uint32(bz * Ku + bkk) * Nu + min(uint32(col0 + bn), uint32(Nu - 1)))
+        if TA:
+            aoff = uint32(uint32(bz * Ku + ak) * M + row0 + am)
+        else:
+            aoff = uint32(uint32(bz * M + row0 + am) * Ku + ak)
+        if TB:
+            for r in range(B_LOADS):
+                n = min(uint32(col0 + bn + uint32(r * BT_STEP)), uint32(Nu - uint32(1)))
+                boffs[r] = uint32(uint32(bz * Nu + n) * Ku + bkk)
+            boff = uint32(0)
+        else:
+            boff = uint32(uint32(bz * Ku + bkk) * Nu + min(uint32(col0 + bn), uint32(Nu - 1)))
         clear(acc)
         ka = ak
         kb = bkk
         for t in range(ntiles + uint32(1)):
             # loads of tile t (t = ntiles: past the end, zeros, never read)
-            ain = ka < Ku
-            for r in range(A_LOADS):
-                v = zero
-                if ain and uint32(row0 + am + uint32(r * A_STEP)) < M:
-                    v = a[uint32(aoff + uint32(r * A_STEP) * Ku)]
-                pa[r] = v
-            aoff = uint32(aoff + uint32(BK))
-            for r in range(B_LOADS):
-                v = zero
-                if uint32(kb + uint32(r * B_STEP)) < Ku:
-                    v = b[uint32(boff + uint32(r * B_STEP) * Nu)]
-                pb[r] = v
-            boff = uint32(boff + uint32(BK) * Nu)
+            if TA:
+                min_ = uint32(row0 + am) < M
+                for r in range(A_LOADS):
+                    v = zero
+                    if min_ and uint32(ka + uint32(r * AT_STEP)) < Ku:
+                        v = a[uint32(aoff + uint32(r * AT_STEP) * M)]
+                    pa[r] = v
+                aoff = uint32(aoff + uint32(BK) * M)
+            else:
+                ain = ka < Ku
+                for r in range(A_LOADS):
+                    v = zero
+                    if ain and uint32(row0 + am + uint32(r * A_STEP)) < M:
+                        v = a[uint32(aoff + uint32(r * A_STEP) * Ku)]
+                    pa[r] = v
+                aoff = uint32(aoff + uint32(BK))
+            if TB:
+                bin_ = kb < Ku
+                for r in range(B_LOADS):
+                    v = zero
+                    if bin_:
+                        v = b[uint32(boffs[r] + boff)]
+                    pb[r] = v
+                boff = uint32(boff + uint32(BK))
+            else:
+                for r in range(B_LOADS):
+                    v = zero
+                    if uint32(kb + uint32(r * B_STEP)) < Ku:
+                        v = b[uint32(boff + uint32(r * B_STEP) * Nu)]
+                    pb[r] = v
+                boff = uint32(boff + uint32(BK) * Nu)
             if t > 0:
                 cur = uint32(t - 1) & uint32(1)
                 update(acc, As, Bs, uint32(cur * uint32(BK * AST) + ao),
@@ -200,13 +250,20 @@ def build_matmul(dtype, config):
             nxt = uint32(t) & uint32(1)
             sa = uint32(nxt * uint32(BK * AST) + ak * uint32(AST) + am)
             for r in range(A_LOADS):
-                As[uint32(sa + uint32(r * A_STEP))] = pa[r]
+                if TA:
+                    As[uint32(sa + uint32(r * AT_STEP * AST))] = pa[r]
+                else:
+                    As[uint32(sa + uint32(r * A_STEP))] = pa[r]
             sb = uint32(nxt * uint32(BK * BN) + bkk * uint32(BN) + bn)
             for r in range(B_LOADS):
-                Bs[uint32(sb + uint32(r * B_STEP * BN))] = pb[r]
+                if TB:
+                    Bs[uint32(sb + uint32(r * BT_STEP))] = pb[r]
+                else:
+                    Bs[uint32(sb + uint32(r * B_STEP * BN))] = pb[r]
             cuda.syncthreads()
             ka = uint32(ka + uint32(BK))
             kb = uint32(kb + uint32(BK))
+        # epilogue: + bias[n] (a per-column bias, nn.Linear's) when has_bias
         for i in range(TM):
             gm = uint32(row0 + ao + uint32(ROWS[i]))
             if gm < M:
@@ -214,22 +271,40 @@ def build_matmul(dtype, config):
                 for j in range(TN):
                     gn = uint32(col0 + bo + uint32(COLS[j]))
                     if gn < Nu:
-                        c[uint32(crow + gn)] = acc[i * TN + j]
+                        v = acc[i * TN + j]
+                        if has_bias:
+                            v += bias[gn]
+                        c[uint32(crow + gn)] = v
 
     a1 = arr(dtype, 1)
     # launch_bounds (NT threads, 2 blocks per SM) caps ptxas at 128 registers (16 warps/SM).
-    return matmul, f"void({a1}, {a1}, {a1}, uint32, uint32, uint32)", {"launch_bounds": (NT, 2)}
+    return (matmul, f"void({a1}, {a1}, {a1}, {a1}, uint32, uint32, uint32, boolean)",
+            {"launch_bounds": (NT, 2)})
 
 
-def matmul_kernel(dtype, cfg):
+# (trans_a, trans_b) variants the launchers use: a @ b, x @ W^T (Linear forward), g^T @ x
+# (Linear weight gradient)
+VARIANTS = ((False, False), (False, True), (True, False))
+
+
+def _tag(trans_a, trans_b) -> str:
+    return ("," + ("T" if trans_a else "N") + ("T" if trans_b else "N")
+            if trans_a or trans_b else "")
+
+
+def matmul_kernel(dtype, cfg, trans_a=False, trans_b=False):
     dtype = np.dtype(dtype)
-    return cached_kernel(("matmul", dtype, cfg), lambda: build_matmul(dtype, cfg))
+    key = ("matmul", dtype, cfg, bool(trans_a), bool(trans_b))
+    return cached_kernel(key, lambda: build_matmul(dtype, cfg, trans_a, trans_b))
 
 
 def ptx_signatures() -> list:
-    return [(f"matmul[{dt},{name}:{'x'.join(map(str, cfg))}]",) + build_matmul(dt, cfg)
-            for dt in ("float32", "float64") for name, cfg in GPU_CONFIGS[dt].items()]
+    """Every config in every transpose variant ("...,NT]": b transposed, "...,TN]": a)."""
+    return [(f"matmul[{dt},{name}:{'x'.join(map(str, cfg))}{_tag(ta, tb)}]",)
+            + build_matmul(dt, cfg, ta, tb)
+            for dt in ("float32", "float64") for name, cfg in GPU_CONFIGS[dt].items()
+            for ta, tb in VARIANTS]
 
 
 __all__ = ["CONFIGS", "GPU_CONFIGS", "SIM_CONFIGS", "config", "threads", "tile_ops", "layout",
-           "matmul_kernel", "ptx_signatures", "FLOATS"]
+           "matmul_kernel", "ptx_signatures", "FLOATS", "VARIANTS"]

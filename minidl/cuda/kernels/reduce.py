@@ -2,6 +2,8 @@
 reduced axes last with strided_copy, a copy only when they are not already trailing).
 Launchers: minidl.cuda.backend.reduce.
 
+reduce_mid[name, Tin, Tacc]  the same reduction over the outer and inner axes of [A, R, B] (only
+    the middle axis kept: bias gradients), read in place; see build_reduce_mid.
 reduce[name, Tin, Tacc]  name in sum / max / min.  One block per output row (grid-stride over
     rows when R exceeds the grid), blockDim.x = B threads, B a power of two chosen by the
     launcher: min(MAX_BLOCK, max(32, next_pow2(K))) on a GPU, so short rows do not idle 256
@@ -118,6 +120,46 @@ def reduce_kernel(name: str, dtype):
     return cached_kernel(("reduce", name, dtype, MAX_BLOCK), lambda: build_reduce(name, dtype))
 
 
+def build_reduce_mid(name: str, dtype):
+    """reduce_mid: out[r] = reduce over (a, b) of x[a, r, b] for x [A, R, Bn] C-contiguous,
+    read in place (a bias gradient: conv's sum over (N, H, W), Linear's over rows) instead of
+    permuting the reduced axes last with a copy.  One block per r (grid-stride over R), thread
+    t takes flat indices i = t, t + B, ... of the A*Bn reduced elements (consecutive threads
+    read consecutive b: coalesced when Bn is large; Linear's Bn = 1 reads stride R), then the
+    block tree of reduce_rows.  bytes A*R*Bn*itemsize + R*itemsize(out)."""
+    dtype = np.dtype(dtype)
+    A = acc_dtype(name, dtype)
+    ACC = A.type
+    combine = _combine(name)
+    block = block_combine(name)
+    is_sum = name == "sum"
+
+    def reduce_mid(out, a, NA, R, NB):
+        sh = cuda.shared.array(MAX_BLOCK, ACC)
+        tid = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        K = NA * NB
+        for row in range(cuda.blockIdx.x, R, cuda.gridDim.x):
+            if is_sum:
+                acc = ACC(0)
+            else:
+                acc = ACC(a[row * NB])
+            for i in range(tid, K, nt):
+                ia = i // NB
+                acc = combine(acc, ACC(a[(ia * R + row) * NB + (i - ia * NB)]))
+            block(sh, tid, nt, acc)
+            if tid == 0:
+                out[row] = sh[0]
+            cuda.syncthreads()  # sh[0] is read before the next row overwrites it
+    return reduce_mid, f"void({arr(A)}, {arr(dtype)}, int64, int64, int64)"
+
+
+def reduce_mid_kernel(name: str, dtype):
+    dtype = np.dtype(dtype)
+    return cached_kernel(("reduce_mid", name, dtype, MAX_BLOCK),
+                         lambda: build_reduce_mid(name, dtype))
+
+
 def _better(name: str):
     # (v, i) beats (w, j)?  NaN first, then the extreme value, then the lower index.
     if name == "argmax":
@@ -183,6 +225,7 @@ def ptx_signatures() -> list:
     for name in ("sum", "max", "min"):
         for dt in DTYPES:
             out.append((f"reduce[{name},{dt}]",) + build_reduce(name, dt))
+            out.append((f"reduce_mid[{name},{dt}]",) + build_reduce_mid(name, dt))
     for name in ("argmax", "argmin"):
         for dt in DTYPES:
             out.append((f"arg_reduce[{name},{dt}]",) + build_arg_reduce(name, dt))
