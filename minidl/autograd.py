@@ -167,10 +167,9 @@ class Node:
     def _release(self) -> None:
         self._saved = None
         self._freed = True
-        for k in list(vars(self)):
-            if not k.startswith("_") and k not in ("next_functions", "needs_input_grad",
-                                                  "materialize_grads"):
-                delattr(self, k)  # attributes a user's forward stored on ctx
+        d = self.__dict__
+        for k in [k for k in d if k[0] != "_" and k not in _KEEP]:
+            del d[k]  # attributes a user's forward stored on ctx
 
     def _apply(self, grads: list) -> tuple:
         if self._freed:
@@ -211,6 +210,9 @@ class Node:
         return res
 
 
+_KEEP = frozenset(("next_functions", "needs_input_grad", "materialize_grads"))
+
+
 class RemovableHandle:
     """What register_hook returns: remove() unregisters the hook."""
 
@@ -231,6 +233,7 @@ class AccumulateGrad:
     """The node of a leaf tensor: adds the incoming gradient into `.grad`."""
 
     __slots__ = ("_var", "next_functions", "_hooks", "__weakref__")
+    _out_meta = (None,)  # one gradient slot, like a one-output Node (the engine's buffers)
 
     def __init__(self, var):
         self._var = weakref.ref(var)
@@ -406,13 +409,14 @@ def _run(roots, retain: bool, only: set | None = None, targets: set | None = Non
     while ready:
         node = ready.pop()
         grads = buffers.pop(node, None)
-        if isinstance(node, AccumulateGrad):
+        if node.__class__ is AccumulateGrad:
             if grads is not None and (only is None or node in only):
                 _accumulate_leaf(node, grads[0])
             continue
         results = ()
         if grads is not None:
-            grads = _run_hooks(node, grads)
+            if node._hooks or node._retained:
+                grads = _run_hooks(node, grads)
             if execute is None or node in execute:
                 results = node._apply(grads)
                 if not retain:
@@ -425,9 +429,10 @@ def _run(roots, retain: bool, only: set | None = None, targets: set | None = Non
             g = results[i] if i < len(results) else None
             if g is not None:
                 _accumulate(buffers, child, nr, g)
-            deps[child] -= 1
-            if deps[child] == 0:
-                (leaves if isinstance(child, AccumulateGrad) else ready).append(child)
+            d = deps[child] - 1
+            deps[child] = d
+            if d == 0:
+                (leaves if child.__class__ is AccumulateGrad else ready).append(child)
         # leaves on top of the stack run next (PyTorch's order too): a .grad and its hooks come as
         # soon as it is complete, so DDP's allreduce of a bucket overlaps the rest of backward
         ready += leaves
@@ -460,10 +465,9 @@ def _leading_to(roots, targets: set) -> set:
 
 
 def _accumulate(buffers, node, nr, g) -> None:
-    n_out = 1 if isinstance(node, AccumulateGrad) else len(node._out_meta)
     buf = buffers.get(node)
     if buf is None:
-        buf = buffers[node] = [None] * n_out
+        buf = buffers[node] = [None] * len(node._out_meta)
     buf[nr] = g if buf[nr] is None else buf[nr] + g
 
 
