@@ -7,8 +7,9 @@
 
 Each (library, round) runs in a fresh child process (`--child LIB [PYTHONPATH]`); per round
 the libraries alternate.  Per op a child times `loops` iterations `repeats` times and keeps
-the fastest repeat (timeit's rule: on a shared machine the minimum is the least disturbed
-run), then the parent prints the median over rounds.  Columns:
+the fastest repeat of process CPU time (timeit's rule: the minimum is the least disturbed run;
+CPU time, not wall time, so being descheduled on a shared machine does not count), then the
+parent prints the median over rounds.  Columns:
 
   fwd       y = op(x) with x.requires_grad (the node is recorded, no backward)
   fwd+bwd   y = op(x); y.backward(g); x.grad = None  (g made once; leaf .grad reset each time)
@@ -54,10 +55,10 @@ def _ops(lib):
 def _best(fn, loops, repeats):
     best = float("inf")
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for _ in range(loops):
             fn()
-        best = min(best, (time.perf_counter() - t0) / loops)
+        best = min(best, (time.process_time() - t0) / loops)
     return best * 1e6
 
 

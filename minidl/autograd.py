@@ -310,9 +310,16 @@ class Function:
             return out
         is_tuple = type(out) is tuple
         outs = out if is_tuple else (out,)
-        ctx.next_functions = tuple(_edge(a) if n else None for a, n in zip(args, needs))
-        ctx._in_meta = tuple((a._data.shape, a._dtype) if isinstance(a, T) else None
-                             for a in args)
+        edges, meta = [], []
+        for a, n in zip(args, needs):
+            if n:
+                fn = a._grad_fn
+                edges.append((fn, a._output_nr) if fn is not None else (a._accumulator(), 0))
+            else:
+                edges.append(None)
+            meta.append((a._data.shape, a._dtype) if isinstance(a, T) else None)
+        ctx.next_functions = tuple(edges)
+        ctx._in_meta = tuple(meta)
         fixed, meta = [], []
         non_diff = ctx._non_diff
         for i, o in enumerate(outs):
