@@ -3,9 +3,10 @@ label smoothing), mse_loss, binary_cross_entropy_with_logits.
 
 cross_entropy over class indices is one fused Function (CrossEntropy: the backend's
 cross_entropy / cross_entropy_grad primitives, one pass per row, the same corners as below);
-nll_loss and probability targets are composed.  The composed nll/cross-entropy never gather: a constant coefficient matrix W [M, C] (one-hot of the target
-times class weight, smoothed, zero on ignored rows) is built on the device, and the loss is
--where(K, log_probs * W, 0).sum(1), so the backward is a multiply and a select (deterministic, no
+nll_loss and probability targets are composed.  The composed nll/cross-entropy never gather:
+a constant coefficient matrix W [M, C] (one-hot of the target times class weight, smoothed, zero
+on ignored rows) is built on the device, and the loss is -where(K, log_probs * W, 0).sum(1), so
+the backward is a multiply and a select (deterministic, no
 scatter).  K marks the entries PyTorch reads: the target's (a gather) and, with label smoothing,
 the whole row, never an ignored row.  So a -inf logit elsewhere gives no 0 * -inf = NaN, and an
 all-ignored batch has mean 0/0 = NaN like PyTorch but zero gradients (no entry is read).
