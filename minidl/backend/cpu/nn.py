@@ -523,10 +523,19 @@ def _ce_bwd(g, x, t, w, lse, ii, smooth, keep, epc, dx):
             dx[i, c] = d
 
 
+_CE_ONES: dict = {}  # (C, dtype) -> read-only ones: the weight of an unweighted loss
+
+
 def _ce_args(x, weight, smoothing):
     T = x.dtype.type
     C = x.shape[1]
-    w = np.ones(C, x.dtype) if weight is None else np.ascontiguousarray(weight, x.dtype)
+    if weight is None:
+        w = _CE_ONES.get((C, x.dtype))
+        if w is None:
+            w = _CE_ONES[(C, x.dtype)] = np.ones(C, x.dtype)
+            w.flags.writeable = False
+    else:
+        w = np.ascontiguousarray(weight, x.dtype)
     return w, smoothing > 0, T(1.0 - smoothing), T(smoothing / C if C else 0.0)
 
 
