@@ -12,12 +12,18 @@ import functools
 import threading
 import weakref
 
-_state = threading.local()
+from .device import backend_for
+
+class _State(threading.local):
+    enabled = True  # per thread; a class default, so reading it is one attribute lookup
+
+
+_state = _State()
 
 
 def is_grad_enabled() -> bool:
     """True unless inside `no_grad` (or `set_grad_enabled(False)`) on this thread."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 def _set_enabled(mode: bool) -> None:
@@ -88,16 +94,19 @@ _FREED = ("Trying to backward through the graph a second time (or directly acces
 class Node:
     """One recorded call of a Function; also the `ctx` its forward and backward receive."""
 
+    # Defaults read through the class: a call sets only what differs (one Node per op call).
+    next_functions: tuple = ()
+    needs_input_grad: tuple = ()
+    materialize_grads = True
+    _saved: list | None = None
+    _freed = False
+    _record = True      # False: the call records no graph, nothing reads the saved tensors back
+    _non_diff: tuple = ()  # outputs marked non-differentiable (compared by identity)
+    _in_meta: tuple = ()   # per input: (shape, dtype) of a tensor, None for anything else
+    _out_meta: tuple = ()  # per output: (shape, dtype, device) of a tensor, None otherwise
+
     def __init__(self, fn_cls):
         self._fn = fn_cls
-        self.next_functions: tuple = ()
-        self.needs_input_grad: tuple = ()
-        self.materialize_grads = True
-        self._saved: list | None = []
-        self._freed = False
-        self._non_diff: set = set()
-        self._in_meta: tuple = ()
-        self._out_meta: tuple = ()
         self._hooks: dict = {}       # output_nr -> [hook(grad) -> grad | None]
         self._retained: dict = {}    # output_nr -> weakref to a non-leaf tensor that retains grad
 
@@ -111,6 +120,9 @@ class Node:
     # ---- ctx API ----
     def save_for_backward(self, *tensors) -> None:
         """Save tensors for backward (read back as `saved_tensors`); in-place changes to them are detected."""
+        if not self._record:  # no graph: no alias, and no old-value copy for an in-place op
+            self._saved = [None if t is None else (t, t._version.value) for t in tensors]
+            return
         saved = []
         for t in tensors:
             if t is None:
@@ -145,7 +157,7 @@ class Node:
 
     def mark_non_differentiable(self, *tensors) -> None:
         """Mark outputs of forward that get no gradient (e.g. indices)."""
-        self._non_diff.update(id(t) for t in tensors)
+        self._non_diff = self._non_diff + tensors
 
     def set_materialize_grads(self, value: bool) -> None:
         """With True (the default), None output gradients reach backward as zeros."""
@@ -155,22 +167,26 @@ class Node:
     def _release(self) -> None:
         self._saved = None
         self._freed = True
-        for k in list(vars(self)):
-            if not k.startswith("_") and k not in ("next_functions", "needs_input_grad",
-                                                  "materialize_grads"):
-                delattr(self, k)  # attributes a user's forward stored on ctx
+        d = self.__dict__
+        for k in [k for k in d if k[0] != "_" and k not in _KEEP]:
+            del d[k]  # attributes a user's forward stored on ctx
 
     def _apply(self, grads: list) -> tuple:
-        from .creation import zeros
-
         if self._freed:
             raise RuntimeError(_FREED)
         if self.materialize_grads:
-            grads = [zeros(*m[0], dtype=m[1], device=m[2]) if g is None else g
-                     for g, m in zip(grads, self._out_meta)]
-        with no_grad():
+            for i, g in enumerate(grads):
+                if g is None:
+                    shape, dt, dev = self._out_meta[i]
+                    grads[i] = _Tensor._wrap(backend_for(dev).full(shape, 0, dt.np), dev)
+        st = _state
+        prev = st.enabled
+        st.enabled = False
+        try:
             res = self._fn.backward(self, *grads)
-        if not isinstance(res, tuple):
+        finally:
+            st.enabled = prev
+        if type(res) is not tuple:
             res = (res,)
         n_in = len(self._in_meta)
         if len(res) < n_in:
@@ -183,7 +199,7 @@ class Node:
         for i, (g, meta) in enumerate(zip(res, self._in_meta)):
             if g is None or meta is None:
                 continue
-            if tuple(g.shape) != meta[0]:
+            if g._data.shape != meta[0]:
                 raise RuntimeError(f"Function {self.name()} returned an invalid gradient at index {i} "
                                    f"- got {list(g.shape)} but expected shape compatible with "
                                    f"{list(meta[0])}")
@@ -192,6 +208,9 @@ class Node:
                             else r for r, m in zip(res, self._in_meta))
                 break
         return res
+
+
+_KEEP = frozenset(("next_functions", "needs_input_grad", "materialize_grads"))
 
 
 class RemovableHandle:
@@ -214,6 +233,7 @@ class AccumulateGrad:
     """The node of a leaf tensor: adds the incoming gradient into `.grad`."""
 
     __slots__ = ("_var", "next_functions", "_hooks", "__weakref__")
+    _out_meta = (None,)  # one gradient slot, like a one-output Node (the engine's buffers)
 
     def __init__(self, var):
         self._var = weakref.ref(var)
@@ -233,15 +253,7 @@ class AccumulateGrad:
         return f"<AccumulateGrad object at {hex(id(self))}>"
 
 
-_TENSOR = []
-
-
-def _tensor_cls():
-    # minidl.tensor imports this module, so Tensor is looked up once, on first use
-    if not _TENSOR:
-        from .tensor import Tensor
-        _TENSOR.append(Tensor)
-    return _TENSOR[0]
+_Tensor = None  # minidl.tensor.Tensor, set by minidl.tensor (which imports this module)
 
 
 def _edge(t):
@@ -271,47 +283,68 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run forward and, when an input requires grad under grad mode, record a graph node for backward."""
-        Tensor = _tensor_cls()
-        tensors = [a for a in args if isinstance(a, Tensor)]
-        record = is_grad_enabled() and any(t.requires_grad for t in tensors)
+        # The per-op hot path: one pass over args, no per-call imports, grad mode read once.
+        T = _Tensor
         ctx = Node(cls)
-        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        with no_grad():
+        needs = []
+        for a in args:
+            # a view's requires_grad may have to follow its base's in-place history (property)
+            needs.append(isinstance(a, T) and (a._requires_grad if a._base is None
+                                               else a.requires_grad))
+        needs = ctx.needs_input_grad = tuple(needs)
+        st = _state
+        enabled = st.enabled
+        record = enabled and True in needs
+        if not record:
+            ctx._record = False
+        if enabled:
+            st.enabled = False
+            try:
+                out = cls.forward(ctx, *args, **kwargs)
+            finally:
+                st.enabled = True
+        else:
             out = cls.forward(ctx, *args, **kwargs)
         if not record:
             ctx._saved = None
             return out
-        is_tuple = isinstance(out, tuple)
+        is_tuple = type(out) is tuple
         outs = out if is_tuple else (out,)
-        ids = {id(t) for t in tensors}
-        fixed = []
-        for o in outs:
-            if isinstance(o, Tensor) and id(o) in ids:
-                o = o._alias()  # an input returned as is becomes a new node's output
-            fixed.append(o)
-        ctx.next_functions = tuple(_edge(a) if isinstance(a, Tensor) and a.requires_grad else None
-                                   for a in args)
-        ctx._in_meta = tuple((tuple(a.shape), a._dtype) if isinstance(a, Tensor) else None
-                             for a in args)
-        meta = []
-        for i, o in enumerate(fixed):
-            if isinstance(o, Tensor):
-                meta.append((tuple(o.shape), o.dtype, o.device))
-                if o.dtype.is_floating_point and id(o) not in ctx._non_diff:
+        edges, meta = [], []
+        for a, n in zip(args, needs):
+            if n:
+                fn = a._grad_fn
+                edges.append((fn, a._output_nr) if fn is not None else (a._accumulator(), 0))
+            else:
+                edges.append(None)
+            meta.append((a._data.shape, a._dtype) if isinstance(a, T) else None)
+        ctx.next_functions = tuple(edges)
+        ctx._in_meta = tuple(meta)
+        fixed, meta = [], []
+        non_diff = ctx._non_diff
+        for i, o in enumerate(outs):
+            if isinstance(o, T):
+                diff = not (non_diff and any(o is t for t in non_diff))
+                for a in args:
+                    if o is a:  # an input returned as is becomes a new node's output
+                        o = o._alias()
+                        break
+                dt = o._dtype
+                meta.append((o._data.shape, dt, o._device))
+                if diff and dt.is_floating_point:
                     o._grad_fn = ctx
                     o._output_nr = i
                     o._requires_grad = True
             else:
                 meta.append(None)
+            fixed.append(o)
         ctx._out_meta = tuple(meta)
         return tuple(fixed) if is_tuple else fixed[0]
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None:
     """Accumulate d(tensors)/d(leaves) into the leaves' `.grad` (PyTorch's torch.autograd.backward)."""
-    from .tensor import Tensor
-    from .creation import ones_like
-
+    Tensor = _Tensor
     if isinstance(tensors, Tensor):
         tensors = (tensors,)
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
@@ -323,7 +356,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None
         if g is None:
             if t.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            g = ones_like(t)
+            g = Tensor._wrap(backend_for(t._device).full(t._data.shape, 1, t._dtype.np), t._device)
         else:
             if not isinstance(g, Tensor):
                 from .creation import tensor as _tensor
@@ -383,13 +416,14 @@ def _run(roots, retain: bool, only: set | None = None, targets: set | None = Non
     while ready:
         node = ready.pop()
         grads = buffers.pop(node, None)
-        if isinstance(node, AccumulateGrad):
+        if node.__class__ is AccumulateGrad:
             if grads is not None and (only is None or node in only):
                 _accumulate_leaf(node, grads[0])
             continue
         results = ()
         if grads is not None:
-            grads = _run_hooks(node, grads)
+            if node._hooks or node._retained:
+                grads = _run_hooks(node, grads)
             if execute is None or node in execute:
                 results = node._apply(grads)
                 if not retain:
@@ -402,9 +436,10 @@ def _run(roots, retain: bool, only: set | None = None, targets: set | None = Non
             g = results[i] if i < len(results) else None
             if g is not None:
                 _accumulate(buffers, child, nr, g)
-            deps[child] -= 1
-            if deps[child] == 0:
-                (leaves if isinstance(child, AccumulateGrad) else ready).append(child)
+            d = deps[child] - 1
+            deps[child] = d
+            if d == 0:
+                (leaves if child.__class__ is AccumulateGrad else ready).append(child)
         # leaves on top of the stack run next (PyTorch's order too): a .grad and its hooks come as
         # soon as it is complete, so DDP's allreduce of a bucket overlaps the rest of backward
         ready += leaves
@@ -437,10 +472,9 @@ def _leading_to(roots, targets: set) -> set:
 
 
 def _accumulate(buffers, node, nr, g) -> None:
-    n_out = 1 if isinstance(node, AccumulateGrad) else len(node._out_meta)
     buf = buffers.get(node)
     if buf is None:
-        buf = buffers[node] = [None] * n_out
+        buf = buffers[node] = [None] * len(node._out_meta)
     buf[nr] = g if buf[nr] is None else buf[nr] + g
 
 

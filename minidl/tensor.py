@@ -33,6 +33,7 @@ class _Version:
         self.owned = False
 
 
+_BY_NP = dtypes._BY_NP  # numpy dtype -> DType for the stored dtypes (Tensor._wrap's fast path)
 _NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
           "bool": "BoolTensor"}
 
@@ -58,7 +59,8 @@ class Tensor:
         t = object.__new__(cls)
         t._data = data
         t._device = device
-        t._dtype = dtypes.from_numpy_dtype(data.dtype)
+        npd = data.dtype
+        t._dtype = _BY_NP[npd] if npd in _BY_NP else dtypes.from_numpy_dtype(npd)
         t._requires_grad = requires_grad
         t.grad = None
         t._grad_fn = None
@@ -911,6 +913,8 @@ class Tensor:
         """(DLPack device type, index): (1, 0) for the CPU, (2, N) for cuda:N."""
         return (2, self._device.index) if self.is_cuda else (1, 0)
 
+
+autograd._Tensor = Tensor  # Function.apply's isinstance checks, without an import per call
 
 # in-place results may not move up a category (bool < integer < floating), as in torch
 _CATEGORY = {"bool": 0, "int64": 1, "float32": 2, "float64": 2}

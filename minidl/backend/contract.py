@@ -160,6 +160,22 @@ class Backend(Protocol):
     def log_softmax_grad(self, g: Array, y: Array) -> Array:
         """dx = g - exp(y) * sum(g) over the last axis."""
 
+    # Fused cross-entropy over class-index targets (minidl.ops.loss.cross_entropy): x [M, C]
+    # logits, target int64 [M], weight [C] (None: all ones); a row whose target equals
+    # ignore_index is skipped (loss 0, gradient 0 * p), other targets lie in [0, C).  With
+    # eps = label smoothing, row i reads coef_c = w_c (eps / C + (1 - eps) [c == t_i]); with
+    # eps == 0 only the target entry is read (a -inf logit elsewhere gives no 0 * -inf).
+    def cross_entropy(self, x: Array, target: Array, weight, ignore_index: int,
+                      smoothing: float) -> tuple:
+        """(loss [M], lse [M], row_weight [M]): loss_i = -sum_c coef_c (x_ic - lse_i) with
+        lse_i = logsumexp(x_i); row_weight_i = w[t_i] (0 on ignored rows, the mean's
+        denominator terms)."""
+
+    def cross_entropy_grad(self, g: Array, x: Array, target: Array, weight, lse: Array,
+                           ignore_index: int, smoothing: float) -> Array:
+        """dx [M, C] = softmax(x_i) (g_i S_i) - g_i coef_c, S_i = sum_c coef_c (0 on ignored
+        rows, whose coef is 0); g is [M] per row, or [1] for every row."""
+
     def dropout_mask(self, shape: Shape, p: float, seed: int, offset: int, dtype) -> Array:
         """Inverted-dropout mask: 1 / (1 - p) where counter_rng's uniform at counter offset + i
         is < 1 - p, else 0 (all zeros for p == 1); the same bits on every backend."""

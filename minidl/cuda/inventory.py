@@ -21,6 +21,7 @@ KERNEL_MODULES = [
     "minidl.cuda.kernels.optim",
     "minidl.cuda.kernels.conv",
     "minidl.cuda.kernels.checks",
+    "minidl.cuda.kernels.loss",  # fused cross-entropy
     "minidl.cuda.kernels.pool", "minidl.cuda.kernels.lrn", "minidl.cuda.kernels.softmax", "minidl.cuda.kernels.dropout",  # noqa: E501
 ]
 

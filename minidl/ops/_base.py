@@ -1,15 +1,15 @@
 """Shared plumbing of the ops: argument checks, dtype promotion, broadcasting and unbroadcasting."""
 from __future__ import annotations
 
-from .. import dtypes
+from .. import autograd, dtypes
 from ..errors import DeviceError, DTypeError, ShapeError
 
 
 def same_device(op: str, *tensors):
     """The common device of `tensors`, or a DeviceError naming the op and both devices."""
-    dev = tensors[0].device
+    dev = tensors[0]._device
     for t in tensors[1:]:
-        if t.device != dev:
+        if t._device is not dev and t._device != dev:
             raise DeviceError(f"Expected all tensors to be on the same device, but found at least two "
                               f"devices, {dev} and {t.device}! (when checking arguments for {op})")
     return dev
@@ -62,9 +62,10 @@ def require_float(op: str, t) -> None:
 
 def result_dtype(a, b):
     """PyTorch's promotion for tensor/scalar operand pairs."""
-    from ..tensor import Tensor
-
+    Tensor = autograd._Tensor  # minidl.tensor.Tensor, without an import per call
     if isinstance(a, Tensor) and isinstance(b, Tensor):
+        if a._dtype is b._dtype:
+            return a._dtype
         # a 0-d tensor does not lift a higher-dimensional tensor of the same category
         if a.ndim == 0 and b.ndim > 0 and a.dtype.is_floating_point == b.dtype.is_floating_point \
                 and (a.dtype is not dtypes.bool_ and b.dtype is not dtypes.bool_):

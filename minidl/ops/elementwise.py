@@ -10,6 +10,7 @@ from .. import dtypes
 from .. import tensor as _tensor
 from .. import creation as _creation  # after tensor: creation imports Tensor
 from ..autograd import Function
+from ..device import backend_for
 from ..errors import DTypeError
 from ._base import broadcast_shapes, require_float, result_dtype, same_device
 
@@ -33,6 +34,7 @@ UNARY = {
     "scaled_tanh": ("scaled_tanh_grad", "output"),
     "log_sigmoid": ("log_sigmoid_grad", "input"),
 }
+_NODE_NAMES = {n: "".join(p.title() for p in n.split("_")) + "Backward0" for n in UNARY}
 _FLOAT_ONLY = {"exp", "log", "sqrt", "sigmoid", "tanh", "gelu", "leaky_relu", "pow_scalar"}
 _FLOAT_ONLY |= {"elu", "softplus", "scaled_tanh", "log_sigmoid"}
 
@@ -47,7 +49,7 @@ class Map(Function):
     @staticmethod
     def forward(ctx, x, name, params=()):
         y = _wrap(x._backend.map(name, [x._data], params), x.device)
-        ctx._name = "".join(p.title() for p in name.split("_")) + "Backward0"
+        ctx._name = _NODE_NAMES[name]
         ctx.fname, ctx.params = name, params
         saves = UNARY[name][1]
         ctx.save_for_backward(x if saves == "input" else y if saves == "output" else None)
@@ -72,21 +74,25 @@ def unary(name: str, x, params=()):
 # ---- binary -------------------------------------------------------------------------------------
 def _operands(op: str, a, b, want_float=False):
     """Both operands as tensors of one dtype on one device (python scalars become 0-d tensors)."""
-    from ..tensor import Tensor
-    from ..creation import full
-
+    Tensor = _tensor.Tensor
     dt = result_dtype(a, b)
     if want_float and not dt.is_floating_point:
         dt = dtypes.float32
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         same_device(op, a, b)
-        dev = a.device
+        dev = a._device
     else:
-        dev = (a if isinstance(a, Tensor) else b).device
-    a = a.to(dt) if isinstance(a, Tensor) else full((), a, dtype=dt, device=dev)
-    b = b.to(dt) if isinstance(b, Tensor) else full((), b, dtype=dt, device=dev)
-    broadcast_shapes(op, tuple(a.shape), tuple(b.shape))
+        dev = (a if isinstance(a, Tensor) else b)._device
+    a = (a if a._dtype is dt else a.to(dt)) if isinstance(a, Tensor) else _scalar(a, dt, dev)
+    b = (b if b._dtype is dt else b.to(dt)) if isinstance(b, Tensor) else _scalar(b, dt, dev)
+    if a._data.shape != b._data.shape:
+        broadcast_shapes(op, a._data.shape, b._data.shape)
     return a, b
+
+
+def _scalar(value, dt, dev):
+    """A python number as a 0-d tensor of dtype dt on dev (the full((), value) of _operands)."""
+    return _tensor.Tensor._wrap(backend_for(dev).full((), value, dt.np), dev)
 
 
 def unbroadcast(g, shape: tuple):
@@ -257,6 +263,13 @@ _BINARY = {"add": Add, "sub": Sub, "mul": Mul, "div": Div, "pow": Pow,
 
 
 def binary(name: str, a, b):
+    T = _tensor.Tensor
+    # fast path (most calls): two tensors of one floating dtype, shape and device need no
+    # promotion, broadcast or device check
+    if (isinstance(a, T) and isinstance(b, T) and a._dtype is b._dtype
+            and a._data.shape == b._data.shape and a._dtype.is_floating_point
+            and (a._device is b._device or a._device == b._device)):
+        return _BINARY[name].apply(a, b)
     a, b = _operands(name, a, b, want_float=name in ("div", "pow"))
     if a.dtype is dtypes.bool_ and name in ("sub", "pow"):
         raise DTypeError(f"{name}: not supported for bool tensors")

@@ -1,9 +1,12 @@
 """Losses: nll_loss, cross_entropy (class indices or probabilities, class weights, ignore_index,
 label smoothing), mse_loss, binary_cross_entropy_with_logits.
 
-nll/cross-entropy never gather: a constant coefficient matrix W [M, C] (one-hot of the target
-times class weight, smoothed, zero on ignored rows) is built on the device, and the loss is
--where(K, log_probs * W, 0).sum(1), so the backward is a multiply and a select (deterministic, no
+cross_entropy over class indices is one fused Function (CrossEntropy: the backend's
+cross_entropy / cross_entropy_grad primitives, one pass per row, the same corners as below);
+nll_loss and probability targets are composed.  The composed nll/cross-entropy never gather:
+a constant coefficient matrix W [M, C] (one-hot of the target times class weight, smoothed, zero
+on ignored rows) is built on the device, and the loss is -where(K, log_probs * W, 0).sum(1), so
+the backward is a multiply and a select (deterministic, no
 scatter).  K marks the entries PyTorch reads: the target's (a gather) and, with label smoothing,
 the whole row, never an ignored row.  So a -inf logit elsewhere gives no 0 * -inf = NaN, and an
 all-ignored batch has mean 0/0 = NaN like PyTorch but zero gradients (no entry is read).
@@ -13,7 +16,7 @@ What does not live here: the loss modules (minidl.nn.loss).
 from __future__ import annotations
 
 from .. import dtypes
-from ..autograd import no_grad
+from ..autograd import Function, no_grad
 from ..errors import DTypeError, ShapeError
 from ._base import same_device
 from .reduce import log_softmax
@@ -130,6 +133,41 @@ def _nll_from_log_probs(op, lp, target, batch, weight, ignore_index, reduction, 
     return loss.reshape(batch)
 
 
+class CrossEntropy(Function):
+    """Fused log_softmax + nll over class indices, x [M, C], target [M]: loss_i = -sum_c
+    coef_ic (x_ic - lse_i), reduced; dx = softmax(x) g S - g coef (S_i = sum_c coef_ic)."""
+
+    @staticmethod
+    def forward(ctx, x, target, weight, ignore_index, eps, reduction):
+        B, dev = x._backend, x._device
+        wd = None if weight is None else weight._data
+        loss, lse, rw = B.cross_entropy(x._data, target._data, wd, ignore_index, eps)
+        ctx.save_for_backward(x, target, weight)
+        ctx.lse, ctx.args = lse, (ignore_index, eps, reduction)
+        if reduction == "none":
+            return _wrap(loss, dev)
+        total = B.reduce("sum", loss, (0,), False)
+        if reduction == "sum":
+            return _wrap(total, dev)
+        ctx.denom = B.reduce("sum", rw, (0,), False)  # on the device: no host read
+        return _wrap(B.map("div", [total, ctx.denom]), dev)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, target, weight = ctx.saved_tensors
+        ignore_index, eps, reduction = ctx.args
+        B = g._backend
+        gd = g._data
+        if reduction == "mean":
+            gd = B.map("div", [gd, ctx.denom])
+        if reduction != "none":
+            gd = B.reshape(gd, (1,))
+        dx = B.cross_entropy_grad(gd, x._data, target._data,
+                                  None if weight is None else weight._data, ctx.lse,
+                                  ignore_index, eps)
+        return _wrap(dx, g._device), None, None, None, None, None
+
+
 # ---- public losses -----------------------------------------------------------------------------
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of class-index targets: input log-probs [N, C] / [N, C, d..] /
@@ -172,8 +210,12 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         _check_class_target(op, input, target)
         _check_range(target, C, ignore_index)
         x, batch = _channels_last(input)
-        return _nll_from_log_probs(op, log_softmax(x, -1), target, batch, weight,
-                                   int(ignore_index), reduction, eps)
+        if x.shape[0] == 0 or x.shape[1] == 0:  # nothing to fuse: the composed path's corners
+            return _nll_from_log_probs(op, log_softmax(x, -1), target, batch, weight,
+                                       int(ignore_index), reduction, eps)
+        w = None if weight is None else weight.detach().to(x.dtype)  # no gradient, as torch
+        loss = CrossEntropy.apply(x, target.reshape(-1), w, int(ignore_index), eps, reduction)
+        return loss.reshape(batch) if reduction == "none" else loss
     if not target.dtype.is_floating_point:
         raise DTypeError(f"{op}: expected target of dtype int64 (class indices) or float "
                          f"(probabilities), got {target.dtype}")

@@ -31,6 +31,13 @@ class BatchedMatmul(Function):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
+        if g.ndim == 2:  # one product each through addmm's transpose flags, no transposed view
+            B, dev, gd = g._backend, g._device, g._data
+            ga = (_wrap(B.addmm(None, gd, b._data, False, True), dev)
+                  if ctx.needs_input_grad[0] else None)
+            gb = (_wrap(B.addmm(None, a._data, gd, True, False), dev)
+                  if ctx.needs_input_grad[1] else None)
+            return ga, gb
         ga = BatchedMatmul.apply(g, b.transpose(-1, -2)) if ctx.needs_input_grad[0] else None
         gb = BatchedMatmul.apply(a.transpose(-1, -2), g) if ctx.needs_input_grad[1] else None
         return ga, gb

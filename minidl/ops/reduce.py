@@ -11,6 +11,7 @@ from ..autograd import Function
 from ..errors import DTypeError
 from ._base import norm_dim, norm_dims, require_float
 from . import elementwise as _ew
+from . import movement as _mv
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -35,7 +36,17 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g.reshape(_kept_shape(ctx.shape, ctx.dims)).expand(*ctx.shape), None, None
+        shape, dims = ctx.shape, ctx.dims
+        if not dims:
+            return g, None, None
+        # g broadcast back over the summed dims: one strided copy (stride 0 on those dims),
+        # what reshape + expand would materialise, without building the two views
+        B = g._backend
+        kept = _kept_shape(shape, dims)
+        strides = tuple(0 if i in dims else s
+                        for i, s in enumerate(_mv.contiguous_strides(kept)))
+        return _wrap(B.strided_copy(B.reshape(g._data, kept), shape, strides, 0), g._device), \
+            None, None
 
 
 def _all_if_empty(dim):

@@ -21,6 +21,7 @@ from ..shared.pool_geometry import pool_output_hw
 
 __all__ = ["max_pool2d", "max_pool2d_grad", "avg_pool2d", "avg_pool2d_grad", "lrn", "lrn_grad",
            "log_softmax", "log_softmax_grad", "dropout_mask"]
+__all__ += ["cross_entropy", "cross_entropy_grad"]
 
 
 # Below this many elements a call runs on the caller's thread alone: numba's pool (OpenMP) wakes
@@ -455,6 +456,107 @@ def log_softmax_grad(g, y):
     if g.size == 0:
         return np.empty_like(g)
     return g - np.exp(y) * g.sum(axis=-1, keepdims=True)
+
+
+# ---- fused cross-entropy over class-index targets -----------------------------------------------
+# One serial pass per row (rows are short: C classes): max, sum of exp, then the loss, or the
+# gradient from the saved log-sum-exp.  The arithmetic mirrors the composed path it replaces
+# (log_softmax, then -where(read, lp * coef, 0).sum()), NaN/-inf corners included: only the
+# target entry is read without smoothing, and an ignored row's gradient is softmax * 0.
+@njit(cache=True)
+def _ce_fwd(x, t, w, ii, smooth, keep, epc, loss, lse, rw):
+    M, C = x.shape
+    zero = x.dtype.type(0)
+    for i in range(M):
+        m = x[i, 0]
+        for c in range(C):
+            v = x[i, c]
+            if v > m or v != v:
+                m = v
+        s = zero
+        for c in range(C):
+            s += np.exp(x[i, c] - m)
+        lv = m + np.log(s)
+        lse[i] = lv
+        ti = t[i]
+        if ti == ii or ti < 0 or ti >= C:
+            loss[i] = zero
+            rw[i] = zero
+            continue
+        rw[i] = w[ti]
+        if smooth:
+            acc = zero
+            for c in range(C):
+                cf = (keep + epc) * w[c] if c == ti else epc * w[c]
+                acc += (x[i, c] - lv) * cf
+            loss[i] = -acc
+        else:
+            loss[i] = -((x[i, ti] - lv) * w[ti])
+
+
+@njit(cache=True)
+def _ce_bwd(g, x, t, w, lse, ii, smooth, keep, epc, dx):
+    M, C = x.shape
+    zero = x.dtype.type(0)
+    per_row = g.shape[0] > 1
+    for i in range(M):
+        ti = t[i]
+        lv = lse[i]
+        if ti == ii or ti < 0 or ti >= C:
+            for c in range(C):
+                dx[i, c] = np.exp(x[i, c] - lv) * zero
+            continue
+        gi = g[i] if per_row else g[0]
+        if smooth:
+            S = zero
+            for c in range(C):
+                S += (keep + epc) * w[c] if c == ti else epc * w[c]
+        else:
+            S = w[ti]
+        gs = gi * S
+        for c in range(C):
+            d = np.exp(x[i, c] - lv) * gs
+            if smooth:
+                d -= gi * ((keep + epc) * w[c] if c == ti else epc * w[c])
+            elif c == ti:
+                d -= gi * w[ti]
+            dx[i, c] = d
+
+
+_CE_ONES: dict = {}  # (C, dtype) -> read-only ones: the weight of an unweighted loss
+
+
+def _ce_args(x, weight, smoothing):
+    T = x.dtype.type
+    C = x.shape[1]
+    if weight is None:
+        w = _CE_ONES.get((C, x.dtype))
+        if w is None:
+            w = _CE_ONES[(C, x.dtype)] = np.ones(C, x.dtype)
+            w.flags.writeable = False
+    else:
+        w = np.ascontiguousarray(weight, x.dtype)
+    return w, smoothing > 0, T(1.0 - smoothing), T(smoothing / C if C else 0.0)
+
+
+def cross_entropy(x, target, weight, ignore_index, smoothing):
+    M = x.shape[0]
+    loss, lse, rw = (np.empty(M, x.dtype) for _ in range(3))
+    w, smooth, keep, epc = _ce_args(x, weight, smoothing)
+    if x.shape[1] == 0:  # only ignored rows can exist: loss 0, and an empty row's lse
+        loss[:], lse[:], rw[:] = 0, -np.inf, 0
+        return loss, lse, rw
+    _ce_fwd(np.ascontiguousarray(x), np.ascontiguousarray(target), w, int(ignore_index),
+            smooth, keep, epc, loss, lse, rw)
+    return loss, lse, rw
+
+
+def cross_entropy_grad(g, x, target, weight, lse, ignore_index, smoothing):
+    dx = np.empty(x.shape, x.dtype)
+    w, smooth, keep, epc = _ce_args(x, weight, smoothing)
+    _ce_bwd(np.ascontiguousarray(g).reshape(-1), np.ascontiguousarray(x),
+            np.ascontiguousarray(target), w, lse, int(ignore_index), smooth, keep, epc, dx)
+    return dx
 
 
 # ---- dropout -----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from ...backend.shared.dropout import dropout_params
 from ...backend.shared.geometry import divisor_arg
 from ...backend.shared.pool_geometry import pool_output_hw
 from ..kernels import dropout as dk
+from ..kernels import loss as ck
 from ..kernels import lrn as lk
 from ..kernels import pool as pk
 from ..kernels import reduce as rk
@@ -24,6 +25,7 @@ from .memory import empty, full
 
 __all__ = ["max_pool2d", "max_pool2d_grad", "avg_pool2d", "avg_pool2d_grad", "lrn", "lrn_grad",
            "log_softmax", "log_softmax_grad", "dropout_mask"]
+__all__ += ["cross_entropy", "cross_entropy_grad"]
 
 # Row kernels: one block per row up to this many blocks, then blocks loop over rows.  The
 # simulator uses 2 so tiny tests exercise the loop.
@@ -147,3 +149,39 @@ def dropout_mask(shape, p, seed, offset, dtype):
         q, scale = dropout_params(p, dtype)
         launch_counter_rng(dk.dropout_kernel(dtype), out, seed, offset, q, scale)
     return out
+
+
+# ---- fused cross-entropy (class-index targets) -------------------------------------------------
+def _ce_args(x, weight, smoothing):
+    T = np.dtype(x.dtype).type
+    C = int(x.shape[1])
+    w = full((C,), 1, x.dtype) if weight is None else flat(weight)
+    return w, bool(smoothing > 0), T(1.0 - smoothing), T(smoothing / C if C else 0.0)
+
+
+def cross_entropy(x, target, weight, ignore_index, smoothing):
+    M, C = int(x.shape[0]), int(x.shape[1])
+    loss, lse, rw = (empty((M,), x.dtype) for _ in range(3))
+    if M == 0:
+        return loss, lse, rw
+    if C == 0:  # only ignored rows can exist (as the CPU backend)
+        return full((M,), 0, x.dtype), full((M,), -np.inf, x.dtype), full((M,), 0, x.dtype)
+    w, smooth, keep, epc = _ce_args(x, weight, smoothing)
+    kern = ck.ce_kernel("ce_fwd", x.dtype)
+    kern[min(M, _MAX_ROW_BLOCKS), rk.block_size(C)](loss, lse, rw, flat(x), flat(target), w, M, C,
+                                                     int(ignore_index), smooth, keep, epc)
+    return loss, lse, rw
+
+
+def cross_entropy_grad(g, x, target, weight, lse, ignore_index, smoothing):
+    M, C = int(x.shape[0]), int(x.shape[1])
+    dx = empty((M, C), x.dtype)
+    if dx.size == 0:
+        return dx
+    w, smooth, keep, epc = _ce_args(x, weight, smoothing)
+    gf = flat(g)
+    kern = ck.ce_kernel("ce_bwd", x.dtype)
+    kern[min(M, _MAX_ROW_BLOCKS), rk.block_size(C)](flat(dx), gf, flat(x), flat(target), w, lse,
+                                                     M, C, int(gf.size), int(ignore_index),
+                                                     smooth, keep, epc)
+    return dx
