@@ -117,7 +117,8 @@ def timed(names, steps: int) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--count", action="store_true", help="count under the simulator")
-    p.add_argument("--models", default=",".join(MODELS), help="comma-separated: " + ", ".join(MODELS))
+    p.add_argument("--models", default=",".join(MODELS),
+                   help="comma-separated: " + ", ".join(MODELS))
     p.add_argument("--steps", type=int, default=4)
     args = p.parse_args(argv)
     names = [n for n in args.models.split(",") if n]

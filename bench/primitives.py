@@ -276,7 +276,8 @@ def main(argv=None) -> int:
     for case in cases:
         res = run_case(case, libs, args.reps)
         for mode, r in res.items():
-            row = f"| {case.name} | {case.note} | {mode} |" + "".join(f" {r[lib]:.2f} |" for lib in libs)
+            row = (f"| {case.name} | {case.note} | {mode} |"
+                   + "".join(f" {r[lib]:.2f} |" for lib in libs))
             if len(libs) == 2:
                 row += f" {r['minidl'] / r['torch']:.2f} |"
             for lib in libs:  # bytes per ms = 1e-6 GB/s

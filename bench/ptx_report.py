@@ -248,7 +248,8 @@ AlexNet layer that needs a grad-input has stride 1); the strided one exists in w
 
 **Before** (commit 39f263b, sm_90): the k loop was not unrolled; per k-step:
 
-| kernel | config | instructions in the inner loop | FFMA | FFMA share | registers | blocks of 256 / SM |
+| kernel | config | instructions in the inner loop | FFMA | FFMA share | registers | \
+blocks of 256 / SM |
 |---|---|---|---|---|---|---|
 """
 
@@ -266,7 +267,8 @@ pipe two clocks, so other instructions issue for free in between) - so the old k
 share capped H100 at ~29% of its FP32 peak but A100 at ~57%, and raising the share pays ~2.5x
 on H100 and ~1.5x on A100, where the remaining losses are edge tiles and waves.  Every layer
 is far right of the roofline ridge (AlexNet's smallest GEMM intensity is ~50 FLOP/byte of
-compulsory traffic vs. a ridge of ~20 on H100), so DRAM does not bind; L2 and shared-memory bandwidth are not
+compulsory traffic vs. a ridge of ~20 on H100), so DRAM does not bind; L2 and shared-memory \
+bandwidth are not
 modelled (a 8x8 micro-tile reads 16 floats from shared memory per 64 FFMA: 6 shared
 wavefronts per warp k-step against 16 FP32 issue clocks, well within budget).  Elementwise,
 pooling, LRN, softmax and the optimizer are not in the totals.

@@ -61,7 +61,8 @@ QUICK = ["lenet1", "lenet64", "cifar128", "lenet5-modern64", "lenet5-paper64"]
 LABELS = {
     "lenet1": "LeNet-like, batch 1", "lenet64": "LeNet-like, batch 64",
     "lenet256": "LeNet-like, batch 256", "cifar128": "cuda-convnet CIFAR (18pct), batch 128",
-    "alexnet8": "AlexNet (227, one tower), batch 8", "alexnet32": "AlexNet (227, one tower), batch 32",
+    "alexnet8": "AlexNet (227, one tower), batch 8",
+    "alexnet32": "AlexNet (227, one tower), batch 32",
     "lenet5-modern64": "LeNet-5 modern, batch 64", "lenet5-paper64": "LeNet-5 paper, batch 64",
 }
 BASELINE = [""]  # --baseline DIR: a minidl checkout timed as library "before"

@@ -119,7 +119,8 @@ class Node:
 
     # ---- ctx API ----
     def save_for_backward(self, *tensors) -> None:
-        """Save tensors for backward (read back as `saved_tensors`); in-place changes to them are detected."""
+        """Save tensors for backward (read back as `saved_tensors`); in-place changes to them are
+        detected."""
         if not self._record:  # no graph: no alias, and no old-value copy for an in-place op
             self._saved = [None if t is None else (t, t._version.value) for t in tensors]
             return
@@ -137,7 +138,8 @@ class Node:
 
     @property
     def saved_tensors(self) -> tuple:
-        """The tensors given to save_for_backward; RuntimeError if freed or modified in place since."""
+        """The tensors given to save_for_backward; RuntimeError if freed or modified in place
+        since."""
         if self._freed:
             raise RuntimeError(_FREED)
         out = []
@@ -200,7 +202,8 @@ class Node:
             if g is None or meta is None:
                 continue
             if g._data.shape != meta[0]:
-                raise RuntimeError(f"Function {self.name()} returned an invalid gradient at index {i} "
+                raise RuntimeError(f"Function {self.name()} returned an invalid gradient at index "
+                                   f"{i} "
                                    f"- got {list(g.shape)} but expected shape compatible with "
                                    f"{list(meta[0])}")
             if g._dtype is not meta[1]:  # e.g. a float64 gradient for a float32 input
@@ -272,17 +275,21 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
-        """Compute the outputs from `args`, saving on `ctx` what backward needs (no graph is recorded)."""
-        raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
+        """Compute the outputs from `args`, saving on `ctx` what backward needs (no graph is
+        recorded)."""
+        raise NotImplementedError("You must implement the forward function for custom "
+                                  "autograd.Function.")
 
     @staticmethod
     def backward(ctx, *grad_outputs):
         """Given the gradient of each output, return one gradient (or None) per forward argument."""
-        raise NotImplementedError("You must implement the backward function for custom autograd.Function.")
+        raise NotImplementedError("You must implement the backward function for custom "
+                                  "autograd.Function.")
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        """Run forward and, when an input requires grad under grad mode, record a graph node for backward."""
+        """Run forward and, when an input requires grad under grad mode, record a graph node for
+        backward."""
         # The per-op hot path: one pass over args, no per-call imports, grad mode read once.
         T = _Tensor
         ctx = Node(cls)
@@ -343,7 +350,8 @@ class Function:
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None:
-    """Accumulate d(tensors)/d(leaves) into the leaves' `.grad` (PyTorch's torch.autograd.backward)."""
+    """Accumulate d(tensors)/d(leaves) into the leaves' `.grad` (PyTorch's
+    torch.autograd.backward)."""
     Tensor = _Tensor
     if isinstance(tensors, Tensor):
         tensors = (tensors,)
@@ -352,7 +360,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None
     roots = []
     for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
         if not t.requires_grad:
-            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have "
+                               "a grad_fn")
         if g is None:
             if t.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
@@ -362,7 +371,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None
                 from .creation import tensor as _tensor
                 g = _tensor(g, dtype=t.dtype, device=t.device)
             if tuple(g.shape) != tuple(t.shape):
-                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {list(g.shape)} "
+                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                                   f"{list(g.shape)} "
                                    f"and output[{i}] has a shape of {list(t.shape)}.")
             g = g.detach()
         g._version.owned = True  # the caller's tensor: no .grad may take its storage

@@ -84,7 +84,8 @@ def _unwrap_nested(data):
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
-    """`data` as a tensor without a copy when possible (a tensor, or a CPU numpy array, already right)."""
+    """`data` as a tensor without a copy when possible (a tensor, or a CPU numpy array, already
+    right)."""
     if isinstance(data, Tensor):
         return data.to(device=device, dtype=dtype) if (dtype or device) else data
     if isinstance(data, np.ndarray) and dtype is None and device in (None, "cpu", CPU):
@@ -121,8 +122,8 @@ def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """A tensor of shape `size` filled with `fill_value`; dtype from the value (bool, int64, float32) unless
-    given."""
+    """A tensor of shape `size` filled with `fill_value`; dtype from the value (bool, int64,
+    float32) unless given."""
     if dtype is None:
         dtype = (dtypes.bool_ if isinstance(fill_value, bool) else
                  dtypes.int64 if isinstance(fill_value, numbers.Integral) else dtypes.float32)
@@ -155,8 +156,8 @@ def full_like(t, fill_value, dtype=None, device=None, requires_grad=False) -> Te
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """start, start + step, ... up to but excluding `end` (arange(n): 0..n-1); int64 if all arguments are
-    ints, else float32."""
+    """start, start + step, ... up to but excluding `end` (arange(n): 0..n-1); int64 if all
+    arguments are ints, else float32."""
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -210,7 +211,8 @@ def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -
 
 
 def randint(low, high=None, size=(), dtype=None, device=None, generator=None) -> Tensor:
-    """Random integers in [low, high) (randint(high) starts at 0) of shape `size`, int64 unless `dtype`."""
+    """Random integers in [low, high) (randint(high) starts at 0) of shape `size`, int64 unless
+    `dtype`."""
     if high is None:
         low, high = 0, low
     if high <= low:

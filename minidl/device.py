@@ -24,7 +24,8 @@ class Device:
                 raise DeviceError(f"invalid device string: '{spec}:{idx}'")
             index = int(idx)
         if spec not in ("cpu", "cuda"):
-            raise DeviceError(f"Expected one of cpu, cuda device type at start of device string: {spec}")
+            raise DeviceError("Expected one of cpu, cuda device type at start of device string: "
+                              f"{spec}")
         if spec == "cuda" and index is None:
             from .cuda import current_device
 
@@ -72,7 +73,8 @@ _backends: dict = {}
 
 
 def backend_for(dev: Device):
-    """The backend module implementing the contract on `dev` (minidl.backend.cpu or minidl.cuda.backend).
+    """The backend module implementing the contract on `dev` (minidl.backend.cpu or
+    minidl.cuda.backend).
 
     For "cuda:N" it also makes N the current device (validating N), so launches and allocations
     that follow land on the tensor's GPU."""

@@ -83,7 +83,8 @@ def promote(a: DType, b: DType) -> DType:
 
 
 def promote_scalar(t: DType, value) -> DType:
-    """Result dtype of tensor (op) python scalar: the scalar only lifts the category (like torch)."""
+    """Result dtype of tensor (op) python scalar: the scalar only lifts the category (like
+    torch)."""
     if isinstance(value, bool):
         return t
     if isinstance(value, int):

@@ -44,11 +44,13 @@ class Generator:
         return np.array([self._seed, self._offset], dtype=np.uint64).view(np.int64)
 
     def set_state(self, state) -> "Generator":
-        """Restore a state from get_state() (an int64 array or tensor [seed, offset]); returns self."""
+        """Restore a state from get_state() (an int64 array or tensor [seed, offset]); returns
+        self."""
         arr = np.asarray(state.numpy() if hasattr(state, "numpy") else state)
         arr = arr.astype(np.int64).view(np.uint64)
         if arr.shape != (2,):
-            raise ValueError(f"generator state must have shape [2] (seed, offset), got {list(arr.shape)}")
+            raise ValueError("generator state must have shape [2] (seed, offset), got "
+                             f"{list(arr.shape)}")
         self._seed, self._offset = int(arr[0]), int(arr[1])
         return self
 

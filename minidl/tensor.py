@@ -149,7 +149,8 @@ class Tensor:
     # ---- autograd fields --------------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
-        """Whether backward() computes a gradient for this tensor (settable on leaves of floating dtype)."""
+        """Whether backward() computes a gradient for this tensor (settable on leaves of floating
+        dtype)."""
         if self._base is not None and self._hist != self._version.hist:
             self._sync_view()
         return self._requires_grad
@@ -157,8 +158,8 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         if self._grad_fn is not None and not value:
-            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want "
-                               "to use a computed variable in a subgraph that doesn't require "
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you "
+                               "want to use a computed variable in a subgraph that doesn't require "
                                "differentiation use var_no_grad = var.detach().")
         if value and not self._dtype.is_floating_point:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
@@ -234,8 +235,8 @@ class Tensor:
         return autograd.RemovableHandle(hooks, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
-        """Accumulate d(self)/d(leaf) into `.grad` of the leaves that require grad; `gradient` (same shape
-        as self) is required unless self has one element."""
+        """Accumulate d(self)/d(leaf) into `.grad` of the leaves that require grad; `gradient`
+        (same shape as self) is required unless self has one element."""
         if create_graph:
             raise NotImplementedError("create_graph=True (higher-order gradients) is not supported")
         autograd.backward(self, gradient, retain_graph=retain_graph, inputs=inputs)
@@ -266,7 +267,8 @@ class Tensor:
     def item(self):
         """The value of a one-element tensor as a Python number."""
         if self.numel() != 1:
-            raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
+            raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to "
+                               "Scalar")
         return self._backend.to_numpy(self._data).reshape(()).item()
 
     def tolist(self):
@@ -304,7 +306,8 @@ class Tensor:
 
     def __reduce_ex__(self, protocol):
         # pickling (DataLoader workers) sends a host copy
-        return (_rebuild, (self._backend.to_numpy(self._data), str(self._device), self._requires_grad))
+        return (_rebuild, (self._backend.to_numpy(self._data), str(self._device),
+                           self._requires_grad))
 
     def __repr__(self) -> str:
         arr = self._backend.to_numpy(self._data)
@@ -431,7 +434,8 @@ class Tensor:
 
     def new_full(self, size, fill_value, dtype=None, device=None) -> "Tensor":
         """`size` filled with `fill_value`, with self's dtype and device unless given."""
-        return full(_size(size), fill_value, dtype=dtype or self._dtype, device=device or self._device)
+        return full(_size(size), fill_value, dtype=dtype or self._dtype,
+                    device=device or self._device)
 
     def new_empty(self, size, dtype=None, device=None) -> "Tensor":
         """Uninitialised tensor of `size`, with self's dtype and device unless given."""
@@ -488,7 +492,8 @@ class Tensor:
         return ew.pow(self, e)
 
     def matmul(self, o):
-        """self @ o with torch.matmul's rules: [.., n, k] @ [.., k, m] -> [.., n, m], batch dims broadcast."""
+        """self @ o with torch.matmul's rules: [.., n, k] @ [.., k, m] -> [.., n, m], batch dims
+        broadcast."""
         return mm.matmul(self, o)
 
     def mm(self, o):
@@ -606,7 +611,8 @@ class Tensor:
         return red.max(self, dim, keepdim)
 
     def min(self, dim=None, keepdim=False):
-        """The smallest element; with `dim`, (values, indices) along it; with a tensor, `minimum`."""
+        """The smallest element; with `dim`, (values, indices) along it; with a tensor,
+        `minimum`."""
         return red.min(self, dim, keepdim)
 
     def amax(self, dim=(), keepdim=False):
@@ -712,11 +718,13 @@ class Tensor:
         return movement.expand(self, other.shape)
 
     def gather(self, dim, index):
-        """out[i][j] = self[index[i][j]][j] for dim=0 (and so on): picks along `dim` by int64 `index`."""
+        """out[i][j] = self[index[i][j]][j] for dim=0 (and so on): picks along `dim` by int64
+        `index`."""
         return movement.gather(self, dim, index)
 
     def scatter_add(self, dim, index, src):
-        """A copy of self plus `src` at the positions along `dim` that `index` gives (repeats add up)."""
+        """A copy of self plus `src` at the positions along `dim` that `index` gives (repeats add
+        up)."""
         return movement.scatter_add(self, dim, index, src)
 
     def __getitem__(self, index): return movement.getitem(self, index)
@@ -737,8 +745,8 @@ class Tensor:
         base = self._base
         if base is not None:
             if base._requires_grad and base._grad_fn is None:
-                raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
-                                   f"in-place operation. ({op})")
+                raise RuntimeError("a view of a leaf Variable that requires grad is being used in "
+                                   f"an in-place operation. ({op})")
         elif self._requires_grad and self._grad_fn is None:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                f"operation. ({op})")
@@ -788,12 +796,12 @@ class Tensor:
             res = fn(self, *args)
         if tuple(res.shape) != self.shape:
             from .errors import ShapeError
-            raise ShapeError(f"{op}: output with shape {list(self.shape)} doesn't match the broadcast "
-                             f"shape {list(res.shape)}")
+            raise ShapeError(f"{op}: output with shape {list(self.shape)} doesn't match the "
+                             f"broadcast shape {list(res.shape)}")
         if res._dtype is not self._dtype:
             if not cast and _CATEGORY[res._dtype.name] > _CATEGORY[self._dtype.name]:
-                raise RuntimeError(f"{op}: result type {_TYPE[res._dtype.name]} can't be cast to the "
-                                   f"desired output type {_TYPE[self._dtype.name]}")
+                raise RuntimeError(f"{op}: result type {_TYPE[res._dtype.name]} can't be cast to "
+                                   f"the desired output type {_TYPE[self._dtype.name]}")
             res = res.to(self._dtype)
         if res._data is not self._data:
             self._backend.copy_into(self._data, res._data)
@@ -869,7 +877,8 @@ class Tensor:
     def __itruediv__(self, o): return self.div_(o)
 
     def copy_(self, src) -> "Tensor":
-        """Copy `src` (a tensor or array-like, broadcast to self's shape) into self; dtype and device stay."""
+        """Copy `src` (a tensor or array-like, broadcast to self's shape) into self; dtype and
+        device stay."""
         if not isinstance(src, Tensor):
             src = tensor(src, dtype=self._dtype, device=self._device)
         if src.device != self._device:
@@ -879,7 +888,8 @@ class Tensor:
 
     def fill_(self, value) -> "Tensor":
         """In place: set every element to `value`."""
-        return self._inplace("fill_", lambda s: full(s.shape, value, dtype=s._dtype, device=s._device),
+        return self._inplace("fill_",
+                             lambda s: full(s.shape, value, dtype=s._dtype, device=s._device),
                              cast=True, overwrite=True)
 
     def zero_(self) -> "Tensor":

@@ -12,7 +12,8 @@ def _check(backend):
     for n in contract.primitive_names():
         want = list(inspect.signature(getattr(contract.Backend, n)).parameters)[1:]
         have = list(inspect.signature(getattr(backend, n)).parameters)
-        assert have[:len(want)] == want, f"{backend.__name__}.{n}{have} differs from contract {want}"
+        assert have[:len(want)] == want, (
+            f"{backend.__name__}.{n}{have} differs from contract {want}")
 
 
 def test_contract_is_not_empty():
@@ -37,6 +38,7 @@ def test_cuda_backend_implements_contract():
 def test_import_minidl_does_not_import_numba_cuda():
     import subprocess
     import sys
-    code = ("import sys, minidl; x = minidl.randn(3, requires_grad=True); (x * x).sum().backward(); "
+    code = ("import sys, minidl; x = minidl.randn(3, requires_grad=True); "
+            "(x * x).sum().backward(); "
             "assert 'numba.cuda' not in sys.modules, 'numba.cuda imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,5 +1,6 @@
 """minidl.backend.shared: the device-neutral helpers both backends compile (the math itself is
-covered by the op table and the CPU-vs-CUDA parity tests; these pin the moved helpers' contracts)."""
+covered by the op table and the CPU-vs-CUDA parity tests; these pin the moved helpers'
+contracts)."""
 from __future__ import annotations
 
 import numpy as np

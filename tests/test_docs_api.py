@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def gen_api():
-    spec = importlib.util.spec_from_file_location("minidl_docs_gen_api", ROOT / "docs" / "gen_api.py")
+    spec = importlib.util.spec_from_file_location("minidl_docs_gen_api",
+                                                  ROOT / "docs" / "gen_api.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses look their module up while the class is created
     spec.loader.exec_module(mod)
@@ -35,7 +36,8 @@ def test_api_md_is_up_to_date(gen_api, generated):
     problems = gen_api.stale(current, text)
     assert not problems, (
         f"docs/api.md is out of date ({len(problems)} entries); run "
-        "`.venv/bin/python docs/gen_api.py` and commit the result:\n  " + "\n  ".join(problems[:60]))
+        "`.venv/bin/python docs/gen_api.py` and commit the result:\n  "
+        + "\n  ".join(problems[:60]))
 
 
 def test_every_public_name_has_a_docstring(gen_api, generated):
@@ -48,8 +50,9 @@ def test_every_public_name_has_a_docstring(gen_api, generated):
 def test_reference_covers_the_main_names(generated):
     _, entries = generated
     names = {e.name for e in entries}
-    for name in ("minidl.tensor", "minidl.Tensor.backward", "minidl.Tensor.shape", "minidl.nn.Conv2d",
-                 "minidl.nn.Module.state_dict", "minidl.nn.functional.conv2d", "minidl.optim.SGD",
+    for name in ("minidl.tensor", "minidl.Tensor.backward", "minidl.Tensor.shape",
+                 "minidl.nn.Conv2d", "minidl.nn.Module.state_dict", "minidl.nn.functional.conv2d",
+                 "minidl.optim.SGD",
                  "minidl.optim.lr_scheduler.StepLR", "minidl.data.DataLoader", "minidl.io.save",
                  "minidl.testing.gradcheck", "minidl.cuda.is_available", "minidl.train.fit"):
         assert name in names, name

@@ -24,7 +24,7 @@ def _np(t):
     return t.detach().numpy()
 
 
-# ---- item 1: an overwrite cuts the old history -----------------------------------------------------
+# ---- item 1: an overwrite cuts the old history ---------------------------------------------------
 @pytest.mark.parametrize("overwrite", [
     lambda y: y.zero_(), lambda y: y.fill_(2.0), lambda y: y.copy_(minidl.zeros(3)),
     lambda y: y.uniform_(), lambda y: y.normal_(), lambda y: y.copy_([4.0, 5.0, 6.0]),
@@ -48,7 +48,7 @@ def test_copy_from_grad_source_takes_its_history():
     np.testing.assert_array_equal(_np(w.grad), [3., 3., 3.])
 
 
-# ---- item 2 and issue 10: a leaf's .grad owns its storage -----------------------------------------
+# ---- item 2 and issue 10: a leaf's .grad owns its storage ----------------------------------------
 def test_clip_grad_norm_does_not_scale_a_shared_grad_twice():
     w = nn.Parameter(minidl.ones(2, 3))
     b = nn.Parameter(minidl.ones(6))
@@ -100,7 +100,7 @@ def test_grad_storage_after_reassignment_is_not_reused():
         np.testing.assert_array_equal(_np(x.grad), np.ones(4))
 
 
-# ---- item 7: in-place results may not be narrowed to int/bool --------------------------------------
+# ---- item 7: in-place results may not be narrowed to int/bool ------------------------------------
 @pytest.mark.parametrize("op", [
     lambda t: t.div_(2), lambda t: t.add_(0.5), lambda t: t.mul_(1.5),
     lambda t: t.__itruediv__(2), lambda t: t.sub_(minidl.tensor([0.5, 0.5])),
@@ -127,7 +127,7 @@ def test_bool_inplace_needing_long_raises_and_copies_cast():
     np.testing.assert_array_equal(_np(f), [2., 3.])
 
 
-# ---- item 9: duplicate indices, last write wins in both grad modes --------------------------------
+# ---- item 9: duplicate indices, last write wins in both grad modes -------------------------------
 def test_setitem_duplicates_do_not_depend_on_grad_mode():
     x = minidl.tensor([1., 2., 3.], requires_grad=True)
     y = x * 1
@@ -153,7 +153,7 @@ def test_setitem_duplicates_gradcheck():
     assert gradcheck(f, (x, v))
 
 
-# ---- item 10: views share storage in both modes; autograd through views ---------------------------
+# ---- item 10: views share storage in both modes; autograd through views --------------------------
 @pytest.mark.parametrize("grad", [True, False])
 def test_views_share_storage(grad):
     with minidl.set_grad_enabled(grad):
@@ -223,7 +223,7 @@ def test_setitem_through_view_gradcheck():
     assert gradcheck(f, (x, w))
 
 
-# ---- item 11: in-place activations and ops train ----------------------------------------------------
+# ---- item 11: in-place activations and ops train -------------------------------------------------
 @pytest.mark.parametrize("act, ref", [
     (lambda y: nn.ReLU(inplace=True)(y), lambda y: F.relu(y)),
     (lambda y: nn.LeakyReLU(0.1, inplace=True)(y), lambda y: F.leaky_relu(y, 0.1)),
@@ -234,7 +234,8 @@ def test_setitem_through_view_gradcheck():
     (lambda y: y.pow_(3), lambda y: y ** 3),
     (lambda y: y.mul_(y), lambda y: y * y),
     (lambda y: y.exp_(), lambda y: y.exp()),
-    (lambda y: y.div_(minidl.tensor([1., 2., 3., 4.])), lambda y: y / minidl.tensor([1., 2., 3., 4.])),
+    (lambda y: y.div_(minidl.tensor([1., 2., 3., 4.])),
+     lambda y: y / minidl.tensor([1., 2., 3., 4.])),
 ])
 def test_inplace_ops_backprop(act, ref):
     x0 = np.array([-1.3, -0.2, 0.4, 1.1], dtype=np.float32)
@@ -279,7 +280,7 @@ def test_modifying_a_saved_tensor_still_raises():
         z.sum().backward()
 
 
-# ---- item 12: hook handles, backward(inputs=non_leaf), custom Function grad dtype ------------------
+# ---- item 12: hook handles, backward(inputs=non_leaf), custom Function grad dtype ----------------
 def test_register_hook_returns_removable_handle():
     x = minidl.ones(3, requires_grad=True)
     calls = []
@@ -324,7 +325,7 @@ def test_custom_function_grad_cast_to_input_dtype():
     np.testing.assert_array_equal(_np(x.grad), np.full(3, 2.))
 
 
-# ---- the property test: random programs of views and in-place ops ---------------------------------
+# ---- the property test: random programs of views and in-place ops --------------------------------
 VIEWS = ["t", "rows", "step", "index", "unsqueeze", "flat", "view2", "permute"]
 INPLACE = ["add_s", "mul_s", "div_s", "add_o", "mul_o", "sub_o", "relu_", "clamp_", "zero_",
            "fill_", "copy_o", "pow_", "neg_", "set_row", "set_dup", "set_mask", "set_slice"]

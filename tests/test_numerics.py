@@ -75,8 +75,10 @@ INDEX_CASES = {
     "max_dim_idx": lambda F, L, x: x.reshape(2, 5).max(1)[1],
     "min_dim_idx": lambda F, L, x: x.reshape(5, 2).min(0)[1],
     "argmax_dim": lambda F, L, x: x.reshape(5, 2).argmax(1),
-    "max_pool_idx": lambda F, L, x: F.max_pool2d(x.reshape(1, 1, 2, 5), 2, 1, return_indices=True)[1],
-    "max_pool_pad_idx": lambda F, L, x: F.max_pool2d(x.reshape(1, 1, 5, 2), 3, 2, 1, return_indices=True)[1],
+    "max_pool_idx": lambda F, L, x: F.max_pool2d(x.reshape(1, 1, 2, 5), 2, 1,
+                                                 return_indices=True)[1],
+    "max_pool_pad_idx": lambda F, L, x: F.max_pool2d(x.reshape(1, 1, 5, 2), 3, 2, 1,
+                                                     return_indices=True)[1],
 }
 
 # PyTorch 2.13, float64, upstream gradient ones: name -> (values, gradient) / indices
@@ -199,7 +201,8 @@ GOLDEN = {
         [nan, nan, -1.0, 1.0, 0.0, 0.0, -0.5, 0.5, -inf, nan]),
     'std_dim': (
         [nan, 0.70710678119, 0.0, 0.35355339059, nan],
-        [nan, nan, -0.70710678119, 0.70710678119, 0.0, 0.0, -0.70710678119, 0.70710678119, nan, nan]),
+        [nan, nan, -0.70710678119, 0.70710678119, 0.0, 0.0, -0.70710678119, 0.70710678119,
+         nan, nan]),
     'log_softmax': (
         [nan, nan, nan, nan, nan, nan, nan, nan, nan, nan],
         [nan, nan, nan, nan, nan, nan, nan, nan, nan, nan]),
@@ -377,7 +380,8 @@ def test_pow_zero_exponent_and_zero_to_zero_have_zero_gradient():
     t = minidl.tensor([0.0, 1.0, 2.0], requires_grad=True)
     t.pow(t).sum().backward()
     np.testing.assert_allclose(t.grad.numpy(), [0.0, 1.0, 4 + 4 * math.log(2)], rtol=1e-6)
-    b, e = minidl.tensor([0.0, 0.0], requires_grad=True), minidl.tensor([0.0, 2.0], requires_grad=True)
+    b, e = (minidl.tensor([0.0, 0.0], requires_grad=True),
+            minidl.tensor([0.0, 2.0], requires_grad=True))
     (b ** e).sum().backward()
     assert b.grad.tolist() == [0.0, 0.0] and e.grad.tolist() == [0.0, 0.0]
 

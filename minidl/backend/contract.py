@@ -50,7 +50,8 @@ class Backend(Protocol):
 
         Strides may be 0 (broadcast) or negative; out is C-contiguous of `shape`."""
 
-    def strided_add_(self, dst: Array, shape: Shape, strides: Shape, offset: int, src: Array) -> None:
+    def strided_add_(self, dst: Array, shape: Shape, strides: Shape, offset: int,
+                     src: Array) -> None:
         """dst.flat[offset + sum(i_k * strides_k)] += src[i] in place.
 
         The addressed positions must not repeat (a non-overlapping view: slices, permutes), so
@@ -81,7 +82,8 @@ class Backend(Protocol):
         order, so results may differ from a sequential sum by rounding)."""
 
     def arg_reduce(self, name: str, a: Array, axis: int, keepdims: bool) -> Array:
-        """name in {"argmax", "argmin"} along one axis; int64 index of the first extreme (NaN wins)."""
+        """name in {"argmax", "argmin"} along one axis; int64 index of the first extreme (NaN
+        wins)."""
 
     # ---- linear algebra -----------------------------------------------------------------------
     def matmul(self, a: Array, b: Array) -> Array:
@@ -221,4 +223,5 @@ class Backend(Protocol):
 
 def primitive_names() -> list[str]:
     """Every primitive of the contract, for the contract test."""
-    return sorted(n for n in Backend.__dict__ if not n.startswith("_") and callable(Backend.__dict__[n]))
+    return sorted(n for n in Backend.__dict__
+                  if not n.startswith("_") and callable(Backend.__dict__[n]))

@@ -63,7 +63,8 @@ class _Segment:
     __slots__ = ("handle", "address", "size", "small", "id")
 
     def __init__(self, handle, address: int, size: int, small: bool, sid: int):
-        self.handle, self.address, self.size, self.small, self.id = handle, address, size, small, sid
+        self.handle, self.address, self.size, self.small, self.id = (
+            handle, address, size, small, sid)
 
 
 class _Block:
@@ -293,7 +294,8 @@ class CachingAllocator:
         cached = sum(k[0] for k in self._free[True] + self._free[False])
         limit = f", limit {_fmt(self.limit)}" if self.limit is not None else ""
         return (f"CUDA out of memory on {self.driver.name}: tried to allocate {_fmt(nbytes)}{what} "
-                f"(a new {_fmt(seg_size)} segment); the pool has {_fmt(st['allocated_bytes.all.current'])} "
+                f"(a new {_fmt(seg_size)} segment); the pool has "
+                f"{_fmt(st['allocated_bytes.all.current'])} "
                 f"allocated and {_fmt(st['reserved_bytes.all.current'])} reserved in "
                 f"{st['segment.all.current']} segments ({_fmt(cached)} cached free in "
                 f"{len(self._by_key)} blocks, none large enough){limit}, after releasing the "

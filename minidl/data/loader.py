@@ -202,7 +202,8 @@ class DataLoader:
                 "batches_yielded": int(pos.yielded), "sampler": pos.sampler_state}
 
     def load_state_dict(self, state: dict) -> None:
-        """Resume from `state_dict()`: a checkpoint taken mid-epoch continues that epoch where it stopped."""
+        """Resume from `state_dict()`: a checkpoint taken mid-epoch continues that epoch where it
+        stopped."""
         if int(state.get("version", _STATE_VERSION)) > _STATE_VERSION:
             raise ValueError(f"DataLoader.load_state_dict: state version {state['version']} is "
                              f"newer than this minidl ({_STATE_VERSION})")

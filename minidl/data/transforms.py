@@ -41,7 +41,8 @@ IMAGENET_PCA = {
                         [-0.5808, -0.0045, -0.8140],
                         [-0.5836, -0.6948, 0.4203]], dtype=np.float32),
 }
-"""ImageNet's RGB eigenvalues ("eigval") and eigenvectors (columns of "eigvec"): AlexNet's lighting noise."""
+"""ImageNet's RGB eigenvalues ("eigval") and eigenvectors (columns of "eigvec"): AlexNet's
+lighting noise."""
 
 
 # ---------------------------------------------------------------- layout helpers

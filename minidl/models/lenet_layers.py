@@ -30,8 +30,8 @@ _C3_INPUTS = [(0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
               (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
               (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5), (0, 1, 2, 3, 4, 5)]
 LENET5_C3_TABLE = tuple(tuple(i in _C3_INPUTS[o] for o in range(16)) for i in range(6))
-"""LeNet-5's C3 connection table (the paper's Table I), 6 x 16: [i][o] is True when S2 map i feeds C3
-map o."""
+"""LeNet-5's C3 connection table (the paper's Table I), 6 x 16: [i][o] is True when S2 map i
+feeds C3 map o."""
 
 
 class Subsampling(Module):
@@ -52,7 +52,8 @@ class Subsampling(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Re-initialise as the paper does: weight and bias U(-2.4 / F, 2.4 / F), F = kernel area."""
+        """Re-initialise as the paper does: weight and bias U(-2.4 / F, 2.4 / F), F = kernel
+        area."""
         bound = 2.4 / (self.kernel_size[0] * self.kernel_size[1])
         with no_grad():
             self.weight.uniform_(-bound, bound)

@@ -171,7 +171,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 
 
 def mse_loss(input, target, reduction="mean"):
-    """Mean (or sum, or elementwise with reduction="none") of (input - target)^2; shapes broadcast."""
+    """Mean (or sum, or elementwise with reduction="none") of (input - target)^2; shapes
+    broadcast."""
     return _loss.mse_loss(input, target, reduction)
 
 
@@ -183,7 +184,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 # ---- padding -----------------------------------------------------------------------------------
 def pad(input, pad, mode="constant", value=0.0):
-    """Pad the last dims with `value`: pad = (left, right) for the last dim, then (top, bottom), ...; mode
-    "constant" only."""
+    """Pad the last dims with `value`: pad = (left, right) for the last dim, then (top, bottom),
+    ...; mode "constant" only."""
     from ..ops.movement import pad as _pad
     return _pad(input, pad, mode, value)

@@ -58,7 +58,8 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Re-initialise as PyTorch does: weight and bias U(-1/sqrt(in_features), 1/sqrt(in_features))."""
+        """Re-initialise as PyTorch does: weight and bias U(-1/sqrt(in_features),
+        1/sqrt(in_features))."""
         bound = init._layer_default_(self.weight)
         if self.bias is not None:
             init.uniform_(self.bias, -bound, bound)

@@ -48,7 +48,8 @@ class _BatchNorm(Module):
         self.reset_parameters()
 
     def reset_running_stats(self) -> None:
-        """With track_running_stats: running_mean to 0, running_var to 1, num_batches_tracked to 0."""
+        """With track_running_stats: running_mean to 0, running_var to 1, num_batches_tracked to
+        0."""
         if self.track_running_stats:
             self.running_mean.zero_()
             self.running_var.fill_(1)

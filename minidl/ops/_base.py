@@ -10,8 +10,9 @@ def same_device(op: str, *tensors):
     dev = tensors[0]._device
     for t in tensors[1:]:
         if t._device is not dev and t._device != dev:
-            raise DeviceError(f"Expected all tensors to be on the same device, but found at least two "
-                              f"devices, {dev} and {t.device}! (when checking arguments for {op})")
+            raise DeviceError("Expected all tensors to be on the same device, but found at least "
+                              f"two devices, {dev} and {t.device}! (when checking arguments for "
+                              f"{op})")
     return dev
 
 
@@ -28,8 +29,9 @@ def broadcast_shapes(op: str, *shapes) -> tuple:
                 out[j] = n
                 continue
             shown = " and ".join(str(list(x)) for x in shapes)
-            raise ShapeError(f"{op}: the size of tensor a ({out[j]}) must match the size of tensor b "
-                             f"({n}) at non-singleton dimension {j}; shapes {shown} cannot be broadcast")
+            raise ShapeError(f"{op}: the size of tensor a ({out[j]}) must match the size of "
+                             f"tensor b ({n}) at non-singleton dimension {j}; shapes {shown} "
+                             "cannot be broadcast")
     return tuple(out)
 
 
@@ -57,7 +59,8 @@ def norm_dims(op: str, dim, ndim: int) -> tuple:
 
 def require_float(op: str, t) -> None:
     if not t.dtype.is_floating_point:
-        raise DTypeError(f"{op}: expected a floating point tensor (float32 or float64), got {t.dtype}")
+        raise DTypeError(f"{op}: expected a floating point tensor (float32 or float64), got "
+                         f"{t.dtype}")
 
 
 def result_dtype(a, b):

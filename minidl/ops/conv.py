@@ -6,7 +6,8 @@ argument (rank, channels, groups, geometry, dtype, device) before any backend ca
 `conv2d_grad_input` and `conv2d_grad_weight` (see minidl.backend.contract).  The bias goes into
 the backend's conv2d (fused into the output write); its gradient is a sum over N, H, W.
 `scatter_weight` builds a dense kernel from compact weights (SparseConv2d).  What does not live
-here: the nn.Conv2d layer (minidl/nn/conv.py) and the algorithms (backend/cpu/conv.py, cuda/kernels/conv.py).
+here: the nn.Conv2d layer (minidl/nn/conv.py) and the algorithms (backend/cpu/conv.py,
+cuda/kernels/conv.py).
 """
 from __future__ import annotations
 

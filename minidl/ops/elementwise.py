@@ -392,7 +392,8 @@ class Clamp(Function):
 
 def clamp(x, min=None, max=None):
     """min(max(x, min), max): either bound may be None (not both), or a tensor; min > max gives
-    max everywhere, and the result dtype promotes like PyTorch (int tensor, float bound -> float)."""
+    max everywhere, and the result dtype promotes like PyTorch (int tensor, float bound ->
+    float)."""
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
     from ..tensor import Tensor

@@ -44,8 +44,8 @@ class BatchedMatmul(Function):
 
 
 def matmul(a, b):
-    """a @ b with torch.matmul's rules: 1-d operands are vectors, [.., n, k] @ [.., k, m] -> [.., n, m],
-    batch dims broadcast."""
+    """a @ b with torch.matmul's rules: 1-d operands are vectors, [.., n, k] @ [.., k, m] ->
+    [.., n, m], batch dims broadcast."""
     same_device("matmul", a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "

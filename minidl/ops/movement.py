@@ -369,9 +369,9 @@ def permute(x, *dims):
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     if len(dims) != x.ndim:
-        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not "
-                           f"match the length of the desired ordering of dimensions i.e. input.dim() "
-                           f"= {x.ndim} is not equal to len(dims) = {len(dims)}")
+        raise RuntimeError("permute(sparse_coo): number of dimensions in the tensor input does "
+                           "not match the length of the desired ordering of dimensions i.e. "
+                           f"input.dim() = {x.ndim} is not equal to len(dims) = {len(dims)}")
     dims = tuple(norm_dim("permute", d, x.ndim) for d in dims)
     if sorted(dims) != list(range(x.ndim)):
         raise RuntimeError("permute(): duplicate dims are not allowed.")
@@ -423,8 +423,8 @@ def expand(x, *sizes):
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     if len(sizes) < x.ndim:
-        raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater or "
-                           f"equal to the number of dimensions in the tensor ({x.ndim})")
+        raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater "
+                           f"or equal to the number of dimensions in the tensor ({x.ndim})")
     lead = len(sizes) - x.ndim
     shape = []
     for i, s in enumerate(sizes):
@@ -434,9 +434,9 @@ def expand(x, *sizes):
                 raise RuntimeError("expand: -1 is not allowed in a leading, non-existing dimension")
             s = cur
         if cur is not None and cur != 1 and cur != s:
-            raise ShapeError(f"expand: the expanded size of the tensor ({s}) must match the existing "
-                             f"size ({cur}) at non-singleton dimension {i}.  Target sizes: "
-                             f"{list(sizes)}.  Tensor sizes: {list(x.shape)}")
+            raise ShapeError(f"expand: the expanded size of the tensor ({s}) must match the "
+                             f"existing size ({cur}) at non-singleton dimension {i}.  Target "
+                             f"sizes: {list(sizes)}.  Tensor sizes: {list(x.shape)}")
         shape.append(int(s))
     shape = tuple(shape)
     if shape == tuple(x.shape):
@@ -446,7 +446,8 @@ def expand(x, *sizes):
 
 # ---- indexing -----------------------------------------------------------------------------------
 class Take(Function):
-    """out = x.flat[offsets] (gather by precomputed flat offsets); grad scatters with accumulation."""
+    """out = x.flat[offsets] (gather by precomputed flat offsets); grad scatters with
+    accumulation."""
 
     @staticmethod
     def forward(ctx, x, offsets):
@@ -490,7 +491,8 @@ def _expand_bool(index, x):
     out = []
     for it in index:
         is_bool = (isinstance(it, Tensor) and it.dtype is dtypes.bool_) or \
-            (isinstance(it, (np.ndarray, list)) and np.asarray(it).dtype == np.bool_ and np.ndim(it) > 0)
+            (isinstance(it, (np.ndarray, list)) and np.asarray(it).dtype == np.bool_
+             and np.ndim(it) > 0)
         if is_bool:
             m = it._backend.to_numpy(it._data) if isinstance(it, Tensor) else np.asarray(it)
             out.extend(np.nonzero(m))
@@ -751,8 +753,8 @@ class ScatterAdd(Function):
 
 def scatter_add(x, dim, index, src):
     if tuple(index.shape) != tuple(src.shape):
-        raise ShapeError(f"scatter_add: index {list(index.shape)} and src {list(src.shape)} must have "
-                         f"the same shape")
+        raise ShapeError(f"scatter_add: index {list(index.shape)} and src {list(src.shape)} must "
+                         f"have the same shape")
     return ScatterAdd.apply(x, dim, index, src.to(x.dtype))
 
 
@@ -825,7 +827,8 @@ def stack(tensors, dim=0):
     for i, t in enumerate(tensors):
         if tuple(t.shape) != tuple(tensors[0].shape):
             raise ShapeError(f"stack expects each tensor to be equal size, but got "
-                             f"{list(tensors[0].shape)} at entry 0 and {list(t.shape)} at entry {i}")
+                             f"{list(tensors[0].shape)} at entry 0 and {list(t.shape)} at entry "
+                             f"{i}")
     d = norm_dim("stack", dim, tensors[0].ndim + 1)
     return cat([t.unsqueeze(d) for t in tensors], d)
 
@@ -843,7 +846,8 @@ class Pad(Function):
             lo[d] = pads[2 * i]
             shape[d] += pads[2 * i] + pads[2 * i + 1]
         if any(s < 0 for s in shape):
-            raise ShapeError(f"pad: padding {list(pads)} makes input {list(x.shape)} negative in size")
+            raise ShapeError(f"pad: padding {list(pads)} makes input {list(x.shape)} negative in "
+                             "size")
         B = x._backend
         out = B.full(tuple(shape), 0, x.dtype.np)
         st = contiguous_strides(shape)
@@ -858,7 +862,8 @@ class Pad(Function):
             dst_off += max(0, lo[d]) * st[d]
         src_shape = tuple(src_shape)
         if _numel(src_shape):
-            B.strided_add_(out, src_shape, st, dst_off, B.strided_copy(x._data, src_shape, xst, src_off))
+            B.strided_add_(out, src_shape, st, dst_off,
+                           B.strided_copy(x._data, src_shape, xst, src_off))
         if value != 0:
             border = np.ones(shape, dtype=bool)
             np.lib.stride_tricks.as_strided(border.reshape(-1)[dst_off:], src_shape,
@@ -885,8 +890,8 @@ def pad(x, pad, mode="constant", value=0.0):
         raise NotImplementedError(f"pad: mode '{mode}' is not supported (only 'constant')")
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise ShapeError(f"pad: Padding length must be divisible by 2 and at most twice the number of "
-                         f"dimensions of the input; got {len(pad)} for input {list(x.shape)}")
+        raise ShapeError("pad: Padding length must be divisible by 2 and at most twice the number "
+                         f"of dimensions of the input; got {len(pad)} for input {list(x.shape)}")
     return Pad.apply(x, pad, value)
 
 

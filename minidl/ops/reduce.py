@@ -66,8 +66,8 @@ def mean(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = x.to(dtypes.to_dtype(dtype))
     if not x.dtype.is_floating_point:
-        raise DTypeError("mean(): could not infer output dtype. Input dtype must be either a floating "
-                         f"point or complex dtype. Got: {x.dtype}")
+        raise DTypeError("mean(): could not infer output dtype. Input dtype must be either a "
+                         f"floating point or complex dtype. Got: {x.dtype}")
     dims = norm_dims("mean", _all_if_empty(dim), x.ndim)
     n = 1
     for d in dims:
@@ -139,8 +139,8 @@ def _extreme(name, x, dim=None, keepdim=False):
         from .elementwise import binary
         return binary("maximum" if name == "max" else "minimum", x, dim)
     if x.numel() == 0:
-        raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
-                           "Specify the reduction dim with the 'dim' argument.")
+        raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() "
+                           "== 0. Specify the reduction dim with the 'dim' argument.")
     if dim is None:
         return AExtreme.apply(x, name, tuple(range(x.ndim)), False, True)
     d = norm_dim(name, dim, x.ndim)
@@ -173,7 +173,8 @@ def amin(x, dim=(), keepdim=False):
 
 def _arg(name, x, dim=None, keepdim=False):
     if x.numel() == 0:
-        raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+        raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() "
+                           "== 0.")
     if dim is None:
         out = _wrap(x._backend.arg_reduce(name, x.reshape(-1)._data, 0, False), x.device)
         return out.reshape((1,) * x.ndim) if keepdim else out

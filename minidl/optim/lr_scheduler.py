@@ -455,7 +455,8 @@ class ReduceLROnPlateau(LRScheduler):
         return self.cooldown_counter > 0
 
     def is_better(self, a: float, best: float) -> bool:
-        """Whether metric `a` beats `best` by more than the threshold (per mode and threshold_mode)."""
+        """Whether metric `a` beats `best` by more than the threshold (per mode and
+        threshold_mode)."""
         if self.mode == "min" and self.threshold_mode == "rel":
             return a < best * (1.0 - self.threshold)
         if self.mode == "min" and self.threshold_mode == "abs":

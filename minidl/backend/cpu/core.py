@@ -9,8 +9,8 @@ from . import _blas
 
 __all__ = [
     "from_numpy", "to_numpy", "empty", "full", "arange", "astype", "copy", "reshape", "copy_into",
-    "strided_copy", "strided_add_", "take", "index_add", "put_", "map", "reduce", "arg_reduce", "matmul",
-    "addmm",
+    "strided_copy", "strided_add_", "take", "index_add", "put_", "map", "reduce", "arg_reduce",
+    "matmul", "addmm",
     "rand_uniform", "rand_normal",
 ]
 
@@ -33,7 +33,8 @@ def full(shape, value, dtype):
 
 
 def arange(start, step, n, dtype):
-    return (start + step * np.arange(n, dtype=np.float64 if np.dtype(dtype).kind == "f" else np.int64)
+    return (start + step * np.arange(n, dtype=np.float64 if np.dtype(dtype).kind == "f"
+                                     else np.int64)
             ).astype(dtype)
 
 
@@ -59,7 +60,8 @@ def _view_neg(a, shape, strides, offset):
     lo = offset + sum((n - 1) * s for n, s in zip(shape, strides) if s < 0 and n > 0)
     flat = a.reshape(-1)
     isz = a.itemsize
-    v = np.lib.stride_tricks.as_strided(flat[lo:], shape=shape, strides=[abs(s) * isz for s in strides],
+    v = np.lib.stride_tricks.as_strided(flat[lo:], shape=shape,
+                                        strides=[abs(s) * isz for s in strides],
                                         writeable=True)
     flips = tuple(i for i, s in enumerate(strides) if s < 0)
     return np.flip(v, flips) if flips else v
