@@ -34,12 +34,13 @@ from numba import cuda
 
 from ._common import FLOATS, arr, cached_kernel
 from .reduce import MAX_BLOCK, block_combine
+from .softmax import row_max_logsum
 
 
 def build_ce_fwd(dtype):
     T = np.dtype(dtype).type
     zero = T(0)
-    block_max = block_combine("max")
+    row_lse = row_max_logsum(dtype)
     block_sum = block_combine("sum")
 
     def ce_fwd(loss, lse, rw, x, t, w, M, C, ii, smooth, keep, epc):
@@ -48,20 +49,8 @@ def build_ce_fwd(dtype):
         nt = cuda.blockDim.x
         for row in range(cuda.blockIdx.x, M, cuda.gridDim.x):
             base = row * C
-            m = x[base]
-            for j in range(tid, C, nt):
-                v = x[base + j]
-                if v > m or v != v:
-                    m = v
-            block_max(sh, tid, nt, m)
-            m = sh[0]
-            cuda.syncthreads()  # everyone has m before sh is reused for the sum
-            acc = zero
-            for j in range(tid, C, nt):
-                acc += math.exp(x[base + j] - m)
-            block_sum(sh, tid, nt, acc)
-            lv = m + math.log(sh[0])
-            cuda.syncthreads()
+            m, logsum = row_lse(sh, x, base, C, tid, nt)
+            lv = m + logsum
             ti = t[row]
             valid = ti != ii and ti >= 0 and ti < C
             total = zero

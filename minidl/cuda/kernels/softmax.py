@@ -26,15 +26,42 @@ import math
 import numpy as np
 from numba import cuda
 
-from ._common import FLOATS, arr, cached_kernel
+from ._common import FLOATS, arr, cached_kernel, inline_device
 from .reduce import MAX_BLOCK, block_combine
+
+
+def row_max_logsum(dtype):
+    """Device function (sh, x, base, K, tid, nt) -> (m, log(sum_j exp(x[base + j] - m))) over
+    the row x[base:base + K], the same in every thread of the block: m = the row's max (a NaN
+    wins), two block reductions through the shared array sh, and a closing barrier so the
+    caller may reuse sh.  Shared by log-softmax and the fused cross-entropy."""
+    zero = np.dtype(dtype).type(0)
+    block_max = block_combine("max")
+    block_sum = block_combine("sum")
+
+    def row(sh, x, base, K, tid, nt):
+        m = x[base]
+        for j in range(tid, K, nt):
+            v = x[base + j]
+            if v > m or v != v:
+                m = v
+        block_max(sh, tid, nt, m)
+        m = sh[0]
+        cuda.syncthreads()  # everyone has m before sh is reused for the sum
+        acc = zero
+        for j in range(tid, K, nt):
+            acc += math.exp(x[base + j] - m)
+        block_sum(sh, tid, nt, acc)
+        logsum = math.log(sh[0])
+        cuda.syncthreads()  # sh[0] is read before the caller reuses sh
+        return m, logsum
+
+    return inline_device(row)
 
 
 def build_log_softmax_fwd(dtype):
     T = np.dtype(dtype).type
-    zero = T(0)
-    block_max = block_combine("max")
-    block_sum = block_combine("sum")
+    row_lse = row_max_logsum(dtype)
 
     def log_softmax_fwd(y, x, R, K):
         sh = cuda.shared.array(MAX_BLOCK, T)
@@ -42,22 +69,9 @@ def build_log_softmax_fwd(dtype):
         nt = cuda.blockDim.x
         for row in range(cuda.blockIdx.x, R, cuda.gridDim.x):
             base = row * K
-            m = x[base]
-            for j in range(tid, K, nt):
-                v = x[base + j]
-                if v > m or v != v:
-                    m = v
-            block_max(sh, tid, nt, m)
-            m = sh[0]
-            cuda.syncthreads()  # everyone has m before sh is reused for the sum
-            acc = zero
-            for j in range(tid, K, nt):
-                acc += math.exp(x[base + j] - m)
-            block_sum(sh, tid, nt, acc)
-            lse = math.log(sh[0])
+            m, lse = row_lse(sh, x, base, K, tid, nt)
             for j in range(tid, K, nt):
                 y[base + j] = (x[base + j] - m) - lse  # not x - (m + lse): keeps x == m exact
-            cuda.syncthreads()  # sh[0] is read before the next row overwrites it
     a = arr(dtype)
     return log_softmax_fwd, f"void({a}, {a}, int64, int64)"
 
