@@ -29,9 +29,10 @@ def test_conv_path_by_shape():
     for x in ((64, 6, 12, 12), (64, 6, 14, 14)):
         q = _geom(x, (16, 6, 5, 5))
         assert q.path == "cols" and len(list(q.chunks())) <= 2
-    # 24x24 / 28x28 outputs: one image per chunk measured faster (see conv._IMAGE_GEMM_COLS)
+    # 24x24 / 28x28 outputs: per-image GEMMs (NCHW output, no transposes), many images per
+    # chunk in one batched matmul: 2 chunks at batch 64, not 64 (see conv._IMAGE_GEMM_COLS)
     q = _geom((64, 1, 28, 28), (6, 1, 5, 5))
-    assert (q.path, q.nb) == ("image", 1)
+    assert q.path == "image" and len(list(q.chunks())) == 2
     # AlexNet's first layer: one image per chunk (wide GEMMs, no batch-innermost transposes)
     q = _geom((8, 3, 227, 227), (96, 3, 11, 11), stride=4)
     assert (q.path, q.nb) == ("image", 1)
@@ -180,3 +181,37 @@ def test_cuda_addmm_matches_cpu(ta, tb):
         got = G.to_numpy(G.addmm(None if bb is None else G.from_numpy(bb), G.from_numpy(a),
                                  G.from_numpy(b), ta, tb))
         np.testing.assert_allclose(got, B.addmm(bb, a, b, ta, tb), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("geo", [
+    ((5, 4, 24, 23), (6, 2, 3, 4), (1, 1), ((1, 0), (2, 1)), (1, 1), 2),
+    ((3, 3, 27, 26), (4, 3, 5, 3), (2, 3), ((2, 2), (0, 1)), (2, 1), 1)])
+def test_conv_image_path_matches_column_path(monkeypatch, geo):
+    """The batched per-image path (chunks of 2 images over 5: a short last chunk) against the
+    batch-innermost column path, forward and both gradients, with groups, strides, dilation and
+    asymmetric padding."""
+    xs, ws, stride, pad, dil, groups = geo
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    args = (stride, pad, dil, groups)
+
+    def run():
+        out = cconv.conv2d(x, w, *args, b)
+        g = rng.standard_normal(out.shape)
+        return (out, cconv.conv2d_grad_weight(g, x, ws, *args),
+                cconv.conv2d_grad_input(g, w, xs, *args))
+
+    per_image = xs[1] * ws[2] * ws[3] * 8  # bytes of one image's columns per output position
+    monkeypatch.setattr(cconv, "_IMAGE_GEMM_COLS", 1)
+    monkeypatch.setattr(cconv, "_SHIFT_MIN_K", 10 ** 6)
+    q = cconv._Geom(xs, ws, run()[0].shape[2:], *args, np.float64)
+    monkeypatch.setattr(cconv, "_CHUNK_BYTES", 2 * per_image * q.L)
+    rng = np.random.default_rng(2)
+    got = run()
+    q = cconv._Geom(xs, ws, got[0].shape[2:], *args, np.float64)
+    assert (q.path, q.nb) == ("image", 2)
+    monkeypatch.setattr(cconv, "_IMAGE_GEMM_COLS", 10 ** 9)
+    rng = np.random.default_rng(2)
+    want = run()
+    for a, e in zip(got, want):
+        np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12)

@@ -19,8 +19,10 @@ once, `[C, kw, sh, Hq, Wo, nb]` (kh times smaller), and kernel row i multiplies 
 them (a strided matrix with leading dimension) in kh accumulating cblas GEMMs; see _Geom.
 Full-im2col path (small Cg*kw): groups are the batch dimension of one `np.matmul` call.
 There, when an image has >= _IMAGE_GEMM_COLS output positions (AlexNet's conv1, LeNet's C1;
-measured, see there), a chunk is one image: [Co, L] is already NCHW, so the output and gradient
-skip the batch-innermost transposes.  `_Geom.path` names the choice ("rows", "image", "cols").
+measured, see there), each image gets its own [K, L] column matrix and GEMM: [Co, L] is already
+NCHW, so the output and gradient skip the batch-innermost transposes; a chunk holds as many
+images as fit _CHUNK_BYTES and runs as one im2col call and one batched np.matmul (one Python
+round trip per chunk, not per image).  `_Geom.path` names the choice ("rows", "image", "cols").
 The bias (optional) is added while the output leaves the GEMM's layout.  GEMMs of fewer than
 ~16M multiply-adds run on one BLAS thread (see _blas).
 
@@ -52,11 +54,13 @@ __all__ = ["conv2d", "conv2d_grad_input", "conv2d_grad_weight"]
 # LeNet C3 2.6 vs 2.9, AlexNet conv2 (batch 8) 252 vs 250.
 _CHUNK_BYTES = 2 << 20
 _MIN_GEMM_COLS = 2048
-# full-im2col path: one image per chunk when an image has this many output positions (its GEMM
-# is wide enough; the output and gradient skip the batch-innermost transposes, and the column
-# matrix stays in L2).  Measured (fwd + grad_weight, one thread, alternating, 40 runs): LeNet's
-# c1 at batch 64 (L = 576) 2.0 ms in one-image chunks vs 10 ms (p10: 1.7 vs 2.5) in one
-# 64-image chunk; its C3 (L = 100) the other way, 3.7 vs 2.3 ms.  So below, chunks of images.
+# full-im2col path: per-image GEMMs when an image has this many output positions (its GEMM
+# is wide enough; the output and gradient skip the batch-innermost transposes).  Measured
+# (fwd + grad_weight, one thread, alternating, 40 runs): LeNet's c1 at batch 64 (L = 576)
+# 2.0 ms in one-image chunks vs 10 ms (p10: 1.7 vs 2.5) in one 64-image batch-innermost chunk;
+# its C3 (L = 100) the other way, 3.7 vs 2.3 ms.  So below, batch-innermost chunks.  Batching
+# the per-image GEMMs of a chunk into one np.matmul (2026-12-08) then took c1's fwd + both
+# gradients from 2.2 to 1.0 ms at batch 64 and 8.5 to 4.1 ms at batch 256 (one thread).
 _IMAGE_GEMM_COLS = 512
 # the row-window path (see _Geom) from this GEMM depth Cg*kw on
 _SHIFT_MIN_K = 64
@@ -255,6 +259,30 @@ def _row2im(lo, hi, dcolsw, dxt, nb, C, Hp, sw, Wq, kw, Wo, sh, Hq, dw):
                     dst[e] += src[e]
 
 
+@njit(cache=True, nogil=True)
+def _images_im2col(lo, hi, x, cols, n0, C, H, W, pt, pl, Hp, sw, Wq, kh, kw, Ho, Wo, sh, dh, dw):
+    """cols[n, c, i, j, oh, ow] for images n0 + [lo, hi): each image's own column matrix
+    (_pack + _im2col of one image), so a batched GEMM writes NCHW output directly."""
+    per = C * kh * kw * Ho * Wo
+    xt = np.empty(C * Hp * sw * Wq, dtype=cols.dtype)
+    for n in range(lo, hi):
+        _pack(0, C, x, xt, n0 + n, 1, C, H, W, pt, pl, Hp, sw, Wq)
+        _im2col(0, C * kh, xt, cols[n * per:(n + 1) * per], 1, C, Hp, sw, Wq, kh, kw, Ho, Wo,
+                sh, dh, dw)
+
+
+@njit(cache=True, nogil=True)
+def _images_col2im(lo, hi, dcols, dx, n0, C, H, W, pt, pl, Hp, sw, Wq, kh, kw, Ho, Wo, sh, dh,
+                   dw):
+    """dx[n0 + n] = col2im of dcols[n] for n in [lo, hi) (the adjoint of _images_im2col)."""
+    per = C * kh * kw * Ho * Wo
+    dxt = np.empty(C * Hp * sw * Wq, dtype=dcols.dtype)
+    for n in range(lo, hi):
+        _col2im(0, C, dcols[n * per:(n + 1) * per], dxt, 1, C, Hp, sw, Wq, kh, kw, Ho, Wo, sh,
+                dh, dw)
+        _unpack(0, C, dxt, dx, n0 + n, 1, C, H, W, pt, pl, Hp, sw, Wq)
+
+
 # ---- BLAS -------------------------------------------------------------------------------------
 # numpy.matmul cannot accumulate (beta = 1) nor take a matrix at an offset with a leading
 # dimension other than its width, which the row-window GEMMs need: _blas calls the cblas gemm
@@ -341,7 +369,10 @@ class _Geom:
             self.path = "rows"
             self.nb = _chunk(self.N, self.K, self.L, self.dtype.itemsize, self.rows_n // self.G)
         elif self.L >= _IMAGE_GEMM_COLS:
-            self.path, self.nb = "image", 1
+            self.path = "image"
+            per_image = max(1, self.C * self.kh * self.kw * self.L * self.dtype.itemsize)
+            nb = max(_CHUNK_BYTES // per_image, 1)
+            self.nb = -(-self.N // -(-self.N // nb)) if self.N else 1
         else:
             self.path = "cols"
             self.nb = _chunk(self.N, self.K, self.L, self.dtype.itemsize)
@@ -375,6 +406,14 @@ class _Geom:
         _run(_pack, q.C, q.work(m), x.reshape(-1), xt, n0, m, q.C, q.H, q.W, q.pt, q.pl, q.Hp,
              q.sw, q.Wq)
         return xt
+
+    def image_cols(self, x, n0, m):
+        """The chunk's per-image column matrices as [m, G, K, L]."""
+        q = self
+        cols = q.buf("cols", q.C * q.kh * q.kw * q.L, m)
+        _run(_images_im2col, m, q.work(m), x.reshape(-1), cols, n0, q.C, q.H, q.W, q.pt, q.pl,
+             q.Hp, q.sw, q.Wq, q.kh, q.kw, q.Ho, q.Wo, q.sh, q.dh, q.dw)
+        return cols.reshape(m, q.G, q.K, q.L)
 
     def cols(self, x, n0, m):
         """The chunk's column matrix as [G, K, Ho*Wo*m]."""
@@ -438,6 +477,12 @@ def conv2d(x, w, stride, padding, dilation, groups, bias=None):
     old = _blas.small_gemm_begin(q.gemm_mnk())
     try:
         for n0, m in q.chunks():
+            if q.path == "image":  # per image [Co, L] is NCHW: the GEMMs write the output
+                res = out[n0:n0 + m].reshape(m, q.G, q.Cog, q.L)
+                np.matmul(w3, q.image_cols(x, n0, m), out=res)
+                if bias is not None:  # still in cache
+                    res.reshape(m, Co, q.L)[...] += b[:, None]
+                continue
             # one image: [Co, L] is already NCHW, the GEMM writes the output directly
             res = out[n0].reshape(-1) if m == 1 else q.buf("res", Co * q.L, m)
             if q.shift:
@@ -487,6 +532,15 @@ def _grad_weight(q, g, x, gw, w_shape):
         gw5 = gw.reshape(q.G, q.Cog, kh, q.Cg, q.kw).transpose(0, 1, 3, 2, 4)
         return np.ascontiguousarray(gw5).reshape(w_shape)
     part = np.empty_like(gw)
+    if q.path == "image":  # sum over the chunk's images of g[n] @ cols[n]^T
+        for n0, m in q.chunks():
+            gc = g[n0:n0 + m].reshape(m, q.G, q.Cog, q.L)
+            parts = np.matmul(gc, q.image_cols(x, n0, m).transpose(0, 1, 3, 2))
+            if n0:
+                gw += parts.sum(axis=0)
+            else:
+                parts.sum(axis=0, out=gw)
+        return gw.reshape(w_shape)
     for n0, m in q.chunks():
         # [G, Cog, M] @ [G, M, K]: the transposed view goes to BLAS as a transpose flag
         np.matmul(q.g_cols(g, n0, m), q.cols(x, n0, m).transpose(0, 2, 1),
@@ -520,6 +574,13 @@ def _grad_input(q, g, w, dx):
     w3t = w.reshape(q.G, q.Cog, q.K).transpose(0, 2, 1)
     flat = dx.reshape(-1)
     for n0, m in q.chunks():
+        if q.path == "image":
+            dcols = q.buf("cols", q.C * q.kh * q.kw * q.L, m)
+            np.matmul(w3t, g[n0:n0 + m].reshape(m, q.G, q.Cog, q.L),
+                      out=dcols.reshape(m, q.G, q.K, q.L))
+            _run(_images_col2im, m, q.work(m), dcols, flat, n0, q.C, q.H, q.W, q.pt, q.pl,
+                 q.Hp, q.sw, q.Wq, q.kh, q.kw, q.Ho, q.Wo, q.sh, q.dh, q.dw)
+            continue
         dxt = q.buf("xt", q.C * q.Hp * q.sw * q.Wq, m)
         if q.shift:
             kh, kr, lm = q.kh, q.Kr, q.L * m
