@@ -264,6 +264,25 @@ def _run_collective(spec, dist, n, r, device="cpu"):
         want = _numpy_reduce([_rank_data(dict(spec, seed=spec["seed"] + 1000 * r), k)
                               for k in range(n)], spec["op"])
         return out.cpu().numpy(), want
+    if kind == "all_gather_into_tensor":  # the blocks stacked along dim 0
+        lead = mine.shape[:1] if mine.ndim else (1,)
+        out = minidl.zeros(n * lead[0], *mine.shape[1:], dtype=minidl.tensor(mine).dtype,
+                           device=device)
+        w = dist.all_gather_into_tensor(out, tens(mine), async_op=asyn)
+        if asyn:
+            w.wait()
+        return out.cpu().numpy(), np.concatenate([e.reshape(lead + e.shape[1:]) for e in every])
+    if kind == "reduce_scatter_tensor":  # rank k's block of every rank's stacked input
+        stacked = [_rank_data(dict(spec, shape=[n * (spec["shape"] or [1])[0]]
+                                   + spec["shape"][1:]), k) for k in range(n)]
+        out = minidl.zeros(*mine.shape, dtype=minidl.tensor(mine).dtype, device=device)
+        w = dist.reduce_scatter_tensor(out, tens(stacked[r]), op, async_op=asyn)
+        if asyn:
+            w.wait()
+        rows = stacked[0].shape[0] // n
+        want = _numpy_reduce([a[r * rows:(r + 1) * rows].reshape(mine.shape) for a in stacked],
+                             spec["op"])
+        return out.cpu().numpy(), want
     raise ValueError(kind)
 
 
@@ -290,7 +309,8 @@ def _check_collectives(fails, comm, dist):
         return
 
     spec_st = st.fixed_dictionaries({
-        "kind": st.sampled_from(["all_reduce", "broadcast", "all_gather", "reduce_scatter"]),
+        "kind": st.sampled_from(["all_reduce", "broadcast", "all_gather", "reduce_scatter",
+                                 "all_gather_into_tensor", "reduce_scatter_tensor"]),
         "shape": st.lists(st.integers(0, 5), min_size=0, max_size=3),
         "dtype": st.sampled_from(["float32", "float64", "int64", "bool"]),
         "op": st.sampled_from(["SUM", "AVG", "PRODUCT", "MIN", "MAX"]),
@@ -342,6 +362,17 @@ def _check_mismatch(fails, comm, dist):
         except dist.CollectiveMismatchError as e:
             if "rank 0" not in str(e) or "rank 1" not in str(e):
                 fails.append(f"{what} mismatch: message names no ranks: {e}")
+    from minidl.errors import ShapeError
+    for what, fn in [("all_gather_into_tensor", lambda: dist.all_gather_into_tensor(
+                          minidl.zeros(5, 2), minidl.zeros(3, 2))),
+                     ("reduce_scatter_tensor", lambda: dist.reduce_scatter_tensor(
+                          minidl.zeros(3, 2), minidl.zeros(3, 2)))]:
+        try:
+            fn()
+            fails.append(f"{what} with a wrong stacked shape raised nothing")
+        except ShapeError as e:
+            if "[6, 2]" not in str(e) or "world size 2" not in str(e):
+                fails.append(f"{what}: unclear shape error: {e}")
     try:
         dist.all_reduce(minidl.zeros(2, dtype=minidl.int64), dist.ReduceOp.AVG)
         fails.append("AVG on int64 raised nothing")

@@ -259,16 +259,22 @@ def all_gather(tensor_list: list, tensor, group=None, async_op: bool = False):
     return _run(g.comm.Iallgather(send.arr, recv.arr), finish, async_op, (send, recv))
 
 
+def _check_stacked(op: str, g, stacked, block) -> None:
+    """ShapeError unless stacked = (name, tensor [world * d0, ...]) holds one block = (name,
+    tensor [d0, ...]) per rank, of the block's dtype."""
+    (sname, s), (bname, b) = stacked, block
+    want = (g.size * (b.shape[0] if b.ndim else 1),) + b.shape[1:]
+    if tuple(s.shape) != want or s.dtype != b.dtype:
+        raise ShapeError(f"{op}: {sname} {s.dtype} {list(s.shape)} must be {b.dtype} "
+                         f"{list(want)} for {bname} {list(b.shape)} and world size {g.size}")
+
+
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op: bool = False):
     """output_tensor [N * d0, ...] = the ranks' input_tensor [d0, ...] stacked in rank order."""
     _check_tensor("all_gather_into_tensor", input_tensor)
     _check_tensor("all_gather_into_tensor", output_tensor)
     g = _get()
-    want = (g.size * (input_tensor.shape[0] if input_tensor.ndim else 1),) + input_tensor.shape[1:]
-    if tuple(output_tensor.shape) != want or output_tensor.dtype != input_tensor.dtype:
-        raise ShapeError(f"all_gather_into_tensor: output {output_tensor.dtype} "
-                         f"{list(output_tensor.shape)} must be {input_tensor.dtype} {list(want)} "
-                         f"for input {list(input_tensor.shape)} and world size {g.size}")
+    _check_stacked("all_gather_into_tensor", g, ("output", output_tensor), ("input", input_tensor))
     _agree(g, "all_gather_into_tensor", _desc(input_tensor))
     send, recv = _Buf(input_tensor), _Buf(output_tensor)
     return _run(g.comm.Iallgather(send.arr, recv.arr), recv.writeback, async_op, (send, recv))
@@ -306,9 +312,5 @@ def reduce_scatter_tensor(output, input, op: ReduceOp = ReduceOp.SUM, group=None
     _check_tensor("reduce_scatter_tensor", output)
     _check_tensor("reduce_scatter_tensor", input)
     g = _get()
-    want = (g.size * (output.shape[0] if output.ndim else 1),) + output.shape[1:]
-    if tuple(input.shape) != want or output.dtype != input.dtype:
-        raise ShapeError(f"reduce_scatter_tensor: input {input.dtype} {list(input.shape)} must be "
-                         f"{output.dtype} {list(want)} for output {list(output.shape)} and world "
-                         f"size {g.size}")
+    _check_stacked("reduce_scatter_tensor", g, ("input", input), ("output", output))
     return _reduce_scatter("reduce_scatter_tensor", g, output, _Buf(input), op, async_op)
