@@ -160,17 +160,25 @@ _INSTALL = {"cuda12": 'pip install nvidia-cuda-nvcc-cu12 (in the "test" extra)',
             "cuda13": 'pip install "minidl[cuda13]" nvidia-cuda-nvcc'}
 
 
+def in_use() -> Toolchain | None:
+    """The installed toolchain whose NVVM numba-cuda loaded (or loads) in this process."""
+    try:
+        from numba.cuda import cuda_paths
+
+        nvvm = cuda_paths.get_cuda_paths()["nvvm"].info
+    except Exception:
+        return None
+    return next((tc for tc in installed() if _same(tc.nvvm, nvvm)), None)
+
+
 def _current() -> Toolchain:
-    """The toolchain numba-cuda uses in this process (found in LAYOUTS, else its own paths)."""
+    """in_use(), else a Toolchain of numba-cuda's own NVVM, libdevice and ptxas_path()."""
     from numba.cuda import cuda_paths
 
     from . import ptx
 
-    nvvm = cuda_paths.get_cuda_paths()["nvvm"].info
-    for tc in installed():
-        if _same(tc.nvvm, nvvm):
-            return tc
-    return Toolchain("default", nvvm, match_libdevice() or "", ptx.ptxas_path() or "")
+    return in_use() or Toolchain("default", cuda_paths.get_cuda_paths()["nvvm"].info,
+                                 match_libdevice() or "", ptx.ptxas_path() or "")
 
 
 def isa(ptx_text: str) -> tuple[int, int]:
