@@ -1,0 +1,122 @@
+"""The CUDA 12 PTX tier, and what LeNet-5's first training step compiles.
+
+A kernel of every family (minidl.cuda.toolchains.REPRESENTATIVE) compiles with the CUDA 12
+toolchain (PyPI's nvidia-cuda-nvcc-cu12: NVVM, libdevice, ptxas; the test extra installs it beside
+numba-cuda[cu13]'s) for sm_80 and sm_90 to PTX ISA 8.x, which CUDA 12 drivers load, and that
+toolchain's ptxas assembles it with no spills.  numba-cuda loads one NVVM per process, so every
+compile runs in a fresh subprocess (nothing cached between runs).
+
+Runs WITHOUT NUMBA_ENABLE_CUDASIM (the step-kernels helper starts its own simulator process):
+    python -m pytest -q -m ptx tests/test_ptx_cuda12.py
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.ptx
+
+_SIM = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARCHS = ((8, 0), (9, 0))
+
+
+@pytest.fixture(scope="module")
+def toolchains():
+    if _SIM:
+        pytest.skip("compile_ptx does not work under NUMBA_ENABLE_CUDASIM")
+    pytest.importorskip("numba_cuda")
+    from minidl.cuda import toolchains
+
+    return toolchains
+
+
+@pytest.fixture(scope="module")
+def cuda12(toolchains):
+    if toolchains.find("cuda12") is None:
+        pytest.skip("CUDA 12 toolchain not installed (pip install nvidia-cuda-nvcc-cu12: the "
+                    "test extra)")
+    return toolchains.compile_kernels(toolchains.REPRESENTATIVE, ARCHS, toolchain="cuda12")
+
+
+def test_the_cuda12_nvvm_libdevice_and_ptxas_did_the_work(toolchains, cuda12):
+    tc = toolchains.find("cuda12")
+    assert os.path.samefile(cuda12["nvvm"], tc.nvvm), cuda12["nvvm"]
+    assert os.path.samefile(cuda12["libdevice"], tc.libdevice), cuda12["libdevice"]
+    assert cuda12["ptxas"] == tc.ptxas
+    assert re.fullmatch(r"12\.\d+", cuda12["release"]), cuda12["release"]
+
+
+def test_every_family_compiles_to_a_ptx_isa_cuda12_drivers_load(toolchains, cuda12):
+    import minidl
+
+    rows = {(r["name"], tuple(r["cc"])): r for r in cuda12["rows"]}
+    assert set(rows) == {(n, cc) for n in toolchains.REPRESENTATIVE for cc in ARCHS}
+    for (name, cc), r in rows.items():
+        isa = tuple(r["isa"])
+        assert isa[0] == 8, f"{name} sm_{cc[0]}{cc[1]}: PTX ISA {isa} is not CUDA 12's (8.x)"
+        assert minidl.cuda.isa_driver(isa)[0] == 12
+        assert r["target"] == f"sm_{cc[0]}{cc[1]}", r
+
+
+def test_cuda12_ptxas_assembles_every_kernel_without_spills(cuda12):
+    for r in cuda12["rows"]:
+        where = f"{r['name']} sm_{r['cc'][0]}{r['cc'][1]} (CUDA {cuda12['release']} ptxas): {r}"
+        assert r["entries"] == 1, where
+        assert r["spill_stores"] == 0 and r["spill_loads"] == 0, "spills in " + where
+        assert r["stack"] == 0, "local-memory stack frame in " + where
+
+
+def test_the_representative_set_has_a_kernel_of_every_family(toolchains):
+    from minidl.cuda import inventory
+
+    module = {n: f.__module__.rsplit(".", 1)[-1] for n, f, _, _ in inventory.kernels()}
+    assert set(toolchains.REPRESENTATIVE) <= set(module), "renamed kernels"
+    families = {module[n] for n in toolchains.REPRESENTATIVE}
+    assert families >= {"elementwise", "reduce", "matmul", "conv", "pool", "lrn", "loss",
+                        "dropout", "optim"}
+    convs = {n.split("[")[0] for n in toolchains.REPRESENTATIVE if module[n] == "conv"}
+    assert convs == {"conv2d_fwd", "conv2d_grad_input", "conv2d_grad_weight"}
+
+
+def test_default_toolchain_links_its_own_libdevice(toolchains):
+    # with nvidia-cuda-nvcc-cu12 installed, numba-cuda alone would link CUDA 12's libdevice into
+    # CUDA 13 NVVM output; minidl.cuda.ptx puts back the libdevice of the NVVM it loaded
+    rep = toolchains.compile_kernels(["map_contig[tanh,float32]"], archs=((8, 0),))
+    nvvm, lib = os.path.realpath(rep["nvvm"]), os.path.realpath(rep["libdevice"])
+    kit = os.path.dirname(os.path.dirname(nvvm))  # nvidia/cu13, nvidia/cuda_nvcc/nvvm, ...
+    assert os.path.commonpath([kit, lib]) == kit, (nvvm, lib)
+    if rep["toolchain"] == "cuda13":
+        assert rep["rows"][0]["isa"][0] == 9
+
+
+def test_first_training_step_of_lenet5_kernel_set(toolchains):
+    names = toolchains.step_kernels("lenet5", "paper", 64)
+    assert not [n for n in names if n.startswith("?")], names
+    assert len(names) == len(set(names)) >= 20
+    stems = {n.split("[")[0] for n in names}
+    assert stems >= {"conv2d_fwd", "conv2d_grad_input", "conv2d_grad_weight", "matmul",
+                     "ce_fwd", "ce_bwd", "avg_pool_fwd", "avg_pool_bwd", "optim.sgd"}
+    # every name is compilable: the inventory lists it (or it is a strided map of another rank)
+    from minidl.cuda import inventory
+
+    listed = {n for n, *_ in inventory.kernels()}
+    assert all(n in listed or n.startswith("map_strided[") for n in names)
+
+
+@pytest.mark.slow
+def test_info_reports_the_first_step_compile_time():
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    res = subprocess.run([sys.executable, "-m", "minidl.cli", "info", "--no-ptx",
+                          "--compile-time"], env=env, capture_output=True, text=True, cwd=ROOT,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr
+    m = re.search(r"first training step of LeNet-5 compiles (\d+) kernels in ([\d.]+) s",
+                  res.stdout)
+    assert m, res.stdout
+    assert int(m.group(1)) >= 20 and float(m.group(2)) > 0
+    assert "not in the inventory" not in res.stdout
