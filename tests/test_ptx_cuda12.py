@@ -35,37 +35,29 @@ def toolchains():
     return toolchains
 
 
-@pytest.fixture(scope="module")
-def cuda12(toolchains):
-    if toolchains.find("cuda12") is None:
-        pytest.skip("CUDA 12 toolchain not installed (pip install nvidia-cuda-nvcc-cu12: the "
-                    "test extra)")
-    return toolchains.compile_kernels(toolchains.REPRESENTATIVE, ARCHS, toolchain="cuda12")
-
-
-def test_the_cuda12_nvvm_libdevice_and_ptxas_did_the_work(toolchains, cuda12):
-    tc = toolchains.find("cuda12")
-    assert os.path.samefile(cuda12["nvvm"], tc.nvvm), cuda12["nvvm"]
-    assert os.path.samefile(cuda12["libdevice"], tc.libdevice), cuda12["libdevice"]
-    assert cuda12["ptxas"] == tc.ptxas
-    assert re.fullmatch(r"12\.\d+", cuda12["release"]), cuda12["release"]
-
-
-def test_every_family_compiles_to_a_ptx_isa_cuda12_drivers_load(toolchains, cuda12):
+def test_cuda12_toolchain_compiles_a_kernel_of_every_family(toolchains):
+    # one test, so that `pytest -n 2` compiles the set once
     import minidl
 
-    rows = {(r["name"], tuple(r["cc"])): r for r in cuda12["rows"]}
+    tc = toolchains.find("cuda12")
+    if tc is None:
+        pytest.skip("CUDA 12 toolchain not installed (pip install nvidia-cuda-nvcc-cu12: the "
+                    "test extra)")
+    rep = toolchains.compile_kernels(toolchains.REPRESENTATIVE, ARCHS, toolchain="cuda12")
+    # CUDA 12's NVVM, libdevice and ptxas did the work
+    assert os.path.samefile(rep["nvvm"], tc.nvvm), rep["nvvm"]
+    assert os.path.samefile(rep["libdevice"], tc.libdevice), rep["libdevice"]
+    assert rep["ptxas"] == tc.ptxas
+    assert re.fullmatch(r"12\.\d+", rep["release"]), rep["release"]
+    rows = {(r["name"], tuple(r["cc"])): r for r in rep["rows"]}
     assert set(rows) == {(n, cc) for n in toolchains.REPRESENTATIVE for cc in ARCHS}
     for (name, cc), r in rows.items():
-        isa = tuple(r["isa"])
-        assert isa[0] == 8, f"{name} sm_{cc[0]}{cc[1]}: PTX ISA {isa} is not CUDA 12's (8.x)"
-        assert minidl.cuda.isa_driver(isa)[0] == 12
-        assert r["target"] == f"sm_{cc[0]}{cc[1]}", r
-
-
-def test_cuda12_ptxas_assembles_every_kernel_without_spills(cuda12):
-    for r in cuda12["rows"]:
-        where = f"{r['name']} sm_{r['cc'][0]}{r['cc'][1]} (CUDA {cuda12['release']} ptxas): {r}"
+        where = f"{name} sm_{cc[0]}{cc[1]} (CUDA {rep['release']}): {r}"
+        # a PTX ISA that CUDA 12 drivers load, for the right target
+        assert r["isa"][0] == 8, "PTX ISA is not CUDA 12's (8.x) in " + where
+        assert minidl.cuda.isa_driver(tuple(r["isa"]))[0] == 12, where
+        assert r["target"] == f"sm_{cc[0]}{cc[1]}", where
+        # CUDA 12's ptxas assembles it without spills
         assert r["entries"] == 1, where
         assert r["spill_stores"] == 0 and r["spill_loads"] == 0, "spills in " + where
         assert r["stack"] == 0, "local-memory stack frame in " + where
