@@ -302,6 +302,8 @@ def _step_kernels_worker(model: str, variant: str | None, batch: int, sms: int) 
         known.setdefault((_fingerprint(fn), sig_str(sig)), name)
     names = []
     for key, k in _common._KERNELS.items():
+        if id(k) not in built:  # built before this function ran: not part of the step
+            continue
         pyfunc, sig = built[id(k)]
         name = known.get((_fingerprint(pyfunc), sig_str(sig)))
         if name is None and key[0] == "map" and key[3] > 0:  # a rank the inventory skips
