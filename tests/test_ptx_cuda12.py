@@ -112,3 +112,14 @@ def test_info_reports_the_first_step_compile_time():
     assert m, res.stdout
     assert int(m.group(1)) >= 20 and float(m.group(2)) > 0
     assert "not in the inventory" not in res.stdout
+
+
+def test_info_compile_time_without_numba_cuda_says_so(monkeypatch, capsys):
+    import minidl
+    from minidl import cli
+
+    monkeypatch.setattr(minidl.cuda, "has_numba_cuda", lambda: False)
+    assert cli.main(["info", "--no-ptx", "--compile-time"]) == 0
+    out = capsys.readouterr().out
+    assert "first-step compile time: not measured (needs numba-cuda" in out
+    assert out.count('pip install "minidl[cuda]"') == 1
