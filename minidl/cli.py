@@ -4,7 +4,8 @@
                  [--epochs N] [--batch-size N] [--lr X] [--workers N] [--checkpoint PATH]
                  [--resume PATH] [--seed N] [--out DIR] [--dry-run N] [--subset N]
                  [--distributed]     (under mpiexec / srun: data-parallel over the MPI ranks)
-    minidl info [--no-ptx]      versions, devices, simulator or GPU, do all kernels compile to PTX
+    minidl info [--no-ptx] [--compile-time]   versions, devices, simulator or GPU, toolchains
+                 and their PTX ISA, do all kernels compile to PTX, LeNet-5's first-step compile time
 
 Data (`--data`): a folder of MNIST IDX files, of CIFAR-10 batches (binary or python), or an image
 folder (class subfolders, optionally under train/ and val/ or test/; decoded into memory once,
@@ -229,6 +230,54 @@ def _version(mod: str) -> str:
         return "not installed"
 
 
+def _other_toolchains(args) -> None:
+    """A line per CUDA toolchain installed beside the one numba-cuda uses (the test extra puts
+    CUDA 12's beside CUDA 13's) with the PTX ISA it emits: a subprocess each, skipped by
+    --no-ptx."""
+    import minidl
+    from .cuda import toolchains
+
+    if minidl.cuda.is_simulator():
+        return
+    current = toolchains.in_use()
+    for tc in toolchains.installed():
+        if tc == current:
+            continue
+        head = f"{tc.name} toolchain beside it (CUDA {tc.release()})"
+        if args.no_ptx:
+            print(f"  {head}: PTX ISA not probed (--no-ptx)")
+            continue
+        try:
+            rep = toolchains.compile_kernels(["fill[float32]"], archs=((8, 0),),
+                                             toolchain=tc.name, timeout=args.ptx_timeout)
+        except Exception as e:
+            print(f"  {head}: cannot compile ({type(e).__name__}: {str(e)[-200:]})")
+            continue
+        isa = tuple(rep["rows"][0]["isa"])
+        need = minidl.cuda.isa_driver(isa)
+        print(f"  {head}: PTX ISA {isa[0]}.{isa[1]} (a CUDA {need[0]}.{need[1]}+ driver "
+              "JIT-loads it)")
+
+
+def _first_step_compile_time() -> None:
+    """Compile, in fresh processes, the kernels LeNet-5's first training step needs (found by
+    running the step under the simulator with kernel bodies skipped) and print how long."""
+    from .cuda import toolchains
+
+    print("first-step compile time (LeNet-5 paper, batch 64, sm_80; fresh process, no cache) ...",
+          flush=True)
+    try:
+        r = toolchains.first_step_compile_time("lenet5", "paper", 64)
+    except Exception as e:
+        print(f"  not measured: {type(e).__name__}: {str(e)[-300:]}")
+        return
+    unknown = f"; {len(r['unknown'])} not in the inventory, not compiled" if r["unknown"] else ""
+    print(f"  first training step of LeNet-5 compiles {r['kernels']} kernels in "
+          f"{r['nvvm_s'] + r['ptxas_s']:.1f} s (NVVM {r['nvvm_s']:.1f} s + ptxas "
+          f"{r['ptxas_s']:.1f} s with CUDA {r['release']}{unknown}; {r['seconds']:.1f} s wall "
+          "with the process start; cached on a GPU by cache=True)")
+
+
 def cmd_info(args) -> int:
     import minidl
 
@@ -241,9 +290,12 @@ def cmd_info(args) -> int:
     sim_env = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
     if not minidl.cuda.has_numba_cuda():  # say it once; never compile on numba's built-in target
         print(f"  cuda: not available: {minidl.cuda.unavailable_reason()}")
+        if args.compile_time:
+            print("first-step compile time: not measured (needs numba-cuda, see above)")
         return 0
     for line in minidl.cuda.toolchain_report():
         print(f"  {line}")
+    _other_toolchains(args)
     try:
         avail = minidl.cuda.is_available()
         if avail:
@@ -255,6 +307,8 @@ def cmd_info(args) -> int:
                   "numba's simulator)" if not sim_env else "  cuda: not available")
     except Exception as e:  # pragma: no cover - depends on the machine
         print(f"  cuda: error while probing: {type(e).__name__}: {e}")
+    if args.compile_time:
+        _first_step_compile_time()
     if args.no_ptx:
         return 0
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
@@ -399,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="versions, devices, PTX compile check")
     i.add_argument("--no-ptx", action="store_true", help="skip the PTX compile check")
     i.add_argument("--ptx-timeout", type=float, default=900.0)
+    i.add_argument("--compile-time", action="store_true", help="measure what compiling the "
+                   "kernels of LeNet-5's first training step takes (about 10-30 s)")
     i.set_defaults(func=cmd_info)
     return ap
 

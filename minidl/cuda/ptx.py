@@ -45,7 +45,8 @@ def _tool_path(tool: str) -> str | None:
 
 
 def ptxas_path() -> str | None:
-    """ptxas from the `nvidia` pip packages (cu13/cu12 layouts), else $PATH, else None."""
+    """ptxas from the `nvidia` pip packages (cu13 before cu12: nvidia/cu13 sorts before
+    nvidia/cuda_nvcc), else $PATH, else None.  minidl.cuda.toolchains picks one explicitly."""
     return _tool_path("ptxas")
 
 
@@ -85,6 +86,9 @@ def _require_compiler():
     if mcuda.is_simulator():
         raise RuntimeError("minidl.cuda.ptx: compile_ptx does not work under the CUDA simulator; "
                            "run without NUMBA_ENABLE_CUDASIM")
+    from . import toolchains
+
+    toolchains.match_libdevice()  # NVVM and libdevice of one toolkit (see toolchains)
 
 
 def compile_ptx(pyfunc, sig, cc=(8, 0), options=None) -> str:
@@ -157,9 +161,10 @@ def parse_ptxas(text: str) -> dict:
     return out
 
 
-def ptxas(ptx: str, cc=(8, 0)) -> dict:
-    """Assemble `ptx` for sm_XY with `ptxas -v`; the parsed report (see parse_ptxas) + "log"."""
-    exe = ptxas_path()
+def ptxas(ptx: str, cc=(8, 0), exe: str | None = None) -> dict:
+    """Assemble `ptx` for sm_XY with `ptxas -v` (`exe`, default ptxas_path()); the parsed
+    report (see parse_ptxas) + "log"."""
+    exe = exe or ptxas_path()
     if exe is None:
         raise RuntimeError('ptxas not found: pip install "nvidia-cuda-nvcc" (cu13) or put ptxas '
                            "on PATH")
