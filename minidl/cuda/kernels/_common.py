@@ -142,7 +142,15 @@ def cached_kernel(key, build: Callable):
 CACHE = not SIMULATOR and os.environ.get("MINIDL_CUDA_CACHE", "1") != "0"
 
 
+_LIBDEVICE_MATCHED: list = []
+
+
 def _jit(pyfunc, sig, options):
+    if not SIMULATOR and not _LIBDEVICE_MATCHED:  # two CUDA wheels side by side (the test extra)
+        from .. import toolchains
+
+        toolchains.match_libdevice()
+        _LIBDEVICE_MATCHED.append(True)
     if CACHE:
         try:
             return cuda.jit(sig, cache=True, **options)(pyfunc)
