@@ -530,7 +530,7 @@ class Tensor:
 
     def sign(self):
         """-1, 0 or 1 per element (not differentiable)."""
-        return Tensor._wrap(self._backend.map("sign", [self._data]), self._device)
+        return ew.Pointwise.apply("sign", self)
 
     def relu(self):
         """max(self, 0), elementwise."""
