@@ -507,3 +507,31 @@ def _log_sigmoid_grad(T):
             return g * e / (one + e)
         return g / (one + math.exp(x))
     return f
+
+
+@_register(1, floating_only=True, grad="silu_grad", saves="input")
+def _silu(T):
+    """x * sigmoid(x) (SiLU, swish)."""
+    one, zero = T(1), T(0)
+
+    def f(x):
+        if x >= zero:  # exp's argument stays <= 0, as in sigmoid
+            return x / (one + math.exp(-x))
+        e = math.exp(x)
+        return x * e / (one + e)
+    return f
+
+
+@_register(2, floating_only=True)
+def _silu_grad(T):
+    """g * s * (1 + x (1 - s)) with s = sigmoid(x)."""
+    one, zero = T(1), T(0)
+
+    def f(g, x):
+        if x >= zero:
+            s = one / (one + math.exp(-x))
+        else:
+            e = math.exp(x)
+            s = e / (one + e)
+        return g * s * (one + x * (one - s))
+    return f
