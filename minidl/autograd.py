@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import types
 import weakref
 
 from .device import backend_for
@@ -92,6 +93,18 @@ _FREED = ("Trying to backward through the graph a second time (or directly acces
           "calling backward.")
 
 
+_EMPTY = types.MappingProxyType({})
+
+
+def mutable(node, name: str) -> dict:
+    """node's `_hooks` or `_retained` dict, made its own on first write."""
+    d = getattr(node, name)
+    if d is _EMPTY:
+        d = {}
+        setattr(node, name, d)
+    return d
+
+
 class Node:
     """One recorded call of a Function; also the `ctx` its forward and backward receive."""
 
@@ -106,11 +119,14 @@ class Node:
     _in_meta: tuple = ()   # per input: (shape, dtype, device) of a tensor, None otherwise
     _out_meta: tuple = ()  # per output: (shape, dtype, device) of a tensor, None otherwise
     _pending = None        # an Op's forward saved arrays; Op.apply resolves them to tensors
+    # output_nr -> [hook(grad) -> grad | None], and output_nr -> weakref to a non-leaf tensor
+    # that retains grad: few nodes have either, so both start as one shared empty mapping
+    # (writers go through mutable())
+    _hooks = _EMPTY
+    _retained = _EMPTY
 
     def __init__(self, fn_cls):
         self._fn = fn_cls
-        self._hooks: dict = {}       # output_nr -> [hook(grad) -> grad | None]
-        self._retained: dict = {}    # output_nr -> weakref to a non-leaf tensor that retains grad
 
     def name(self) -> str:
         """The node's display name, e.g. "MulBackward0"."""
@@ -124,7 +140,7 @@ class Node:
         """Save tensors for backward (read back as `saved_tensors`); in-place changes to them are
         detected."""
         if self._pending is not None:  # inside an Op's forward: arrays, resolved after it returns
-            self._pending[:] = tensors
+            self._pending = tensors
             return
         if not self._record:  # no graph: no alias, and no old-value copy for an in-place op
             self._saved = [None if t is None else (t, t._version.value) for t in tensors]
@@ -400,7 +416,7 @@ class Op(Function):
         st = _state
         enabled = st.enabled
         record = enabled and True in needs
-        ctx._pending = pending = []  # without a graph, whatever forward saves is dropped
+        ctx._pending = ()  # without a graph, whatever forward saves is dropped
         if not record:
             ctx._record = False
         if enabled:
@@ -424,6 +440,7 @@ class Op(Function):
             outs.append(o)
         if not record:
             return tuple(outs) if is_tuple else outs[0]
+        pending = ctx._pending
         ctx._pending = None
         edges, meta = [], []
         for a, n in zip(args, needs):
@@ -449,21 +466,25 @@ class Op(Function):
                 o._requires_grad = True
         ctx._out_meta = tuple(meta)
         if pending:
-            ctx.save_for_backward(*[_owner(s, tensors, outs, dev) for s in pending])
+            # each saved array as the tensor it is (an input or output: in-place changes to it
+            # are detected), else as a new tensor
+            saved = []
+            for s in pending:
+                if s is not None:
+                    for t in tensors:
+                        if t._data is s:
+                            s = t
+                            break
+                    else:
+                        for t in outs:
+                            if t is not None and t._data is s:
+                                s = t
+                                break
+                        else:
+                            s = T._wrap(s, dev)
+                saved.append(s)
+            ctx.save_for_backward(*saved)
         return tuple(outs) if is_tuple else outs[0]
-
-
-def _owner(arr, inputs, outputs, dev):
-    """The tensor whose array `arr` is (an input or an output), else a new tensor around it."""
-    if arr is None:
-        return None
-    for t in inputs:
-        if t._data is arr:
-            return t
-    for t in outputs:
-        if t is not None and t._data is arr:
-            return t
-    return _Tensor._wrap(arr, dev)
 
 
 def _device_error(cls, a, b):
@@ -513,7 +534,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None
         else:
             targets.add(t._grad_fn)
             if t._output_nr not in t._grad_fn._retained:
-                t._grad_fn._retained[t._output_nr] = weakref.ref(t)  # fill .grad for this call
+                # fill .grad for this call
+                mutable(t._grad_fn, "_retained")[t._output_nr] = weakref.ref(t)
                 captured.append(t)
     try:
         _run(roots, bool(retain_graph), only, targets | only)
