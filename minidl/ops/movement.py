@@ -10,12 +10,13 @@ because every op and kernel takes contiguous arrays; writes through it are writt
 root, and every write to the storage refreshes the copies of its live non-contiguous views
 (`_version.views`), so both kinds behave as shared memory.  See docs/autograd.md.
 
-The ops that compute new arrays are `Op`s (forward on backend arrays).  Two kinds stay
-tensor-level `Function`s, the one exception to the array boundary: the view ops (Reshape,
-AsStrided, Expand), whose output is a tensor that shares its input's storage record (version
-counter, `_view`, `_base`) -- Op.apply wraps every new array as a tensor with storage of its own,
-and a view's array is a new array object, not its input's; and ToDevice, whose output lives on
-another device than its input while an Op runs on one device.
+The ops that compute new arrays are `Op`s (forward on backend arrays), and so are the nodes of
+in-place writes (CopySlices, Overwritten: their output is an input's own array, which Op.apply
+aliases).  Views are the one exception to the array boundary: Reshape, AsStrided and Expand stay
+tensor-level `Function`s, because their output must share the input's storage record (version
+counter, `_view`, `_base`) while Op.apply gives every array it did not receive a storage of its
+own, and a view's array is a new array object.  ToDevice is a `Function` for another reason: its
+output lives on another device, and an Op runs on one.
 """
 from __future__ import annotations
 
