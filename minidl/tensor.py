@@ -11,7 +11,8 @@ import numpy as np
 
 from . import autograd, dtypes
 from .device import CPU, Device, backend_for, to_device
-from .errors import DeviceError
+from .errors import DeviceError, ShapeError
+from .ops._base import norm_dim
 
 
 class _Version:
@@ -98,7 +99,6 @@ class Tensor:
         """The shape as a tuple, or the size of dimension `dim` (negative counts from the end)."""
         if dim is None:
             return self.shape
-        from .ops._base import norm_dim
         return self.shape[norm_dim("size", dim, max(self.ndim, 1))] if self.ndim else 1
 
     @property
@@ -795,7 +795,6 @@ class Tensor:
         else:
             res = fn(self, *args)
         if tuple(res.shape) != self.shape:
-            from .errors import ShapeError
             raise ShapeError(f"{op}: output with shape {list(self.shape)} doesn't match the "
                              f"broadcast shape {list(res.shape)}")
         if res._dtype is not self._dtype:
