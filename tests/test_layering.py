@@ -106,8 +106,8 @@ def test_cuda_backend_loads_without_the_cpu_backend_in_a_fresh_interpreter():
 
 
 # ---- the op boundary (docs/architecture.md, "How one op runs") ---------------------------------
-VIEW_FUNCTIONS = {"ViewOfBase", "CopySlices", "Overwritten", "Reshape", "AsStrided", "Expand",
-                  "ToDevice"}  # tensor-level: their output shares storage or crosses devices
+# tensor-level: a view's output shares its input's storage record; ToDevice crosses devices
+VIEW_FUNCTIONS = {"Reshape", "AsStrided", "Expand", "ToDevice"}
 
 
 def _ops_files():
