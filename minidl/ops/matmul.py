@@ -14,8 +14,9 @@ class BatchedMatmul(Op):
     def forward(ctx, a, b):
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None,
                               b if ctx.needs_input_grad[0] else None)
-        batch = tuple(a.shape[:-2])
-        m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+        sa = tuple(a.shape)  # a plain tuple: the simulator's shape refuses negative indices
+        batch = sa[:-2]
+        m, k, n = sa[-2], sa[-1], b.shape[len(sa) - 1]
         nb = 1
         for s in batch:
             nb *= s
