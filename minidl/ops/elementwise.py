@@ -8,7 +8,7 @@ there plus its F./nn. entry in minidl/nn/activation.py and one row in the op tab
 from __future__ import annotations
 
 from .. import dtypes
-from .. import tensor as _tensor
+from ..tensor import Tensor  # defined before tensor.py imports the ops
 from .. import creation as _creation  # after tensor: creation imports Tensor
 from ..autograd import Op
 from ..backend.shared.scalar import FUNCTIONS as _SCALAR
@@ -53,7 +53,6 @@ def unary(name: str, x, params=()):
 # ---- binary -------------------------------------------------------------------------------------
 def _operands(op: str, a, b, want_float=False):
     """Both operands as tensors of one dtype on one device (python scalars become 0-d tensors)."""
-    Tensor = _tensor.Tensor
     dt = result_dtype(a, b)
     if want_float and not dt.is_floating_point:
         dt = dtypes.float32
@@ -71,7 +70,7 @@ def _operands(op: str, a, b, want_float=False):
 
 def _scalar(value, dt, dev):
     """A python number as a 0-d tensor of dtype dt on dev (the full((), value) of _operands)."""
-    return _tensor.Tensor._wrap(backend_for(dev).full((), value, dt.np), dev)
+    return Tensor._wrap(backend_for(dev).full((), value, dt.np), dev)
 
 
 def unbroadcast(g, shape: tuple):
@@ -237,7 +236,7 @@ _BINARY = {"add": Add, "sub": Sub, "mul": Mul, "div": Div, "pow": Pow,
 
 
 def binary(name: str, a, b):
-    T = _tensor.Tensor
+    T = Tensor
     # fast path (most calls): two tensors of one floating dtype, shape and device need no
     # promotion, broadcast or device check
     if (isinstance(a, T) and isinstance(b, T) and a._dtype is b._dtype
@@ -268,7 +267,6 @@ def compare(name: str, a, b):
 
 
 def logical(name: str, a, b=None):
-    Tensor = _tensor.Tensor
     if b is None:
         return Pointwise.apply(name, a.bool())
     a = a.bool() if isinstance(a, Tensor) else a
@@ -308,7 +306,6 @@ class Where(Op):
 
 def where(cond, a, b):
     """Elements of `a` where `cond`, else of `b` (all three broadcast)."""
-    Tensor = _tensor.Tensor
     if not isinstance(cond, Tensor):
         raise TypeError("where(): argument 'condition' must be a Tensor")
     if cond.dtype is not dtypes.bool_:
@@ -324,7 +321,6 @@ def where(cond, a, b):
 
 def pow(x, exponent):
     """x ** exponent; a python-number exponent uses the scalar kernel."""
-    Tensor = _tensor.Tensor
     if isinstance(x, Tensor) and not isinstance(exponent, Tensor):
         if not x.dtype.is_floating_point:
             x = x.float()
@@ -377,7 +373,6 @@ def clamp(x, min=None, max=None):
     float)."""
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
-    Tensor = _tensor.Tensor
     dt = x.dtype
     for bound in (min, max):
         if bound is not None and not isinstance(bound, Tensor):

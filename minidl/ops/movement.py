@@ -25,7 +25,7 @@ import weakref
 import numpy as np
 
 from .. import dtypes
-from .. import tensor as _tensor
+from ..tensor import Tensor  # defined before tensor.py imports the ops
 from .. import creation as _creation  # after tensor: creation imports Tensor
 from ..autograd import Function, Op, enable_grad, is_grad_enabled, no_grad
 from ..device import backend_for
@@ -104,7 +104,7 @@ def _make_view(x, shape, strides, offset):
         elif len(views) >= 16:
             views[:] = [e for e in views if e[0]() is not None]
         views.append((weakref.ref(data), (shape, strides, offset)))
-    out = _tensor.Tensor._wrap(data, x.device)
+    out = Tensor._wrap(data, x.device)
     out._version = ver
     out._view = (shape, strides, offset, copy)
     out._base = x._base if x._base is not None else x
@@ -118,7 +118,7 @@ def _contiguous_view(x, shape):
     v = x._view
     if v is None and ver.root is not x._data:
         ver.root = x._data
-    out = _tensor.Tensor._wrap(x._backend.reshape(x._data, shape), x.device)
+    out = Tensor._wrap(x._backend.reshape(x._data, shape), x.device)
     out._version = ver
     out._view = (shape, None, 0 if v is None else v[2], False)
     out._base = x._base if x._base is not None else x
@@ -294,7 +294,7 @@ class Reshape(Function):
         st = _view_strides(v[0], v[1], shape)
         if st is None:  # a non-viewable reshape of a strided view copies, like torch
             B = x._backend
-            return _tensor.Tensor._wrap(B.reshape(B.copy(x._data), shape), x.device)
+            return Tensor._wrap(B.reshape(B.copy(x._data), shape), x.device)
         return _make_view(x, shape, st, v[2])
 
     @staticmethod
@@ -472,7 +472,7 @@ class Take(Op):
 
 def _index_array(idx, size: int, dim: int):
     """An integer-array index as host int64 (negatives wrapped), bounds-checked like torch."""
-    if isinstance(idx, _tensor.Tensor):
+    if isinstance(idx, Tensor):
         if idx.dtype is dtypes.bool_:
             raise IndexError("boolean tensor indices must be handled before _index_array")
         arr = idx._backend.to_numpy(idx._data)
@@ -491,7 +491,6 @@ def _index_array(idx, size: int, dim: int):
 
 def _expand_bool(index, x):
     """Replace bool masks by the integer arrays of their True positions (numpy semantics)."""
-    Tensor = _tensor.Tensor
     out = []
     for it in index:
         is_bool = (isinstance(it, Tensor) and it.dtype is dtypes.bool_) or \
@@ -506,7 +505,6 @@ def _expand_bool(index, x):
 
 
 def getitem(x, index):
-    Tensor = _tensor.Tensor
     if not isinstance(index, tuple):
         index = (index,)
     index = _expand_bool(index, x)
@@ -594,7 +592,6 @@ def getitem(x, index):
 
 
 def _is_advanced(index) -> bool:
-    Tensor = _tensor.Tensor
     items = index if isinstance(index, tuple) else (index,)
     for it in items:
         if isinstance(it, (np.ndarray, list)):
@@ -642,7 +639,7 @@ def setitem(x, index, value):
     """x[index] = value in place, like torch: basic indexing writes through the view x[index]
     (copy_, so autograd records CopySlices); integer-array indexing writes the last of repeated
     positions (the value never depends on grad mode) and records IndexPut."""
-    if not isinstance(value, _tensor.Tensor):
+    if not isinstance(value, Tensor):
         value = x.new_full((), value)
     same_device("__setitem__", x, value)
     if not _is_advanced(index):
@@ -906,7 +903,7 @@ class ToDevice(Function):
 
     @staticmethod
     def forward(ctx, x, device, non_blocking=False):
-        wrap = _tensor.Tensor._wrap
+        wrap = Tensor._wrap
         ctx.src = x.device
         if x.device.type == "cpu":
             B = backend_for(device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from .. import dtypes
-from .. import tensor as _tensor
+from ..tensor import Tensor  # defined before tensor.py imports the ops
 from .. import creation as _creation  # after tensor: creation imports Tensor
 from ..autograd import Op
 from ..errors import DTypeError
@@ -124,7 +124,7 @@ class AExtreme(Op):
 
 
 def _extreme(name, x, dim=None, keepdim=False):
-    if isinstance(dim, _tensor.Tensor):
+    if isinstance(dim, Tensor):
         return _ew.binary("maximum" if name == "max" else "minimum", x, dim)
     if x.numel() == 0:
         raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() "
