@@ -18,16 +18,12 @@ from __future__ import annotations
 from .. import dtypes
 from .. import creation as _creation
 from ..autograd import Op, no_grad
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, ShapeError, TargetIndexError  # noqa: F401 (re-exported)
 from . import elementwise as _ew
 from ._base import require_float, same_device
 from .reduce import log_softmax
 
 REDUCTIONS = ("none", "mean", "sum")
-
-
-class TargetIndexError(ShapeError, IndexError):
-    """A class-index target outside [0, C) (an IndexError too, like PyTorch's)."""
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -73,15 +69,8 @@ def _check_class_target(op, input, target):
 
 
 def _check_range(target, C, ignore_index):
-    if target.is_cuda:  # no host sync inside a step: checked on the device, raised at the next
-        from ..cuda import checks  # sync (minidl.cuda.checks)
-
-        checks.defer_target_check(target, C, ignore_index)
-        return
-    t = target._backend.to_numpy(target._data).reshape(-1)
-    bad = (t != ignore_index) & ((t < 0) | (t >= C))
-    if bad.any():
-        raise TargetIndexError(f"Target {int(t[bad][0])} is out of bounds.")
+    # on CUDA this is a device-side check raised at the next sync (no host sync inside a step)
+    target._backend.check_class_targets(target._data, C, ignore_index)
 
 
 def _check_weight(op, weight, C, input):
