@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import threading
+import types
 import weakref
 
 from .device import backend_for
+from .errors import DeviceError
 
 class _State(threading.local):
     enabled = True  # per thread; a class default, so reading it is one attribute lookup
@@ -91,6 +93,18 @@ _FREED = ("Trying to backward through the graph a second time (or directly acces
           "calling backward.")
 
 
+_EMPTY = types.MappingProxyType({})
+
+
+def mutable(node, name: str) -> dict:
+    """node's `_hooks` or `_retained` dict, made its own on first write."""
+    d = getattr(node, name)
+    if d is _EMPTY:
+        d = {}
+        setattr(node, name, d)
+    return d
+
+
 class Node:
     """One recorded call of a Function; also the `ctx` its forward and backward receive."""
 
@@ -102,13 +116,17 @@ class Node:
     _freed = False
     _record = True      # False: the call records no graph, nothing reads the saved tensors back
     _non_diff: tuple = ()  # outputs marked non-differentiable (compared by identity)
-    _in_meta: tuple = ()   # per input: (shape, dtype) of a tensor, None for anything else
+    _in_meta: tuple = ()   # per input: (shape, dtype, device) of a tensor, None otherwise
     _out_meta: tuple = ()  # per output: (shape, dtype, device) of a tensor, None otherwise
+    _pending = None        # an Op's forward saved arrays; Op.apply resolves them to tensors
+    # output_nr -> [hook(grad) -> grad | None], and output_nr -> weakref to a non-leaf tensor
+    # that retains grad: few nodes have either, so both start as one shared empty mapping
+    # (writers go through mutable())
+    _hooks = _EMPTY
+    _retained = _EMPTY
 
     def __init__(self, fn_cls):
         self._fn = fn_cls
-        self._hooks: dict = {}       # output_nr -> [hook(grad) -> grad | None]
-        self._retained: dict = {}    # output_nr -> weakref to a non-leaf tensor that retains grad
 
     def name(self) -> str:
         """The node's display name, e.g. "MulBackward0"."""
@@ -121,6 +139,9 @@ class Node:
     def save_for_backward(self, *tensors) -> None:
         """Save tensors for backward (read back as `saved_tensors`); in-place changes to them are
         detected."""
+        if self._pending is not None:  # inside an Op's forward: arrays, resolved after it returns
+            self._pending = tensors
+            return
         if not self._record:  # no graph: no alias, and no old-value copy for an in-place op
             self._saved = [None if t is None else (t, t._version.value) for t in tensors]
             return
@@ -198,9 +219,13 @@ class Node:
         if len(res) != n_in:
             raise RuntimeError(f"function {self.name()} returned an incorrect number of gradients "
                                f"(expected {n_in}, got {len(res)})")
+        T = _Tensor
         for i, (g, meta) in enumerate(zip(res, self._in_meta)):
             if g is None or meta is None:
                 continue
+            if not isinstance(g, T):  # an Op's backward may return backend arrays
+                g = T._wrap(g, meta[2])
+                res = res[:i] + (g,) + res[i + 1:]
             if g._data.shape != meta[0]:
                 raise RuntimeError(f"Function {self.name()} returned an invalid gradient at index "
                                    f"{i} "
@@ -324,7 +349,7 @@ class Function:
                 edges.append((fn, a._output_nr) if fn is not None else (a._accumulator(), 0))
             else:
                 edges.append(None)
-            meta.append((a._data.shape, a._dtype) if isinstance(a, T) else None)
+            meta.append((a._data.shape, a._dtype, a._device) if isinstance(a, T) else None)
         ctx.next_functions = tuple(edges)
         ctx._in_meta = tuple(meta)
         fixed, meta = [], []
@@ -347,6 +372,125 @@ class Function:
             fixed.append(o)
         ctx._out_meta = tuple(meta)
         return tuple(fixed) if is_tuple else fixed[0]
+
+
+class Op(Function):
+    """Base of minidl's own primitives (minidl.ops): forward on backend arrays, backward on
+    Tensors.
+
+    `Op.apply` is the one place where tensors and arrays meet: it checks that the tensor
+    arguments share a device, passes their arrays to `forward(ctx, *args)` with `ctx.backend`
+    (the device's backend module) and `ctx.device` set, wraps the returned array (or tuple of
+    arrays) as tensors, maps the arrays forward gave to `ctx.save_for_backward` back to the
+    input/output tensors they belong to (so an in-place change of one is detected), and records
+    the node.  `backward(ctx, *grads)` gets gradient tensors and `ctx.saved_tensors` as tensors,
+    and returns tensors or backend arrays (wrapped on the input's device), None where no
+    gradient flows."""
+
+    @classmethod
+    def apply(cls, *args):
+        """Run forward on the arguments' arrays and, when an input requires grad under grad mode,
+        record a graph node for backward."""
+        T = _Tensor
+        ctx = Node(cls)
+        needs, arrays, tensors = [], [], []
+        dev = None
+        for a in args:
+            if isinstance(a, T):
+                d = a._device
+                if dev is None:
+                    dev = d
+                elif d is not dev and d != dev:
+                    raise _device_error(cls, dev, d)
+                needs.append(a._requires_grad if a._base is None else a.requires_grad)
+                arrays.append(a._data)
+                tensors.append(a)
+            else:
+                needs.append(False)
+                arrays.append(a)
+        if dev is None:
+            raise TypeError(f"{cls.__name__}.apply: expected at least one tensor argument")
+        needs = ctx.needs_input_grad = tuple(needs)
+        ctx.device = dev
+        ctx.backend = backend_for(dev)
+        st = _state
+        enabled = st.enabled
+        record = enabled and True in needs
+        ctx._pending = ()  # without a graph, whatever forward saves is dropped
+        if not record:
+            ctx._record = False
+        if enabled:
+            st.enabled = False
+            try:
+                out = cls.forward(ctx, *arrays)
+            finally:
+                st.enabled = True
+        else:
+            out = cls.forward(ctx, *arrays)
+        is_tuple = type(out) is tuple
+        outs = []
+        for o in (out if is_tuple else (out,)):
+            if o is not None:
+                for t in tensors:
+                    if o is t._data:  # an input's array returned as is: the same storage
+                        o = t._alias()
+                        break
+                else:
+                    o = T._wrap(o, dev)
+            outs.append(o)
+        if not record:
+            return tuple(outs) if is_tuple else outs[0]
+        pending = ctx._pending
+        ctx._pending = None
+        edges, meta = [], []
+        for a, n in zip(args, needs):
+            if n:
+                fn = a._grad_fn
+                edges.append((fn, a._output_nr) if fn is not None else (a._accumulator(), 0))
+            else:
+                edges.append(None)
+            meta.append((a._data.shape, a._dtype, dev) if isinstance(a, T) else None)
+        ctx.next_functions = tuple(edges)
+        ctx._in_meta = tuple(meta)
+        non_diff = ctx._non_diff
+        meta = []
+        for i, o in enumerate(outs):
+            if o is None:
+                meta.append(None)
+                continue
+            dt = o._dtype
+            meta.append((o._data.shape, dt, dev))
+            if dt.is_floating_point and not (non_diff and any(o._data is x for x in non_diff)):
+                o._grad_fn = ctx
+                o._output_nr = i
+                o._requires_grad = True
+        ctx._out_meta = tuple(meta)
+        if pending:
+            # each saved array as the tensor it is (an input or output: in-place changes to it
+            # are detected), else as a new tensor
+            saved = []
+            for s in pending:
+                if s is not None:
+                    for t in tensors:
+                        if t._data is s:
+                            s = t
+                            break
+                    else:
+                        for t in outs:
+                            if t is not None and t._data is s:
+                                s = t
+                                break
+                        else:
+                            s = T._wrap(s, dev)
+                saved.append(s)
+            ctx.save_for_backward(*saved)
+        return tuple(outs) if is_tuple else outs[0]
+
+
+def _device_error(cls, a, b):
+    return DeviceError("Expected all tensors to be on the same device, but found at least two "
+                       f"devices, {a} and {b}! (when checking arguments for "
+                       f"{cls.__name__.lower()})")
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None:
@@ -390,7 +534,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None
         else:
             targets.add(t._grad_fn)
             if t._output_nr not in t._grad_fn._retained:
-                t._grad_fn._retained[t._output_nr] = weakref.ref(t)  # fill .grad for this call
+                # fill .grad for this call
+                mutable(t._grad_fn, "_retained")[t._output_nr] = weakref.ref(t)
                 captured.append(t)
     try:
         _run(roots, bool(retain_graph), only, targets | only)

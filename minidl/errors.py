@@ -13,5 +13,9 @@ class DeviceError(RuntimeError):
     """Tensors on different devices, or a device that is not available."""
 
 
+class TargetIndexError(ShapeError, IndexError):
+    """A class-index target outside [0, C) (an IndexError too, like PyTorch's)."""
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be loaded: truncated, corrupt, foreign or too new."""

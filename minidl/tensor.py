@@ -11,7 +11,8 @@ import numpy as np
 
 from . import autograd, dtypes
 from .device import CPU, Device, backend_for, to_device
-from .errors import DeviceError
+from .errors import DeviceError, ShapeError
+from .ops._base import norm_dim
 
 
 class _Version:
@@ -98,7 +99,6 @@ class Tensor:
         """The shape as a tuple, or the size of dimension `dim` (negative counts from the end)."""
         if dim is None:
             return self.shape
-        from .ops._base import norm_dim
         return self.shape[norm_dim("size", dim, max(self.ndim, 1))] if self.ndim else 1
 
     @property
@@ -215,7 +215,7 @@ class Tensor:
         """Keep `.grad` for this non-leaf tensor after backward() (leaves always keep it)."""
         if self.grad_fn is None:
             return
-        self._grad_fn._retained[self._output_nr] = weakref.ref(self)
+        autograd.mutable(self._grad_fn, "_retained")[self._output_nr] = weakref.ref(self)
         self._retains = True
 
     @property
@@ -230,7 +230,7 @@ class Tensor:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         node = self._accumulator() if self._grad_fn is None else self._grad_fn
         nr = 0 if self._grad_fn is None else self._output_nr
-        hooks = node._hooks.setdefault(nr, [])
+        hooks = autograd.mutable(node, "_hooks").setdefault(nr, [])
         hooks.append(hook)
         return autograd.RemovableHandle(hooks, hook)
 
@@ -530,7 +530,7 @@ class Tensor:
 
     def sign(self):
         """-1, 0 or 1 per element (not differentiable)."""
-        return Tensor._wrap(self._backend.map("sign", [self._data]), self._device)
+        return ew.Pointwise.apply("sign", self)
 
     def relu(self):
         """max(self, 0), elementwise."""
@@ -795,7 +795,6 @@ class Tensor:
         else:
             res = fn(self, *args)
         if tuple(res.shape) != self.shape:
-            from .errors import ShapeError
             raise ShapeError(f"{op}: output with shape {list(self.shape)} doesn't match the "
                              f"broadcast shape {list(res.shape)}")
         if res._dtype is not self._dtype:

@@ -103,3 +103,51 @@ def test_cuda_backend_loads_without_the_cpu_backend_in_a_fresh_interpreter():
             "    importlib.import_module('minidl.cuda.kernels.' + m.name)\n"
             "print(sorted(m for m in sys.modules if m.startswith('minidl.backend.cpu')))")
     assert _fresh(code, NUMBA_ENABLE_CUDASIM="1") == "[]"
+
+
+# ---- the op boundary (docs/architecture.md, "How one op runs") ---------------------------------
+# tensor-level: a view's output shares its input's storage record; ToDevice crosses devices
+VIEW_FUNCTIONS = {"Reshape", "AsStrided", "Expand", "ToDevice"}
+
+
+def _ops_files():
+    return sorted((PKG / "ops").glob("*.py"))
+
+
+def test_ops_import_nothing_inside_functions():
+    bad = []
+    for path in _ops_files():
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(fn):
+                    if isinstance(node, (ast.Import, ast.ImportFrom)):
+                        bad.append(f"{path.name}:{node.lineno} in {fn.name}()")
+    assert not bad, "function-level imports in minidl.ops (import at module level): " + str(bad)
+
+
+def test_every_primitive_is_an_op():
+    """minidl's primitives subclass autograd.Op (forward on arrays, Op.apply wraps); only the
+    view ops stay tensor-level Functions, and nothing in ops defines its own wrapping helper."""
+    functions, wrappers = [], []
+    for path in _ops_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                bases = {getattr(b, "id", getattr(b, "attr", None)) for b in node.bases}
+                if "Function" in bases and node.name not in VIEW_FUNCTIONS:
+                    functions.append(f"{path.name}:{node.name}")
+            if isinstance(node, ast.FunctionDef) and node.name == "_wrap":
+                wrappers.append(f"{path.name}:{node.lineno}")
+    assert not functions, f"ops subclassing Function instead of Op: {functions}"
+    assert not wrappers, f"_wrap helpers in minidl.ops (Op.apply wraps): {wrappers}"
+
+
+def test_activations_are_exported_from_one_file():
+    """nn/activation.py is the one place an activation's F. form and module are written."""
+    from minidl import nn
+    from minidl.nn import activation, functional
+
+    assert activation.FUNCTIONAL and activation.__all__
+    for name in activation.FUNCTIONAL:
+        assert getattr(functional, name) is getattr(activation, name), name
+    for name in activation.__all__:
+        assert name in nn.__all__ and getattr(nn, name) is getattr(activation, name), name

@@ -178,6 +178,11 @@ class Backend(Protocol):
         """dx [M, C] = softmax(x_i) (g_i S_i) - g_i coef_c, S_i = sum_c coef_c (0 on ignored
         rows, whose coef is 0); g is [M] per row, or [1] for every row."""
 
+    def check_class_targets(self, target: Array, C: int, ignore_index: int) -> None:
+        """Raise errors.TargetIndexError for an int64 class index outside [0, C) other than
+        ignore_index.  The CUDA backend checks on the device and raises at the next
+        synchronisation (minidl.cuda.checks), so a training step never waits for it."""
+
     def dropout_mask(self, shape: Shape, p: float, seed: int, offset: int, dtype) -> Array:
         """Inverted-dropout mask: 1 / (1 - p) where counter_rng's uniform at counter offset + i
         is < 1 - p, else 0 (all zeros for p == 1); the same bits on every backend."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from ..errors import TargetIndexError
+
 __all__ = ["defer_target_check", "flush", "pending"]
 
 _state: dict = {}  # device index -> int64[2] device array [flag, value]
@@ -28,19 +30,21 @@ def pending() -> bool:
 
 
 def defer_target_check(target, C: int, ignore_index: int) -> None:
-    """Record, on the device, whether a class-index `target` (CUDA, int64) has a value outside
-    [0, C) other than ignore_index, and the first such value; raise at the next sync."""
-    if target.numel() == 0:
+    """Record, on the current device, whether a class-index `target` (int64 device array) has a
+    value outside [0, C) other than ignore_index, and the first such value; raise at the next
+    sync."""
+    if target.size == 0:
         return
+    from . import _current
     from . import backend as B
     from .backend._util import flat
     from .kernels.checks import TPB, target_check_kernel
 
-    index = target.device.index
+    index = _current[0]
     state = _state.get(index)
     if state is None:
         state = _state[index] = B.full((2,), 0, "int64")
-    target_check_kernel()[1, TPB](flat(target._data), int(C), int(ignore_index), state)
+    target_check_kernel()[1, TPB](flat(target), int(C), int(ignore_index), state)
     _dirty.add(index)
     if eager():
         flush()
@@ -51,7 +55,6 @@ def flush() -> None:
     raise the first failure, clearing it."""
     if not _dirty or skip:
         return
-    from ..ops.loss import TargetIndexError
     from . import backend as B
 
     dirty = sorted(_dirty)

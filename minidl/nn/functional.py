@@ -6,91 +6,14 @@ from __future__ import annotations
 from ..ops import dropout as _dropout
 from ..ops.conv import conv2d  # noqa: F401  (2-D convolution, minidl/ops/conv.py)
 from ..ops.matmul import linear as _linear
-from ..ops import elementwise as _ew
 from ..ops import loss as _loss
-from ..ops import reduce as _red
 from ..ops import norm as _norm
 from ..ops import pool as _pool
-from ..ops._base import require_float as _require_float
+from . import activation as _activation
 
 
-# ---- activations -------------------------------------------------------------------------------
-def relu(input, inplace=False):
-    """max(x, 0), elementwise."""
-    if inplace:
-        return input._inplace("relu_", lambda s: _ew.unary("relu", s))
-    return _ew.unary("relu", input)
-
-
-def leaky_relu(input, negative_slope=0.01, inplace=False):
-    """x if x > 0 else negative_slope * x."""
-    args = (float(negative_slope),)
-    if inplace:
-        return input._inplace("leaky_relu_", lambda s: _ew.unary("leaky_relu", s, args))
-    return _ew.unary("leaky_relu", input, args)
-
-
-def sigmoid(input):
-    """1 / (1 + exp(-x)), elementwise."""
-    return _ew.unary("sigmoid", input)
-
-
-def tanh(input):
-    """Hyperbolic tangent, elementwise."""
-    return _ew.unary("tanh", input)
-
-
-def gelu(input, approximate="none"):
-    """x * Phi(x), Phi the standard normal CDF (the exact erf form; no tanh approximation)."""
-    if approximate != "none":
-        raise NotImplementedError("gelu: only approximate='none' (the exact erf form) is supported")
-    return _ew.unary("gelu", input)
-
-
-def elu(input, alpha=1.0, inplace=False):
-    """x if x > 0 else alpha * (exp(x) - 1)."""
-    _require_float("elu", input)
-    if inplace:
-        return input._inplace("elu_", lambda s: _ew.unary("elu", s, (float(alpha),)))
-    return _ew.unary("elu", input, (float(alpha),))
-
-
-def softplus(input, beta=1.0, threshold=20.0):
-    """log(1 + exp(beta x)) / beta; linear (x) where beta x > threshold."""
-    _require_float("softplus", input)
-    return _ew.unary("softplus", input, (float(beta), float(threshold)))
-
-
-def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    """clamp(x, min_val, max_val); gradient zero outside (and at) the bounds, like PyTorch."""
-    if min_val > max_val:
-        raise ValueError("hardtanh: min_val cannot be greater than max_val")
-    if inplace:
-        return input._inplace("hardtanh_", lambda s: _ew.unary("hardtanh", s, (min_val, max_val)))
-    return _ew.unary("hardtanh", input, (min_val, max_val))
-
-
-def scaled_tanh(input):
-    """LeNet-5's activation 1.7159 * tanh(2x / 3) (LeCun et al. 1998, appendix A): f(1) ~ 1,
-    f(-1) ~ -1, maximal second derivative at +-1.  Not in PyTorch."""
-    _require_float("scaled_tanh", input)
-    return _ew.unary("scaled_tanh", input)
-
-
-def logsigmoid(input):
-    """log(sigmoid(x)), stable for any x."""
-    _require_float("logsigmoid", input)
-    return _ew.unary("log_sigmoid", input)
-
-
-def softmax(input, dim=None, dtype=None):
-    """exp(x) / sum(exp(x)) along dim: exp of the fused, stable log_softmax."""
-    return _red.softmax(input, dim, dtype)
-
-
-def log_softmax(input, dim=None, dtype=None):
-    """x - logsumexp(x) along dim: the fused backend primitive (another dim is moved last)."""
-    return _red.log_softmax(input, dim, dtype)
+# ---- activations: defined beside their modules in minidl/nn/activation.py --------------------
+globals().update({name: getattr(_activation, name) for name in _activation.FUNCTIONAL})
 
 
 # ---- linear ------------------------------------------------------------------------------------

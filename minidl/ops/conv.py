@@ -2,7 +2,7 @@
 
 `conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1)` validates every
 argument (rank, channels, groups, geometry, dtype, device) before any backend call, then runs the
-`Conv2d` Function, whose forward and backward call the backend primitives `conv2d`,
+`Conv2d` Op, whose forward and backward call the backend primitives `conv2d`,
 `conv2d_grad_input` and `conv2d_grad_weight` (see minidl.backend.contract).  The bias goes into
 the backend's conv2d (fused into the output write); its gradient is a sum over N, H, W.
 `scatter_weight` builds a dense kernel from compact weights (SparseConv2d).  What does not live
@@ -11,47 +11,42 @@ cuda/kernels/conv.py).
 """
 from __future__ import annotations
 
-from ..autograd import Function
+from ..autograd import Op
 from ..backend.shared.geometry import pair
 from ..errors import DTypeError, ShapeError
+# not `from .. import tensor`: imported after minidl/__init__ ran, that name is creation.tensor
+from ..tensor import Tensor
 from ._base import same_device
 
 __all__ = ["Conv2d", "conv2d", "ScatterWeight", "scatter_weight"]
 
 
-def _wrap(arr, device):
-    from ..tensor import Tensor
-    return Tensor._wrap(arr, device)
-
-
-class Conv2d(Function):
+class Conv2d(Op):
     """y = x (*) w + b;  dx = g (*)^T w,  dw = sum_n g (*) x,  db = sum_{n,h,w} g."""
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups):
-        B = x._backend
-        out = B.conv2d(x._data, w._data, stride, padding, dilation, groups,
-                       None if b is None else b._data)
+        out = ctx.backend.conv2d(x, w, stride, padding, dilation, groups, b)
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.save_for_backward(x if need_w else None, w if need_x else None)
         ctx.geom = (stride, padding, dilation, groups)
         ctx.x_shape, ctx.w_shape = tuple(x.shape), tuple(w.shape)
-        return _wrap(out, x.device)
+        return out
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
-        B = g._backend
+        B = ctx.backend
         stride, padding, dilation, groups = ctx.geom
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gx = _wrap(B.conv2d_grad_input(g._data, w._data, ctx.x_shape, stride, padding,
-                                           dilation, groups), g.device)
+            gx = B.conv2d_grad_input(g._data, w._data, ctx.x_shape, stride, padding, dilation,
+                                     groups)
         if ctx.needs_input_grad[1]:
-            gw = _wrap(B.conv2d_grad_weight(g._data, x._data, ctx.w_shape, stride, padding,
-                                            dilation, groups), g.device)
+            gw = B.conv2d_grad_weight(g._data, x._data, ctx.w_shape, stride, padding, dilation,
+                                      groups)
         if ctx.needs_input_grad[2]:
-            gb = _wrap(B.reduce("sum", g._data, (0, 2, 3), False), g.device)
+            gb = B.reduce("sum", g._data, (0, 2, 3), False)
         return gx, gw, gb, None, None, None, None
 
 
@@ -91,8 +86,6 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     bottom/right, like PyTorch).  groups splits the channels into independent convolutions
     (AlexNet's two towers: 2; depthwise: C).
     """
-    from ..tensor import Tensor
-
     for name, t in (("input", input), ("weight", weight)):
         if not isinstance(t, Tensor):
             raise TypeError(f"conv2d: {name} must be a Tensor, got {type(t).__name__}")
@@ -146,24 +139,24 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return out.squeeze(0) if input.ndim == 3 else out
 
 
-class ScatterWeight(Function):
+class ScatterWeight(Op):
     """dense.flat[index] = w (zeros elsewhere);  dw = g.flat[index]."""
 
     @staticmethod
     def forward(ctx, w, index, shape):
-        B = w._backend
-        dense = B.full(shape, 0, w._data.dtype)
-        B.put_(dense, index._data, w._data)
+        B = ctx.backend
+        dense = B.full(shape, 0, w.dtype)
+        B.put_(dense, index, w)
         ctx.index = index
-        return _wrap(dense, w.device)
+        return dense
 
     @staticmethod
     def backward(ctx, g):
-        B = g._backend
+        B = ctx.backend
         n = 1
         for s in g.shape:
             n *= s
-        return _wrap(B.take(B.reshape(g._data, (n,)), ctx.index._data), g.device), None, None
+        return B.take(B.reshape(g._data, (n,)), ctx.index), None, None
 
 
 def scatter_weight(weight, index, shape):

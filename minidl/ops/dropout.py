@@ -9,12 +9,11 @@ What does not live here: the modules (minidl.nn.dropout), the kernel (minidl.cud
 """
 from __future__ import annotations
 
+from .. import random as _rnd
+from ..device import backend_for
 from ..errors import DTypeError, ShapeError
-
-
-def _wrap(arr, device):
-    from ..tensor import Tensor
-    return Tensor._wrap(arr, device)
+# not `from .. import tensor`: imported after minidl/__init__ ran, that name is creation.tensor
+from ..tensor import Tensor as _Tensor
 
 
 def _check(op, input, p):
@@ -27,15 +26,14 @@ def _check(op, input, p):
 
 def _mask(input, shape, p, generator=None):
     """Scaled keep mask of `shape` on input's device, from len(mask) reserved counters."""
-    from .. import random as _rnd
-
     gen = generator or _rnd.default_generator
     n = 1
     for s in shape:
         n *= s
     seed, offset = gen._take(n)
-    return _wrap(input._backend.dropout_mask(tuple(shape), float(p), seed, offset,
-                                             input.dtype.np), input.device)
+    dev = input._device
+    mask = backend_for(dev).dropout_mask(tuple(shape), float(p), seed, offset, input.dtype.np)
+    return _Tensor._wrap(mask, dev)
 
 
 def _apply(input, mask, inplace, op):

@@ -1,54 +1,33 @@
 """Elementwise ops: arithmetic with broadcasting, unary math and activations, comparisons, where.
 
-Unary ops are one generic `Map` Function driven by the `UNARY` table: the forward is the scalar
-function of the same name in backend.shared.scalar, the backward its derivative there.  Adding an
-activation is one scalar function pair plus one row here and one in the op table.
+Unary ops are one generic `Map` Op driven by backend.shared.scalar: a scalar function registered
+there with `grad=` is a differentiable op here (forward the function, backward its `grad`), and
+its `floating_only` flag is the dtype rule.  Adding an activation is one scalar function pair
+there plus its F./nn. entry in minidl/nn/activation.py and one row in the op table.
 """
 from __future__ import annotations
 
 from .. import dtypes
-from .. import tensor as _tensor
+from ..tensor import Tensor  # defined before tensor.py imports the ops
 from .. import creation as _creation  # after tensor: creation imports Tensor
-from ..autograd import Function
+from ..autograd import Op
+from ..backend.shared.scalar import FUNCTIONS as _SCALAR
 from ..device import backend_for
 from ..errors import DTypeError
 from ._base import broadcast_shapes, require_float, result_dtype, same_device
 
 # name -> (backward scalar function, what it reads besides the gradient: "input" | "output" | None)
-UNARY = {
-    "neg": ("neg", None),
-    "abs": ("abs_grad", "input"),
-    "exp": ("mul", "output"),
-    "log": ("div", "input"),
-    "sqrt": ("sqrt_grad", "output"),
-    "relu": ("relu_grad", "input"),
-    "leaky_relu": ("leaky_relu_grad", "input"),
-    "sigmoid": ("sigmoid_grad", "output"),
-    "tanh": ("tanh_grad", "output"),
-    "gelu": ("gelu_grad", "input"),
-    "clamp": ("clamp_grad", "input"),
-    "pow_scalar": ("pow_scalar_grad", "input"),
-    "elu": ("elu_grad", "input"),
-    "softplus": ("softplus_grad", "input"),
-    "hardtanh": ("hardtanh_grad", "input"),
-    "scaled_tanh": ("scaled_tanh_grad", "output"),
-    "log_sigmoid": ("log_sigmoid_grad", "input"),
-}
+UNARY = {f.name: (f.grad, f.saves) for f in _SCALAR.values() if f.grad is not None}
+FLOAT_ONLY = frozenset(f.name for f in _SCALAR.values() if f.floating_only)
 _NODE_NAMES = {n: "".join(p.title() for p in n.split("_")) + "Backward0" for n in UNARY}
-_FLOAT_ONLY = {"exp", "log", "sqrt", "sigmoid", "tanh", "gelu", "leaky_relu", "pow_scalar"}
-_FLOAT_ONLY |= {"elu", "softplus", "scaled_tanh", "log_sigmoid"}
 
 
-def _wrap(arr, device):
-    return _tensor.Tensor._wrap(arr, device)
-
-
-class Map(Function):
+class Map(Op):
     """y = f(x) elementwise for f in UNARY; dy/dx from f's derivative in backend.shared.scalar."""
 
     @staticmethod
     def forward(ctx, x, name, params=()):
-        y = _wrap(x._backend.map(name, [x._data], params), x.device)
+        y = ctx.backend.map(name, [x], params)
         ctx._name = _NODE_NAMES[name]
         ctx.fname, ctx.params = name, params
         saves = UNARY[name][1]
@@ -60,11 +39,11 @@ class Map(Function):
         grad_name = UNARY[ctx.fname][0]
         (s,) = ctx.saved_tensors
         arrays = [g._data] if s is None else [g._data, s._data]
-        return _wrap(g._backend.map(grad_name, arrays, ctx.params), g.device), None, None
+        return ctx.backend.map(grad_name, arrays, ctx.params), None, None
 
 
 def unary(name: str, x, params=()):
-    if name in _FLOAT_ONLY:
+    if name in FLOAT_ONLY:
         require_float(name, x)
     if x.dtype is dtypes.bool_ and name not in ("abs",):
         raise DTypeError(f"{name}: not supported for bool tensors")
@@ -74,7 +53,6 @@ def unary(name: str, x, params=()):
 # ---- binary -------------------------------------------------------------------------------------
 def _operands(op: str, a, b, want_float=False):
     """Both operands as tensors of one dtype on one device (python scalars become 0-d tensors)."""
-    Tensor = _tensor.Tensor
     dt = result_dtype(a, b)
     if want_float and not dt.is_floating_point:
         dt = dtypes.float32
@@ -92,7 +70,7 @@ def _operands(op: str, a, b, want_float=False):
 
 def _scalar(value, dt, dev):
     """A python number as a 0-d tensor of dtype dt on dev (the full((), value) of _operands)."""
-    return _tensor.Tensor._wrap(backend_for(dev).full((), value, dt.np), dev)
+    return Tensor._wrap(backend_for(dev).full((), value, dt.np), dev)
 
 
 def unbroadcast(g, shape: tuple):
@@ -107,12 +85,13 @@ def unbroadcast(g, shape: tuple):
     return g.reshape(shape)
 
 
-class _Binary(Function):
+class _Binary(Op):
     name = ""
 
     @classmethod
-    def run(cls, a, b):
-        return _wrap(a._backend.map(cls.name, [a._data, b._data]), a.device)
+    def run(cls, ctx, a, b):
+        ctx.shapes = (a.shape, b.shape)
+        return ctx.backend.map(cls.name, [a, b])
 
 
 class Add(_Binary):
@@ -121,8 +100,7 @@ class Add(_Binary):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = (a.shape, b.shape)
-        return Add.run(a, b)
+        return Add.run(ctx, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -136,8 +114,7 @@ class Sub(_Binary):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = (a.shape, b.shape)
-        return Sub.run(a, b)
+        return Sub.run(ctx, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -153,8 +130,7 @@ class Mul(_Binary):
     def forward(ctx, a, b):
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None,
                               b if ctx.needs_input_grad[0] else None)
-        ctx.shapes = (a.shape, b.shape)
-        return Mul.run(a, b)
+        return Mul.run(ctx, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -171,9 +147,8 @@ class Div(_Binary):
 
     @staticmethod
     def forward(ctx, a, b):
-        out = Div.run(a, b)
+        out = Div.run(ctx, a, b)
         ctx.save_for_backward(b, out if ctx.needs_input_grad[1] else None)
-        ctx.shapes = (a.shape, b.shape)
         return out
 
     @staticmethod
@@ -192,9 +167,8 @@ class Pow(_Binary):
 
     @staticmethod
     def forward(ctx, a, b):
-        out = Pow.run(a, b)
+        out = Pow.run(ctx, a, b)
         ctx.save_for_backward(a, b, out)
-        ctx.shapes = (a.shape, b.shape)
         return out
 
     @staticmethod
@@ -216,8 +190,7 @@ class _Extreme(_Binary):
     @classmethod
     def fwd(cls, ctx, a, b):
         ctx.save_for_backward(a, b)
-        ctx.shapes = (a.shape, b.shape)
-        return cls.run(a, b)
+        return cls.run(ctx, a, b)
 
     @classmethod
     def bwd(cls, ctx, g):
@@ -263,7 +236,7 @@ _BINARY = {"add": Add, "sub": Sub, "mul": Mul, "div": Div, "pow": Pow,
 
 
 def binary(name: str, a, b):
-    T = _tensor.Tensor
+    T = Tensor
     # fast path (most calls): two tensors of one floating dtype, shape and device need no
     # promotion, broadcast or device check
     if (isinstance(a, T) and isinstance(b, T) and a._dtype is b._dtype
@@ -290,28 +263,36 @@ def bitwise_not(x):
 def compare(name: str, a, b):
     """eq/ne/lt/le/gt/ge -> bool tensor; not differentiable."""
     a, b = _operands(name, a, b)
-    return _wrap(a._backend.map(name, [a._data, b._data]), a.device)
+    return Pointwise.apply(name, a, b)
 
 
 def logical(name: str, a, b=None):
-    from ..tensor import Tensor
-
     if b is None:
-        return _wrap(a._backend.map(name, [a.bool()._data]), a.device)
+        return Pointwise.apply(name, a.bool())
     a = a.bool() if isinstance(a, Tensor) else a
     b = b.bool() if isinstance(b, Tensor) else b
     a, b = _operands(name, a, b)
-    return _wrap(a._backend.map(name, [a._data, b._data]), a.device)
+    return Pointwise.apply(name, a, b)
 
 
-class Where(Function):
+class Pointwise(Op):
+    """A backend scalar function without a gradient (comparisons, logical ops, sign)."""
+
+    @staticmethod
+    def forward(ctx, name, *arrays):
+        out = ctx.backend.map(name, list(arrays))
+        ctx.mark_non_differentiable(out)
+        return out
+
+
+class Where(Op):
     """out = cond ? a : b."""
 
     @staticmethod
     def forward(ctx, cond, a, b):
         ctx.save_for_backward(cond)
         ctx.shapes = (a.shape, b.shape)
-        return _wrap(a._backend.map("where", [cond._data, a._data, b._data]), a.device)
+        return ctx.backend.map("where", [cond, a, b])
 
     @staticmethod
     def backward(ctx, g):
@@ -325,15 +306,13 @@ class Where(Function):
 
 def where(cond, a, b):
     """Elements of `a` where `cond`, else of `b` (all three broadcast)."""
-    from ..tensor import Tensor
-
     if not isinstance(cond, Tensor):
         raise TypeError("where(): argument 'condition' must be a Tensor")
     if cond.dtype is not dtypes.bool_:
         raise DTypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        from ..creation import tensor  # two python scalars: the first sets the default dtype
-        a = tensor(a, device=cond.device)
+        # two python scalars: the first sets the default dtype
+        a = _creation.tensor(a, device=cond.device)
     a, b = _operands("where", a, b)
     same_device("where", cond, a)
     broadcast_shapes("where", tuple(cond.shape), tuple(a.shape), tuple(b.shape))
@@ -342,8 +321,6 @@ def where(cond, a, b):
 
 def pow(x, exponent):
     """x ** exponent; a python-number exponent uses the scalar kernel."""
-    from ..tensor import Tensor
-
     if isinstance(x, Tensor) and not isinstance(exponent, Tensor):
         if not x.dtype.is_floating_point:
             x = x.float()
@@ -353,7 +330,7 @@ def pow(x, exponent):
     return binary("pow", x, exponent)
 
 
-class Clamp(Function):
+class Clamp(Op):
     """y = min(max(x, lo), hi) for tensor bounds (either may be None), with PyTorch's gradients:
     x where lo <= x <= hi; lo where x < lo (and lo < hi); hi where x > hi (or hi < lo)."""
 
@@ -361,9 +338,9 @@ class Clamp(Function):
     def forward(ctx, x, lo, hi):
         out = x
         if lo is not None:
-            out = binary("maximum", out, lo)
+            out = ctx.backend.map("maximum", [out, lo])
         if hi is not None:
-            out = binary("minimum", out, hi)
+            out = ctx.backend.map("minimum", [out, hi])
         ctx.save_for_backward(x, lo, hi)
         return out
 
@@ -396,8 +373,6 @@ def clamp(x, min=None, max=None):
     float)."""
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
-    from ..tensor import Tensor
-
     dt = x.dtype
     for bound in (min, max):
         if bound is not None and not isinstance(bound, Tensor):

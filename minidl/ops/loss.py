@@ -1,7 +1,7 @@
 """Losses: nll_loss, cross_entropy (class indices or probabilities, class weights, ignore_index,
 label smoothing), mse_loss, binary_cross_entropy_with_logits.
 
-cross_entropy over class indices is one fused Function (CrossEntropy: the backend's
+cross_entropy over class indices is one fused Op (CrossEntropy: the backend's
 cross_entropy / cross_entropy_grad primitives, one pass per row, the same corners as below);
 nll_loss and probability targets are composed.  The composed nll/cross-entropy never gather:
 a constant coefficient matrix W [M, C] (one-hot of the target times class weight, smoothed, zero
@@ -16,21 +16,14 @@ What does not live here: the loss modules (minidl.nn.loss).
 from __future__ import annotations
 
 from .. import dtypes
-from ..autograd import Function, no_grad
-from ..errors import DTypeError, ShapeError
-from ._base import same_device
+from .. import creation as _creation
+from ..autograd import Op, no_grad
+from ..errors import DTypeError, ShapeError, TargetIndexError  # noqa: F401 (re-exported)
+from . import elementwise as _ew
+from ._base import require_float, same_device
 from .reduce import log_softmax
 
 REDUCTIONS = ("none", "mean", "sum")
-
-
-class TargetIndexError(ShapeError, IndexError):
-    """A class-index target outside [0, C) (an IndexError too, like PyTorch's)."""
-
-
-def _wrap(arr, device):
-    from ..tensor import Tensor
-    return Tensor._wrap(arr, device)
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -76,15 +69,8 @@ def _check_class_target(op, input, target):
 
 
 def _check_range(target, C, ignore_index):
-    if target.is_cuda:  # no host sync inside a step: checked on the device, raised at the next
-        from ..cuda import checks  # sync (minidl.cuda.checks)
-
-        checks.defer_target_check(target, C, ignore_index)
-        return
-    t = target._backend.to_numpy(target._data).reshape(-1)
-    bad = (t != ignore_index) & ((t < 0) | (t >= C))
-    if bad.any():
-        raise TargetIndexError(f"Target {int(t[bad][0])} is out of bounds.")
+    # on CUDA this is a device-side check raised at the next sync (no host sync inside a step)
+    target._backend.check_class_targets(target._data, C, ignore_index)
 
 
 def _check_weight(op, weight, C, input):
@@ -99,13 +85,11 @@ def _check_weight(op, weight, C, input):
 def _class_coefficients(target, C, weight, ignore_index, smoothing, dtype, device):
     """(W [M, C], read mask K [M, C] bool, denominator) for class-index targets:
     loss_i = -where(K_i, lp_i * W_i, 0).sum()."""
-    from ..creation import arange
-
     with no_grad():
         t = target.reshape(-1, 1)
         valid_b = t != ignore_index
         valid = valid_b.to(dtype)
-        onehot_b = arange(C, device=device).reshape(1, C) == t
+        onehot_b = _creation.arange(C, device=device).reshape(1, C) == t
         onehot = onehot_b.to(dtype)
         w = weight.to(dtype).reshape(1, C) if weight is not None else None
         picked = onehot * w if w is not None else onehot
@@ -120,12 +104,10 @@ def _class_coefficients(target, C, weight, ignore_index, smoothing, dtype, devic
 
 
 def _nll_from_log_probs(op, lp, target, batch, weight, ignore_index, reduction, smoothing):
-    from .elementwise import where
-
     C = lp.shape[1]
     coef, read, denom = _class_coefficients(target, C, weight, ignore_index, smoothing, lp.dtype,
                                             lp.device)
-    loss = -where(read, lp * coef, 0.0).sum(1)
+    loss = -_ew.where(read, lp * coef, 0.0).sum(1)
     if reduction == "mean":
         return loss.sum() / denom
     if reduction == "sum":
@@ -133,30 +115,29 @@ def _nll_from_log_probs(op, lp, target, batch, weight, ignore_index, reduction, 
     return loss.reshape(batch)
 
 
-class CrossEntropy(Function):
+class CrossEntropy(Op):
     """Fused log_softmax + nll over class indices, x [M, C], target [M]: loss_i = -sum_c
     coef_ic (x_ic - lse_i), reduced; dx = softmax(x) g S - g coef (S_i = sum_c coef_ic)."""
 
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, eps, reduction):
-        B, dev = x._backend, x._device
-        wd = None if weight is None else weight._data
-        loss, lse, rw = B.cross_entropy(x._data, target._data, wd, ignore_index, eps)
+        B = ctx.backend
+        loss, lse, rw = B.cross_entropy(x, target, weight, ignore_index, eps)
         ctx.save_for_backward(x, target, weight)
         ctx.lse, ctx.args = lse, (ignore_index, eps, reduction)
         if reduction == "none":
-            return _wrap(loss, dev)
+            return loss
         total = B.reduce("sum", loss, (0,), False)
         if reduction == "sum":
-            return _wrap(total, dev)
+            return total
         ctx.denom = B.reduce("sum", rw, (0,), False)  # on the device: no host read
-        return _wrap(B.map("div", [total, ctx.denom]), dev)
+        return B.map("div", [total, ctx.denom])
 
     @staticmethod
     def backward(ctx, g):
         x, target, weight = ctx.saved_tensors
         ignore_index, eps, reduction = ctx.args
-        B = g._backend
+        B = ctx.backend
         gd = g._data
         if reduction == "mean":
             gd = B.map("div", [gd, ctx.denom])
@@ -165,7 +146,7 @@ class CrossEntropy(Function):
         dx = B.cross_entropy_grad(gd, x._data, target._data,
                                   None if weight is None else weight._data, ctx.lse,
                                   ignore_index, eps)
-        return _wrap(dx, g._device), None, None, None, None, None
+        return dx, None, None, None, None, None
 
 
 # ---- public losses -----------------------------------------------------------------------------
@@ -178,8 +159,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     if target.dtype is not dtypes.int64:
         raise DTypeError(f"{op}: expected target of dtype int64 (class indices), got "
                          f"{target.dtype}")
-    if not input.dtype.is_floating_point:
-        raise DTypeError(f"{op}: expected a floating point input, got {input.dtype}")
+    require_float(op, input)
     _check_class_target(op, input, target)
     C = input.shape[0] if input.ndim == 1 else input.shape[1]
     _check_weight(op, weight, C, input)
@@ -199,8 +179,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0. Got: "
                          f"{label_smoothing}")
-    if not input.dtype.is_floating_point:
-        raise DTypeError(f"{op}: expected a floating point input, got {input.dtype}")
+    require_float(op, input)
     if input.ndim == 0:
         raise ShapeError(f"{op}: input must have at least 1 dimension [C], got a 0-d tensor")
     C = input.shape[0] if input.ndim == 1 else input.shape[1]
@@ -245,8 +224,7 @@ def mse_loss(input, target, reduction="mean"):
     op = "mse_loss"
     _check_reduction(op, reduction)
     same_device(op, input, target)
-    if not input.dtype.is_floating_point:
-        raise DTypeError(f"{op}: expected a floating point input, got {input.dtype}")
+    require_float(op, input)
     d = input - target.to(input.dtype)
     return _reduce(d * d, reduction)
 
@@ -258,15 +236,12 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     op = "binary_cross_entropy_with_logits"
     _check_reduction(op, reduction)
     same_device(op, input, target)
-    if not input.dtype.is_floating_point:
-        raise DTypeError(f"{op}: expected a floating point input, got {input.dtype}")
+    require_float(op, input)
     if tuple(target.shape) != tuple(input.shape):
         raise ShapeError(f"{op}: Target size ({list(target.shape)}) must be the same as input "
                          f"size ({list(input.shape)})")
-    from .elementwise import unary
-
     t = target.to(input.dtype)
-    logsig = unary("log_sigmoid", input)
+    logsig = _ew.unary("log_sigmoid", input)
     if pos_weight is not None:
         same_device(op, input, pos_weight)
         lw = (pos_weight.to(input.dtype) - 1.0) * t + 1.0

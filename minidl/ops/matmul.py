@@ -2,41 +2,35 @@
 y = x W^T + b as one fused backend `addmm` forward and backward (nn.Linear, F.linear)."""
 from __future__ import annotations
 
-from .. import tensor as _tensor
-from ..autograd import Function
+from ..autograd import Op
 from ..errors import DTypeError, ShapeError
 from ._base import broadcast_shapes, same_device
 
 
-def _wrap(arr, device):
-    return _tensor.Tensor._wrap(arr, device)
-
-
-class BatchedMatmul(Function):
+class BatchedMatmul(Op):
     """C = A @ B for A [*, M, K], B [*, K, N] with equal batch dims; dA = G B^T, dB = A^T G."""
 
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None,
                               b if ctx.needs_input_grad[0] else None)
-        batch = tuple(a.shape[:-2])
-        m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+        sa = tuple(a.shape)  # a plain tuple: the simulator's shape refuses negative indices
+        batch = sa[:-2]
+        m, k, n = sa[-2], sa[-1], b.shape[len(sa) - 1]
         nb = 1
         for s in batch:
             nb *= s
-        B = a._backend
-        out = B.matmul(B.reshape(a._data, (nb, m, k)), B.reshape(b._data, (nb, k, n)))
-        return _wrap(B.reshape(out, batch + (m, n)), a.device)
+        B = ctx.backend
+        out = B.matmul(B.reshape(a, (nb, m, k)), B.reshape(b, (nb, k, n)))
+        return B.reshape(out, batch + (m, n))
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         if g.ndim == 2:  # one product each through addmm's transpose flags, no transposed view
-            B, dev, gd = g._backend, g._device, g._data
-            ga = (_wrap(B.addmm(None, gd, b._data, False, True), dev)
-                  if ctx.needs_input_grad[0] else None)
-            gb = (_wrap(B.addmm(None, a._data, gd, True, False), dev)
-                  if ctx.needs_input_grad[1] else None)
+            B, gd = ctx.backend, g._data
+            ga = B.addmm(None, gd, b._data, False, True) if ctx.needs_input_grad[0] else None
+            gb = B.addmm(None, a._data, gd, True, False) if ctx.needs_input_grad[1] else None
             return ga, gb
         ga = BatchedMatmul.apply(g, b.transpose(-1, -2)) if ctx.needs_input_grad[0] else None
         gb = BatchedMatmul.apply(a.transpose(-1, -2), g) if ctx.needs_input_grad[1] else None
@@ -74,7 +68,7 @@ def matmul(a, b):
     return out
 
 
-class Linear(Function):
+class Linear(Op):
     """y = x W^T + b for x [M, K], W [N, K], b [N];  dx = g W,  dW = g^T x,  db = sum_rows g.
 
     Each product is one backend addmm with transpose flags: no transposed copy of W or x is
@@ -84,21 +78,19 @@ class Linear(Function):
     def forward(ctx, x, w, b):
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None,
                               w if ctx.needs_input_grad[0] else None)
-        B = x._backend
-        out = B.addmm(None if b is None else b._data, x._data, w._data, False, True)
-        return _wrap(out, x.device)
+        return ctx.backend.addmm(b, x, w, False, True)
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
-        B, gd = g._backend, g._data
+        B, gd = ctx.backend, g._data
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gx = _wrap(B.addmm(None, gd, w._data, False, False), g.device)
+            gx = B.addmm(None, gd, w._data, False, False)
         if ctx.needs_input_grad[1]:
-            gw = _wrap(B.addmm(None, gd, x._data, True, False), g.device)
+            gw = B.addmm(None, gd, x._data, True, False)
         if ctx.needs_input_grad[2]:
-            gb = _wrap(B.reduce("sum", gd, (0,), False), g.device)
+            gb = B.reduce("sum", gd, (0,), False)
         return gx, gw, gb
 
 

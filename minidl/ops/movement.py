@@ -9,6 +9,14 @@ A non-contiguous view (transpose, permute, expand, strided slices) keeps a priva
 because every op and kernel takes contiguous arrays; writes through it are written back to the
 root, and every write to the storage refreshes the copies of its live non-contiguous views
 (`_version.views`), so both kinds behave as shared memory.  See docs/autograd.md.
+
+The ops that compute new arrays are `Op`s (forward on backend arrays), and so are the nodes of
+in-place writes (CopySlices, Overwritten: their output is an input's own array, which Op.apply
+aliases).  Views are the one exception to the array boundary: Reshape, AsStrided and Expand stay
+tensor-level `Function`s, because their output must share the input's storage record (version
+counter, `_view`, `_base`) while Op.apply gives every array it did not receive a storage of its
+own, and a view's array is a new array object.  ToDevice is a `Function` for another reason: its
+output lives on another device, and an Op runs on one.
 """
 from __future__ import annotations
 
@@ -17,14 +25,13 @@ import weakref
 import numpy as np
 
 from .. import dtypes
-from .. import tensor as _tensor
-from ..autograd import Function, enable_grad
+from ..tensor import Tensor  # defined before tensor.py imports the ops
+from .. import creation as _creation  # after tensor: creation imports Tensor
+from ..autograd import Function, Op, enable_grad, is_grad_enabled, no_grad
+from ..device import backend_for
 from ..errors import ShapeError
 from ._base import norm_dim, same_device
-
-
-def _wrap(arr, device):
-    return _tensor.Tensor._wrap(arr, device)
+from . import elementwise as _ew  # may be partly initialised here: read at call time
 
 
 def contiguous_strides(shape) -> tuple:
@@ -97,7 +104,7 @@ def _make_view(x, shape, strides, offset):
         elif len(views) >= 16:
             views[:] = [e for e in views if e[0]() is not None]
         views.append((weakref.ref(data), (shape, strides, offset)))
-    out = _wrap(data, x.device)
+    out = Tensor._wrap(data, x.device)
     out._version = ver
     out._view = (shape, strides, offset, copy)
     out._base = x._base if x._base is not None else x
@@ -111,7 +118,7 @@ def _contiguous_view(x, shape):
     v = x._view
     if v is None and ver.root is not x._data:
         ver.root = x._data
-    out = _wrap(x._backend.reshape(x._data, shape), x.device)
+    out = Tensor._wrap(x._backend.reshape(x._data, shape), x.device)
     out._version = ver
     out._view = (shape, None, 0 if v is None else v[2], False)
     out._base = x._base if x._base is not None else x
@@ -164,33 +171,35 @@ def check_writable_view(t, op: str) -> None:
                            "before performing the operation.")
 
 
-class ViewOfBase(Function):
+class ViewOfBase(Op):
     """A view's grad_fn rebuilt after its base's history changed in place: the view's gradient
-    scattered (summed on repeats) into zeros of the base's shape."""
+    scattered (summed on repeats) into zeros of the base's shape.  Only the node is kept: the
+    output (the view's array, passed as a plain argument) is a throwaway tensor."""
 
     @staticmethod
-    def forward(ctx, base, rel, holder):
+    def forward(ctx, base, rel, data):
         ctx.rel, ctx.base_shape = rel, tuple(base.shape)
-        return _wrap(holder[0]._data, base.device)
+        return data
 
     @staticmethod
     def backward(ctx, g):
-        B = g._backend
+        B = ctx.backend
         off = B.from_numpy(_offsets(*ctx.rel).reshape(-1))
         flat = B.index_add(_numel(ctx.base_shape), off, B.reshape(g._data, (-1,)))
-        return _wrap(B.reshape(flat, ctx.base_shape), g.device), None, None
+        return B.reshape(flat, ctx.base_shape), None, None
 
 
 def view_node(view, base):
     """A fresh grad_fn for `view` reading `base`'s current history (in any grad mode: it is
     called lazily, e.g. while an optimizer reads requires_grad under no_grad)."""
     with enable_grad():
-        return ViewOfBase.apply(base, _rel_spec(view), (view,))._grad_fn
+        return ViewOfBase.apply(base, _rel_spec(view), view._data)._grad_fn
 
 
-class CopySlices(Function):
+class CopySlices(Op):
     """base' = base with base[view] = value (the elements were written by the caller): base's
-    gradient is g with the view's slots zeroed, value's is g[view]."""
+    gradient is g with the view's slots zeroed, value's is g[view].  forward returns base's own
+    array, so the output shares base's storage (Op.apply aliases it)."""
 
     @staticmethod
     def forward(ctx, base, value, rel):
@@ -199,14 +208,14 @@ class CopySlices(Function):
 
     @staticmethod
     def backward(ctx, g):
-        B = g._backend
+        B = ctx.backend
         shape, strides, offset = ctx.rel
         gv = B.strided_copy(g._data, shape, strides, offset)
         gb = B.copy(g._data)
         if _numel(shape):
             B.put_(gb, B.from_numpy(_offsets(shape, strides, offset).reshape(-1)),
                    B.full((_numel(shape),), 0, gb.dtype))
-        return _wrap(gb, g.device), _wrap(gv, g.device), None
+        return gb, gv, None
 
 
 def copy_slices(view, value):
@@ -221,9 +230,9 @@ def copy_slices(view, value):
         base._grad_fn, base._output_nr, base._requires_grad = new._grad_fn, 0, True
 
 
-class Overwritten(Function):
-    """self.zero_()/fill_()/copy_(src) on a tensor with history: out = new; the old value gets
-    a zero gradient, new gets g."""
+class Overwritten(Op):
+    """self.zero_()/fill_()/copy_(src) on a tensor with history: out = new (its own array,
+    aliased by Op.apply); the old value gets a zero gradient, new gets g."""
 
     @staticmethod
     def forward(ctx, old, new):
@@ -231,7 +240,7 @@ class Overwritten(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return _wrap(g._backend.full(tuple(g.shape), 0, g._data.dtype), g.device), g
+        return ctx.backend.full(tuple(g.shape), 0, g._data.dtype), g
 
 
 # ---- reshape ------------------------------------------------------------------------------------
@@ -285,7 +294,7 @@ class Reshape(Function):
         st = _view_strides(v[0], v[1], shape)
         if st is None:  # a non-viewable reshape of a strided view copies, like torch
             B = x._backend
-            return _wrap(B.reshape(B.copy(x._data), shape), x.device)
+            return Tensor._wrap(B.reshape(B.copy(x._data), shape), x.device)
         return _make_view(x, shape, st, v[2])
 
     @staticmethod
@@ -356,11 +365,10 @@ class AsStrided(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from ..creation import zeros
-
-        out = zeros(*ctx.in_shape, dtype=g.dtype, device=g.device)
+        B = g._backend
+        out = B.full(ctx.in_shape, 0, g._data.dtype)
         shape, strides, offset = ctx.view
-        g._backend.strided_add_(out._data, shape, strides, offset, g.contiguous()._data)
+        B.strided_add_(out, shape, strides, offset, g.contiguous()._data)
         return out, None, None
 
 
@@ -414,8 +422,7 @@ class Expand(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from .elementwise import unbroadcast
-        return unbroadcast(g, ctx.in_shape), None
+        return _ew.unbroadcast(g, ctx.in_shape), None
 
 
 def expand(x, *sizes):
@@ -445,28 +452,26 @@ def expand(x, *sizes):
 
 
 # ---- indexing -----------------------------------------------------------------------------------
-class Take(Function):
-    """out = x.flat[offsets] (gather by precomputed flat offsets); grad scatters with
-    accumulation."""
+class Take(Op):
+    """out = x.flat[offsets] (gather by precomputed flat offsets, an int64 array on x's device);
+    grad scatters with accumulation."""
 
     @staticmethod
     def forward(ctx, x, offsets):
         ctx.in_shape = tuple(x.shape)
         ctx.save_for_backward(offsets)
-        return _wrap(x._backend.take(x._data, offsets._data), x.device)
+        return ctx.backend.take(x, offsets)
 
     @staticmethod
     def backward(ctx, g):
         (offsets,) = ctx.saved_tensors
-        n = _numel(ctx.in_shape)
-        flat = g._backend.index_add(n, offsets._data, g.contiguous()._data)
-        return _wrap(flat, g.device).reshape(ctx.in_shape), None
+        B = ctx.backend
+        flat = B.index_add(_numel(ctx.in_shape), offsets._data, g.contiguous()._data)
+        return B.reshape(flat, ctx.in_shape), None
 
 
 def _index_array(idx, size: int, dim: int):
     """An integer-array index as host int64 (negatives wrapped), bounds-checked like torch."""
-    from ..tensor import Tensor
-
     if isinstance(idx, Tensor):
         if idx.dtype is dtypes.bool_:
             raise IndexError("boolean tensor indices must be handled before _index_array")
@@ -486,8 +491,6 @@ def _index_array(idx, size: int, dim: int):
 
 def _expand_bool(index, x):
     """Replace bool masks by the integer arrays of their True positions (numpy semantics)."""
-    from ..tensor import Tensor
-
     out = []
     for it in index:
         is_bool = (isinstance(it, Tensor) and it.dtype is dtypes.bool_) or \
@@ -502,8 +505,6 @@ def _expand_bool(index, x):
 
 
 def getitem(x, index):
-    from ..tensor import Tensor
-
     if not isinstance(index, tuple):
         index = (index,)
     index = _expand_bool(index, x)
@@ -587,12 +588,10 @@ def getitem(x, index):
         shp[len(before) + len(bshape) + k] = n
         off = off + (np.arange(n, dtype=np.int64) * s).reshape(shp)
     off = np.asarray(np.broadcast_to(off, out_shape), dtype=np.int64, order="C")  # keeps 0-d
-    return Take.apply(x, _wrap(x._backend.from_numpy(off), x.device))
+    return Take.apply(x, x._backend.from_numpy(off))
 
 
 def _is_advanced(index) -> bool:
-    from ..tensor import Tensor
-
     items = index if isinstance(index, tuple) else (index,)
     for it in items:
         if isinstance(it, (np.ndarray, list)):
@@ -602,7 +601,7 @@ def _is_advanced(index) -> bool:
     return False
 
 
-class IndexPut(Function):
+class IndexPut(Op):
     """out = x with out.flat[pos[j]] = value.flat[j], the last write winning on repeated
     positions (`win`: the winners' j, None when positions are distinct): x's gradient is g with
     those slots zeroed, value's is g.flat[pos[j]] for winners and 0 for overwritten repeats (the
@@ -610,15 +609,15 @@ class IndexPut(Function):
 
     @staticmethod
     def forward(ctx, x, value, pos, win):
-        B = x._backend
+        B = ctx.backend
         ctx.pos, ctx.win = pos, win
-        out = B.copy(x._data)
-        _put_last(B, out, pos, value._data, win)
-        return _wrap(out, x.device)
+        out = B.copy(x)
+        _put_last(B, out, pos, value, win)
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        B, pos, win = g._backend, ctx.pos, ctx.win
+        B, pos, win = ctx.backend, ctx.pos, ctx.win
         gx = B.copy(g._data)
         B.put_(gx, pos, B.full((int(pos.size),), 0, gx.dtype))
         if win is None:
@@ -626,7 +625,7 @@ class IndexPut(Function):
         else:
             gv = B.full(tuple(pos.shape), 0, gx.dtype)
             B.put_(gv, win, B.take(g._data, B.take(pos, win)))
-        return _wrap(gx, g.device), _wrap(B.reshape(gv, tuple(pos.shape)), g.device), None, None
+        return gx, B.reshape(gv, tuple(pos.shape)), None, None
 
 
 def _put_last(B, dst, pos, src, win) -> None:
@@ -640,18 +639,14 @@ def setitem(x, index, value):
     """x[index] = value in place, like torch: basic indexing writes through the view x[index]
     (copy_, so autograd records CopySlices); integer-array indexing writes the last of repeated
     positions (the value never depends on grad mode) and records IndexPut."""
-    from ..autograd import is_grad_enabled
-    from ..tensor import Tensor
-    from ..creation import arange
-
     if not isinstance(value, Tensor):
         value = x.new_full((), value)
     same_device("__setitem__", x, value)
     if not _is_advanced(index):
         getitem(x, index).copy_(value)
         return
-    with _no_grad():
-        host = getitem(arange(x.numel()).reshape(x.shape), index)._data
+    with no_grad():
+        host = getitem(_creation.arange(x.numel()).reshape(x.shape), index)._data
     pos_h = np.ascontiguousarray(host, dtype=np.int64)
     flat = pos_h.reshape(-1)
     win = None
@@ -665,18 +660,15 @@ def setitem(x, index, value):
                    value, cast=True)
         return
     x._check_inplace("__setitem__")
-    with _no_grad():
+    with no_grad():
         v = value.to(x.dtype).expand(*pos_h.shape).contiguous()
         _put_last(x._backend, x._data, pos, v._data, win)
     x._bump()
 
 
-def _no_grad():
-    from ..autograd import no_grad
-    return no_grad()
-
-
 def _gather_offsets(op, x, dim, index):
+    """The flat offsets in x of the elements `index` picks along `dim` (an int64 array of index's
+    shape), after torch's checks of dim, dtype, shapes, device and bounds."""
     d = norm_dim(op, dim, max(x.ndim, 1))
     if index.dtype is not dtypes.int64:
         raise RuntimeError(f"{op}(): Expected dtype int64 for index")
@@ -684,8 +676,6 @@ def _gather_offsets(op, x, dim, index):
         raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as "
                            f"input tensor")
     same_device(op, x, index)
-    from ..creation import arange
-
     for k, (n, m) in enumerate(zip(index.shape, x.shape)):
         if k != d and n > m:
             raise ShapeError(f"{op}(): Size does not match at dimension {k} expected index "
@@ -707,74 +697,72 @@ def _gather_offsets(op, x, dim, index):
             continue
         shp = [1] * index.ndim
         shp[k] = n
-        off = off + (arange(n, device=x.device) * st[k]).reshape(shp)
-    return d, off.contiguous()
+        off = off + (_creation.arange(n, device=x.device) * st[k]).reshape(shp)
+    return off.contiguous()._data
 
 
-class Gather(Function):
-    """out[..i..] = x[..index[..i..] along dim..]."""
+class Gather(Op):
+    """out[..i..] = x[..index[..i..] along dim..], by the flat offsets `off` of _gather_offsets."""
 
     @staticmethod
-    def forward(ctx, x, dim, index):
-        _, off = _gather_offsets("gather", x, dim, index)
+    def forward(ctx, x, off):
         ctx.save_for_backward(off)
         ctx.in_shape = tuple(x.shape)
-        return _wrap(x._backend.take(x._data, off._data), x.device)
+        return ctx.backend.take(x, off)
 
     @staticmethod
     def backward(ctx, g):
         (off,) = ctx.saved_tensors
-        flat = g._backend.index_add(_numel(ctx.in_shape), off._data, g.contiguous()._data)
-        return _wrap(flat, g.device).reshape(ctx.in_shape), None, None
+        B = ctx.backend
+        flat = B.index_add(_numel(ctx.in_shape), off._data, g.contiguous()._data)
+        return B.reshape(flat, ctx.in_shape), None
 
 
 def gather(x, dim, index):
     """Pick elements along `dim` by the int64 `index` (out has index's shape):
     out[i][j] = x[index[i][j]][j] for dim=0."""
-    return Gather.apply(x, dim, index)
+    return Gather.apply(x, _gather_offsets("gather", x, dim, index))
 
 
-class ScatterAdd(Function):
-    """out = x; out[..index[..i..] along dim..] += src[..i..]."""
+class ScatterAdd(Op):
+    """out = x; out[..index[..i..] along dim..] += src[..i..], by the flat offsets `off` of
+    _gather_offsets."""
 
     @staticmethod
-    def forward(ctx, x, dim, index, src):
-        _, off = _gather_offsets("scatter_add", x, dim, index)
+    def forward(ctx, x, off, src):
+        B = ctx.backend
         ctx.save_for_backward(off)
-        flat = x._backend.index_add(x.numel(), off._data, src.contiguous()._data)
-        return x + _wrap(flat, x.device).reshape(x.shape)
+        flat = B.index_add(x.size, off, src)
+        return B.map("add", [x, B.reshape(flat, x.shape)])
 
     @staticmethod
     def backward(ctx, g):
         (off,) = ctx.saved_tensors
-        gsrc = _wrap(g._backend.take(g.contiguous()._data, off._data), g.device)
-        return g, None, None, gsrc
+        return g, None, ctx.backend.take(g.contiguous()._data, off._data)
 
 
 def scatter_add(x, dim, index, src):
     if tuple(index.shape) != tuple(src.shape):
         raise ShapeError(f"scatter_add: index {list(index.shape)} and src {list(src.shape)} must "
                          f"have the same shape")
-    return ScatterAdd.apply(x, dim, index, src.to(x.dtype))
+    return ScatterAdd.apply(x, _gather_offsets("scatter_add", x, dim, index), src.to(x.dtype))
 
 
 # ---- joining and padding ------------------------------------------------------------------------
-class Cat(Function):
+class Cat(Op):
     """Concatenate along dim; each input's gradient is its slice of g."""
 
     @staticmethod
     def forward(ctx, dim, *xs):
-        from ..creation import empty
-
+        B = ctx.backend
         shape = list(xs[0].shape)
         shape[dim] = sum(x.shape[dim] for x in xs)
-        out = empty(*shape, dtype=xs[0].dtype, device=xs[0].device)
-        out._data = out._backend.full(tuple(shape), 0, xs[0].dtype.np)
+        out = B.full(tuple(shape), 0, xs[0].dtype)
         st = contiguous_strides(shape)
         pos = 0
         for x in xs:
-            if x.numel():
-                out._backend.strided_add_(out._data, tuple(x.shape), st, pos * st[dim], x._data)
+            if x.size:
+                B.strided_add_(out, tuple(x.shape), st, pos * st[dim], x)
             pos += x.shape[dim]
         ctx.dim, ctx.sizes = dim, [x.shape[dim] for x in xs]
         return out
@@ -833,7 +821,7 @@ def stack(tensors, dim=0):
     return cat([t.unsqueeze(d) for t in tensors], d)
 
 
-class Pad(Function):
+class Pad(Op):
     """Constant padding; `pads` as torch: (left, right) of the last dim, then the one before, ..."""
 
     @staticmethod
@@ -848,8 +836,8 @@ class Pad(Function):
         if any(s < 0 for s in shape):
             raise ShapeError(f"pad: padding {list(pads)} makes input {list(x.shape)} negative in "
                              "size")
-        B = x._backend
-        out = B.full(tuple(shape), 0, x.dtype.np)
+        B = ctx.backend
+        out = B.full(tuple(shape), 0, x.dtype)
         st = contiguous_strides(shape)
         # negative pads crop: the kept part of x is itself a strided view
         src_shape, src_off, dst_off = [], 0, 0
@@ -863,25 +851,24 @@ class Pad(Function):
         src_shape = tuple(src_shape)
         if _numel(src_shape):
             B.strided_add_(out, src_shape, st, dst_off,
-                           B.strided_copy(x._data, src_shape, xst, src_off))
+                           B.strided_copy(x, src_shape, xst, src_off))
         if value != 0:
             border = np.ones(shape, dtype=bool)
             np.lib.stride_tricks.as_strided(border.reshape(-1)[dst_off:], src_shape,
                                             [s * border.itemsize for s in st])[...] = False
             where = B.from_numpy(np.flatnonzero(border).astype(np.int64))
-            B.put_(out, where, B.full((int(border.sum()),), value, x.dtype.np))
+            B.put_(out, where, B.full((int(border.sum()),), value, x.dtype))
         ctx.view = (src_shape, st, dst_off, xst, src_off, tuple(x.shape))
-        return _wrap(out, x.device)
+        return out
 
     @staticmethod
     def backward(ctx, g):
         src_shape, st, dst_off, xst, src_off, in_shape = ctx.view
-        from ..creation import zeros
-
-        out = zeros(*in_shape, dtype=g.dtype, device=g.device)
+        B = ctx.backend
+        out = B.full(in_shape, 0, g._data.dtype)
         if _numel(src_shape):
-            piece = g._backend.strided_copy(g.contiguous()._data, src_shape, st, dst_off)
-            g._backend.strided_add_(out._data, src_shape, xst, src_off, piece)
+            piece = B.strided_copy(g.contiguous()._data, src_shape, st, dst_off)
+            B.strided_add_(out, src_shape, xst, src_off, piece)
         return out, None, None
 
 
@@ -896,17 +883,17 @@ def pad(x, pad, mode="constant", value=0.0):
 
 
 # ---- dtype and device ---------------------------------------------------------------------------
-class Cast(Function):
+class Cast(Op):
     """Convert dtype; the gradient is cast back (floating types only carry gradients)."""
 
     @staticmethod
     def forward(ctx, x, dtype):
-        ctx.in_dtype = x.dtype
-        return _wrap(x._backend.astype(x._data, dtype.np), x.device)
+        ctx.in_dtype = x.dtype  # a numpy dtype
+        return ctx.backend.astype(x, dtype.np)
 
     @staticmethod
     def backward(ctx, g):
-        return (g.to(ctx.in_dtype) if ctx.in_dtype.is_floating_point else None), None
+        return (g.to(ctx.in_dtype) if ctx.in_dtype.kind == "f" else None), None
 
 
 class ToDevice(Function):
@@ -916,30 +903,29 @@ class ToDevice(Function):
 
     @staticmethod
     def forward(ctx, x, device, non_blocking=False):
-        from ..device import backend_for
-
+        wrap = Tensor._wrap
         ctx.src = x.device
         if x.device.type == "cpu":
             B = backend_for(device)
             out = (B.from_numpy(x._data, non_blocking=True) if non_blocking
                    else B.from_numpy(x._data))
-            return _wrap(out, device)
+            return wrap(out, device)
         host = x._backend.to_numpy(x._data)  # a fresh host array
         if device.type == "cpu":
-            return _wrap(host, device)
-        return _wrap(backend_for(device).from_numpy(host), device)
+            return wrap(host, device)
+        return wrap(backend_for(device).from_numpy(host), device)
 
     @staticmethod
     def backward(ctx, g):
         return g.to(ctx.src), None, None
 
 
-class Clone(Function):
+class Clone(Op):
     """A copy with its own storage."""
 
     @staticmethod
     def forward(ctx, x):
-        return _wrap(x._backend.copy(x._data), x.device)
+        return ctx.backend.copy(x)
 
     @staticmethod
     def backward(ctx, g):

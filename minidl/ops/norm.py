@@ -9,31 +9,19 @@ from __future__ import annotations
 
 import numbers
 
-from ..autograd import Function, no_grad
-from ..errors import DTypeError, ShapeError
-from ._base import same_device
-
-
-def _wrap(arr, device):
-    from ..tensor import Tensor
-    return Tensor._wrap(arr, device)
-
-
-def _require_float(op, x):
-    if not x.dtype.is_floating_point:
-        raise DTypeError(f"{op}: expected a floating point input (float32 or float64), got "
-                         f"{x.dtype}")
+from ..autograd import Op, no_grad
+from ..errors import ShapeError
+from ._base import require_float, same_device
 
 
 # ---- local response normalisation --------------------------------------------------------------
-class LRN(Function):
+class LRN(Op):
     """out = x * scale^-beta, scale = k + alpha/size * (sum of x^2 over `size` neighbouring
     channels); the backward is the backend's fused lrn_grad."""
 
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k):
-        out, scale = x._backend.lrn(x._data, size, alpha, beta, k)
-        out, scale = _wrap(out, x.device), _wrap(scale, x.device)
+        out, scale = ctx.backend.lrn(x, size, alpha, beta, k)
         ctx.save_for_backward(x, out, scale)
         ctx.params = (size, alpha, beta, k)
         return out
@@ -41,9 +29,9 @@ class LRN(Function):
     @staticmethod
     def backward(ctx, g):
         x, out, scale = ctx.saved_tensors
-        gx = g._backend.lrn_grad(g.contiguous()._data, x._data, out._data, scale._data,
-                                 *ctx.params)
-        return _wrap(gx, g.device), None, None, None, None
+        gx = ctx.backend.lrn_grad(g.contiguous()._data, x._data, out._data, scale._data,
+                                  *ctx.params)
+        return gx, None, None, None, None
 
 
 def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75,
@@ -55,7 +43,7 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
     if input.ndim < 3:
         raise ShapeError(f"{op}: Expected 3D or higher dimensionality input (got {input.ndim} "
                          f"dimensions): input {list(input.shape)}")
-    _require_float(op, input)
+    require_float(op, input)
     if not isinstance(size, numbers.Integral) or size < 1:
         raise ShapeError(f"{op}: size must be a positive int, got {size!r}")
     shape = tuple(input.shape)
@@ -88,7 +76,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     op = "batch_norm"
     if input.ndim < 2:
         raise ShapeError(f"{op}: expected input [N, C] or [N, C, *], got {list(input.shape)}")
-    _require_float(op, input)
+    require_float(op, input)
     C = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
@@ -132,7 +120,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if isinstance(normalized_shape, numbers.Integral):
         normalized_shape = (int(normalized_shape),)
     ns = tuple(int(n) for n in normalized_shape)
-    _require_float(op, input)
+    require_float(op, input)
     if len(ns) == 0 or input.ndim < len(ns) or tuple(input.shape[input.ndim - len(ns):]) != ns:
         raise ShapeError(f"{op}: Given normalized_shape={list(ns)}, expected input with shape "
                          f"[*, {', '.join(map(str, ns))}], but got input of size"

@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import numbers
 
-from ..autograd import Function
+from ..autograd import Op
 from ..backend.shared.geometry import pair
 from ..backend.shared.pool_geometry import adaptive_bounds, pool_output_hw
 from ..errors import DTypeError, ShapeError
-
-
-def _wrap(arr, device):
-    from ..tensor import Tensor
-    return Tensor._wrap(arr, device)
+from .movement import cat
 
 
 def _check_input(op: str, x) -> None:
@@ -76,14 +72,12 @@ def _batched(x):
 
 
 # ---- max pooling -------------------------------------------------------------------------------
-class MaxPool2d(Function):
+class MaxPool2d(Op):
     """out = max over each window; dx[p] = sum of g over the windows whose argmax is p."""
 
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode):
-        B = x._backend
-        out, idx = B.max_pool2d(x._data, kernel, stride, padding, dilation, ceil_mode)
-        out, idx = _wrap(out, x.device), _wrap(idx, x.device)
+        out, idx = ctx.backend.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode)
         ctx.save_for_backward(idx)
         ctx.geom = (tuple(x.shape), kernel, stride, padding, dilation)
         ctx.mark_non_differentiable(idx)
@@ -94,9 +88,9 @@ class MaxPool2d(Function):
     def backward(ctx, g, _gidx):
         (idx,) = ctx.saved_tensors
         x_shape, kernel, stride, padding, dilation = ctx.geom
-        gx = g._backend.max_pool2d_grad(g.contiguous()._data, idx._data, x_shape, kernel, stride,
-                                        padding, dilation)
-        return _wrap(gx, g.device), None, None, None, None, None
+        gx = ctx.backend.max_pool2d_grad(g.contiguous()._data, idx._data, x_shape, kernel, stride,
+                                         padding, dilation)
+        return gx, None, None, None, None, None
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -114,22 +108,22 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 # ---- average pooling ---------------------------------------------------------------------------
-class AvgPool2d(Function):
+class AvgPool2d(Op):
     """out = window sum / divisor; dx[p] = sum of g / divisor over the windows holding p."""
 
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
-        out = x._backend.avg_pool2d(x._data, kernel, stride, padding, ceil_mode,
-                                    count_include_pad, divisor_override)
+        out = ctx.backend.avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad,
+                                     divisor_override)
         ctx.geom = (tuple(x.shape), kernel, stride, padding, count_include_pad, divisor_override)
-        return _wrap(out, x.device)
+        return out
 
     @staticmethod
     def backward(ctx, g):
         x_shape, kernel, stride, padding, include_pad, override = ctx.geom
-        gx = g._backend.avg_pool2d_grad(g.contiguous()._data, x_shape, kernel, stride, padding,
-                                        include_pad, override)
-        return _wrap(gx, g.device), None, None, None, None, None, None
+        gx = ctx.backend.avg_pool2d_grad(g.contiguous()._data, x_shape, kernel, stride, padding,
+                                         include_pad, override)
+        return gx, None, None, None, None, None, None
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -152,8 +146,6 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 # ---- adaptive average pooling ------------------------------------------------------------------
 def _adaptive_means(x, dim: int, out: int):
     """The means of the `out` adaptive windows along `dim` (-1 or -2; PyTorch's bounds)."""
-    from .movement import cat
-
     size = x.shape[dim]
     parts = []
     for i in range(out):

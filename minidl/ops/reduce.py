@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import namedtuple
 
 from .. import dtypes
-from .. import tensor as _tensor
+from ..tensor import Tensor  # defined before tensor.py imports the ops
 from .. import creation as _creation  # after tensor: creation imports Tensor
-from ..autograd import Function
+from ..autograd import Op
 from ..errors import DTypeError
 from ._base import norm_dim, norm_dims, require_float
 from . import elementwise as _ew
@@ -16,23 +16,19 @@ from . import movement as _mv
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
 
-def _wrap(arr, device):
-    return _tensor.Tensor._wrap(arr, device)
-
-
 def _kept_shape(shape, dims):
     return tuple(1 if i in dims else n for i, n in enumerate(shape))
 
 
-class Sum(Function):
+class Sum(Op):
     """out = sum of x over dims."""
 
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         ctx.shape, ctx.dims = tuple(x.shape), dims
         if not dims:
-            return x.clone()
-        return _wrap(x._backend.reduce("sum", x._data, dims, keepdim), x.device)
+            return ctx.backend.copy(x)
+        return ctx.backend.reduce("sum", x, dims, keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -41,12 +37,11 @@ class Sum(Function):
             return g, None, None
         # g broadcast back over the summed dims: one strided copy (stride 0 on those dims),
         # what reshape + expand would materialise, without building the two views
-        B = g._backend
+        B = ctx.backend
         kept = _kept_shape(shape, dims)
         strides = tuple(0 if i in dims else s
                         for i, s in enumerate(_mv.contiguous_strides(kept)))
-        return _wrap(B.strided_copy(B.reshape(g._data, kept), shape, strides, 0), g._device), \
-            None, None
+        return B.strided_copy(B.reshape(g._data, kept), shape, strides, 0), None, None
 
 
 def _all_if_empty(dim):
@@ -75,17 +70,14 @@ def mean(x, dim=None, keepdim=False, dtype=None):
     return sum(x, dims, keepdim) * (1.0 / n if n else float("nan"))
 
 
-class Extreme(Function):
+class Extreme(Op):
     """max/min over one dim with indices; the gradient goes to the selected index."""
 
     @staticmethod
     def forward(ctx, x, name, dim, keepdim):
-        B = x._backend
-        arg = "argmax" if name == "max" else "argmin"
-        idx = _wrap(B.arg_reduce(arg, x._data, dim, True), x.device)
-        vals = _wrap(B.reduce(name, x._data, (dim,), True), x.device)
-        if not keepdim:
-            vals, idx = vals.squeeze(dim), idx.squeeze(dim)
+        B = ctx.backend
+        idx = B.arg_reduce("argmax" if name == "max" else "argmin", x, dim, keepdim)
+        vals = B.reduce(name, x, (dim,), keepdim)
         ctx.save_for_backward(idx)
         ctx.shape, ctx.dim, ctx.keepdim = tuple(x.shape), dim, keepdim
         ctx.mark_non_differentiable(idx)
@@ -99,12 +91,12 @@ class Extreme(Function):
         # a one-hot mask instead of scatter_add: the indices are valid by construction, so no
         # bounds check (a device -> host sync on CUDA) is needed
         n = ctx.shape[ctx.dim]
-        pos = _creation.arange(n, device=g.device).reshape([n if i == ctx.dim else 1
+        pos = _creation.arange(n, device=ctx.device).reshape([n if i == ctx.dim else 1
                                                           for i in range(len(ctx.shape))])
         return _ew.where(pos == idx, g, 0.0), None, None, None
 
 
-class AExtreme(Function):
+class AExtreme(Op):
     """amax/amin over dims; ties share the gradient evenly (like torch.amax).  With `nan_ties`
     (max()/min() without dim) a NaN result counts as a tie with every NaN element, PyTorch's
     evenly_distribute_backward; amax's NaN result matches nothing, so its gradient is NaN as
@@ -112,18 +104,17 @@ class AExtreme(Function):
 
     @staticmethod
     def forward(ctx, x, name, dims, keepdim, nan_ties=False):
-        out = _wrap(x._backend.reduce(name, x._data, dims, True), x.device)
+        out = ctx.backend.reduce(name, x, dims, keepdim)
         ctx.save_for_backward(x, out)
         ctx.dims, ctx.keepdim, ctx.nan_ties = dims, keepdim, nan_ties
-        if not keepdim:
-            out = out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in dims))
         return out
 
     @staticmethod
     def backward(ctx, g):
         x, out = ctx.saved_tensors
         if not ctx.keepdim:
-            g = g.reshape(out.shape)
+            kept = _kept_shape(x.shape, ctx.dims)
+            g, out = g.reshape(kept), out.reshape(kept)
         mask = x == out
         if ctx.nan_ties:
             mask = mask.logical_or((x != x).logical_and(out != out))
@@ -133,11 +124,8 @@ class AExtreme(Function):
 
 
 def _extreme(name, x, dim=None, keepdim=False):
-    from ..tensor import Tensor
-
     if isinstance(dim, Tensor):
-        from .elementwise import binary
-        return binary("maximum" if name == "max" else "minimum", x, dim)
+        return _ew.binary("maximum" if name == "max" else "minimum", x, dim)
     if x.numel() == 0:
         raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() "
                            "== 0. Specify the reduction dim with the 'dim' argument.")
@@ -171,17 +159,29 @@ def amin(x, dim=(), keepdim=False):
     return AExtreme.apply(x, "min", dims, bool(keepdim)) if dims else x.clone()
 
 
+class ArgReduce(Op):
+    """argmax/argmin along one dim, or of the flattened tensor when dim is None (int64, so no
+    gradient)."""
+
+    @staticmethod
+    def forward(ctx, x, name, dim, keepdim):
+        B = ctx.backend
+        if dim is not None:
+            return B.arg_reduce(name, x, dim, keepdim)
+        out = B.arg_reduce(name, B.reshape(x, (-1,)), 0, False)
+        return B.reshape(out, (1,) * len(x.shape)) if keepdim else out
+
+
 def _arg(name, x, dim=None, keepdim=False):
     if x.numel() == 0:
         raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() "
                            "== 0.")
     if dim is None:
-        out = _wrap(x._backend.arg_reduce(name, x.reshape(-1)._data, 0, False), x.device)
-        return out.reshape((1,) * x.ndim) if keepdim else out
+        return ArgReduce.apply(x, name, None, bool(keepdim))
     d = norm_dim(name, dim, x.ndim if x.ndim > 1 else 1)
     if x.ndim == 0:
         return x.new_zeros((), dtype=dtypes.int64)
-    return _wrap(x._backend.arg_reduce(name, x._data, d, bool(keepdim)), x.device)
+    return ArgReduce.apply(x, name, d, bool(keepdim))
 
 
 def argmax(x, dim=None, keepdim=False):
@@ -194,7 +194,7 @@ def argmin(x, dim=None, keepdim=False):
     return _arg("argmin", x, dim, keepdim)
 
 
-class Var(Function):
+class Var(Op):
     """v = sum((x - mean)^2) / max(0, n - correction) over dims (s = sqrt(v) for std);
     dv/dx = 2 (x - mean) / (n - correction), ds = dv * (g / 2s, 0 where s == 0).
 
@@ -204,15 +204,17 @@ class Var(Function):
 
     @staticmethod
     def forward(ctx, x, dims, correction, keepdim, all_dims, take_sqrt):
+        B = ctx.backend
         n = 1
         for d in dims:
             n *= x.shape[d]
-        mu = mean(x, dims, keepdim=True)
-        dev = x - mu
+        mu = _scale(B, _sum(B, x, dims, True), 1.0 / n if n else float("nan"))
+        dev = B.map("sub", [x, mu])
         dof = n - correction
-        out = sum(dev * dev, dims, keepdim) * (1.0 / dof if dof > 0 else float("inf"))
+        out = _scale(B, _sum(B, B.map("mul", [dev, dev]), dims, keepdim),
+                     1.0 / dof if dof > 0 else float("inf"))
         if take_sqrt:
-            out = out.sqrt()
+            out = B.map("sqrt", [out])
         ctx.save_for_backward(x, mu, out if take_sqrt else None)
         ctx.dims, ctx.keepdim, ctx.dof, ctx.all_dims = dims, keepdim, dof, all_dims
         return out
@@ -229,6 +231,16 @@ class Var(Function):
             return g * _ew.where(x == mu, nan, float("inf")), None, None, None, None, None
         scale = 2.0 / ctx.dof if ctx.dof != 0 else float("inf")
         return g * (x - mu) * scale, None, None, None, None, None
+
+
+def _sum(B, a, dims, keepdim):
+    """Sum of array `a` over dims (a itself when there are none: a 0-d input)."""
+    return B.reduce("sum", a, dims, keepdim) if dims else a
+
+
+def _scale(B, a, c):
+    """a * c for a python float c, cast to a's dtype first (what Tensor * float computes)."""
+    return B.map("mul", [a, B.full((), c, a.dtype)])
 
 
 def _var(op, x, dim, unbiased, keepdim, correction, take_sqrt):
@@ -261,20 +273,20 @@ def any(x, dim=None, keepdim=False):
 
 
 # ---- softmax family ----------------------------------------------------------------------------
-class LogSoftmaxLast(Function):
+class LogSoftmaxLast(Op):
     """y = x - max - log(sum(exp(x - max))) over the last axis (the fused backend primitive);
     dx = g - exp(y) * sum(g)."""
 
     @staticmethod
     def forward(ctx, x):
-        y = _wrap(x._backend.log_softmax(x.contiguous()._data), x.device)
+        y = ctx.backend.log_softmax(x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        return _wrap(g._backend.log_softmax_grad(g.contiguous()._data, y._data), g.device)
+        return ctx.backend.log_softmax_grad(g._data, y._data)
 
 
 def _softmax_dim(op, x, dim):

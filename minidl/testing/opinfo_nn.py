@@ -409,6 +409,7 @@ OPS: list[OpInfo] = [
              avoid=(-0.5, 1.5)),
     _act_row("scaled_tanh", F.scaled_tanh, lambda x: 1.7159 * np.tanh(2.0 * x / 3.0)),
     _act_row("logsigmoid", F.logsigmoid, lambda x: -np.logaddexp(0.0, -x)),
+    _act_row("silu", F.silu, lambda x: x / (1.0 + np.exp(-x))),
     # torch's defaults, and elu's alpha
     _act_row("elu_alpha", lambda x: F.elu(x, 0.3), lambda x: np.where(x > 0, x, 0.3 * np.expm1(x)),
              avoid=(0.0,)),

@@ -15,13 +15,14 @@ import numpy as np
 from numba import get_num_threads, njit, prange, set_num_threads, types, vectorize
 from numba.extending import intrinsic
 
+from ...errors import TargetIndexError
 from ..shared.dropout import dropout_params, make_keep
 from ..shared.geometry import avg_window, divisor_arg
 from ..shared.pool_geometry import pool_output_hw
 
 __all__ = ["max_pool2d", "max_pool2d_grad", "avg_pool2d", "avg_pool2d_grad", "lrn", "lrn_grad",
            "log_softmax", "log_softmax_grad", "dropout_mask"]
-__all__ += ["cross_entropy", "cross_entropy_grad"]
+__all__ += ["cross_entropy", "cross_entropy_grad", "check_class_targets"]
 
 
 # Below this many elements a call runs on the caller's thread alone: numba's pool (OpenMP) wakes
@@ -580,3 +581,10 @@ def dropout_mask(shape, p, seed, offset, dtype):
     counters = np.arange(n, dtype=np.uint64) + np.uint64(offset)
     return np.asarray(_keep_ufunc(dtype)(np.uint64(seed), counters, q, scale)).reshape(shape)
 
+
+
+def check_class_targets(target, C, ignore_index):
+    t = target.reshape(-1)
+    bad = (t != ignore_index) & ((t < 0) | (t >= C))
+    if bad.any():
+        raise TargetIndexError(f"Target {int(t[bad][0])} is out of bounds.")

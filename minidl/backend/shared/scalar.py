@@ -8,7 +8,10 @@ which computes the same function faster); the CUDA backend compiles it with
 `cuda.jit(device=True)` and calls it from one generic grid-stride map kernel.
 
 `nin` counts array operands, `nparams` trailing scalar parameters (cast to T), `out` is "same"
-(result dtype = input dtype) or "bool".  For "where" the first operand is bool.
+(result dtype = input dtype) or "bool".  For "where" the first operand is bool.  A unary function
+with `grad` is a differentiable op of minidl.ops.elementwise (its table is built from here):
+`grad` names the function of (g, saved) giving its backward, `saves` what it reads besides g.
+`floating_only` functions reject integer and bool tensors.
 """
 from __future__ import annotations
 
@@ -29,15 +32,19 @@ class ScalarFn:
     out: str = "same"
     numpy: str | None = None  # a numpy ufunc computing exactly this function (CPU fast path)
     floating_only: bool = False
+    grad: str | None = None   # a differentiable unary op: the function computing its backward,
+    saves: str | None = None  # called as grad(g, saved); saved is "input", "output" or None
 
 
 FUNCTIONS: dict[str, ScalarFn] = {}
 
 
-def _register(nin, nparams=0, out="same", numpy=None, floating_only=False):
+def _register(nin, nparams=0, out="same", numpy=None, floating_only=False, grad=None,
+              saves=None):
     def deco(make):
         name = make.__name__.lstrip("_")
-        FUNCTIONS[name] = ScalarFn(name, make, nin, nparams, out, numpy, floating_only)
+        FUNCTIONS[name] = ScalarFn(name, make, nin, nparams, out, numpy, floating_only, grad,
+                                   saves)
         return make
     return deco
 
@@ -97,14 +104,14 @@ def _minimum(T):
     return f
 
 
-@_register(1, numpy="negative")
+@_register(1, numpy="negative", grad="neg")
 def _neg(T):
     def f(x):
         return -x
     return f
 
 
-@_register(1, numpy="absolute")
+@_register(1, numpy="absolute", grad="abs_grad", saves="input")
 def _abs(T):
     zero = T(0)
 
@@ -126,14 +133,14 @@ def _sign(T):
     return f
 
 
-@_register(1, numpy="exp", floating_only=True)
+@_register(1, numpy="exp", floating_only=True, grad="mul", saves="output")
 def _exp(T):
     def f(x):
         return math.exp(x)
     return f
 
 
-@_register(1, numpy="log", floating_only=True)
+@_register(1, numpy="log", floating_only=True, grad="div", saves="input")
 def _log(T):
     def f(x):
         if x < T(0):
@@ -144,7 +151,7 @@ def _log(T):
     return f
 
 
-@_register(1, numpy="sqrt", floating_only=True)
+@_register(1, numpy="sqrt", floating_only=True, grad="sqrt_grad", saves="output")
 def _sqrt(T):
     def f(x):
         if x < T(0):
@@ -153,14 +160,14 @@ def _sqrt(T):
     return f
 
 
-@_register(1, numpy="tanh", floating_only=True)
+@_register(1, numpy="tanh", floating_only=True, grad="tanh_grad", saves="output")
 def _tanh(T):
     def f(x):
         return math.tanh(x)
     return f
 
 
-@_register(1, nparams=1, floating_only=True)
+@_register(1, nparams=1, floating_only=True, grad="pow_scalar_grad", saves="input")
 def _pow_scalar(T):
     """x ** p for a scalar exponent p."""
     def f(x, p):
@@ -180,7 +187,7 @@ def _pow_scalar_grad(T):
     return f
 
 
-@_register(1, nparams=2)
+@_register(1, nparams=2, grad="clamp_grad", saves="input")
 def _clamp(T):
     """min(max(x, lo), hi) in that order, so lo > hi gives hi (PyTorch); NaN passes through."""
     def f(x, lo, hi):
@@ -272,7 +279,7 @@ def _where(T):
 
 
 # ---- activations and their derivatives ------------------------------------------------------
-@_register(1)
+@_register(1, grad="relu_grad", saves="input")
 def _relu(T):
     """max(x, 0) with NaN kept (PyTorch: relu(NaN) is NaN, and -0.0 stays -0.0)."""
     zero = T(0)
@@ -292,7 +299,7 @@ def _relu_grad(T):
     return f
 
 
-@_register(1, nparams=1, floating_only=True)
+@_register(1, nparams=1, floating_only=True, grad="leaky_relu_grad", saves="input")
 def _leaky_relu(T):
     zero = T(0)
 
@@ -310,7 +317,7 @@ def _leaky_relu_grad(T):
     return f
 
 
-@_register(1, floating_only=True)
+@_register(1, floating_only=True, grad="sigmoid_grad", saves="output")
 def _sigmoid(T):
     one, zero = T(1), T(0)
 
@@ -343,7 +350,7 @@ def _tanh_grad(T):
     return f
 
 
-@_register(1, floating_only=True)
+@_register(1, floating_only=True, grad="gelu_grad", saves="input")
 def _gelu(T):
     """Exact GELU: x * Phi(x)."""
     half, one, rsqrt2 = T(0.5), T(1), T(1 / math.sqrt(2.0))
@@ -389,7 +396,7 @@ def _abs_grad(T):
 
 
 # ---- nn activations (minidl.nn.functional: elu, softplus, hardtanh, scaled_tanh, logsigmoid) ---
-@_register(1, nparams=1, floating_only=True)
+@_register(1, nparams=1, floating_only=True, grad="elu_grad", saves="input")
 def _elu(T):
     """alpha * expm1(x) if x <= 0 else x (NaN passes the second branch, like PyTorch)."""
     zero = T(0)
@@ -409,7 +416,7 @@ def _elu_grad(T):
     return f
 
 
-@_register(1, nparams=2, floating_only=True)
+@_register(1, nparams=2, floating_only=True, grad="softplus_grad", saves="input")
 def _softplus(T):
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (PyTorch)."""
     zero = T(0)
@@ -442,7 +449,8 @@ def _softplus_grad(T):
 
 
 # hardtanh's forward is clamp's; only the gradient differs (at the bounds)
-FUNCTIONS["hardtanh"] = dataclasses.replace(FUNCTIONS["clamp"], name="hardtanh")
+FUNCTIONS["hardtanh"] = dataclasses.replace(FUNCTIONS["clamp"], name="hardtanh",
+                                             grad="hardtanh_grad")
 
 
 @_register(2, nparams=2)
@@ -456,7 +464,7 @@ def _hardtanh_grad(T):
     return f
 
 
-@_register(1, floating_only=True)
+@_register(1, floating_only=True, grad="scaled_tanh_grad", saves="output")
 def _scaled_tanh(T):
     """LeNet-5's squashing function A tanh(S x) with A = 1.7159, S = 2/3 (LeCun et al. 1998)."""
     a, s = T(1.7159), T(2.0 / 3.0)
@@ -476,7 +484,7 @@ def _scaled_tanh_grad(T):
     return f
 
 
-@_register(1, floating_only=True)
+@_register(1, floating_only=True, grad="log_sigmoid_grad", saves="input")
 def _log_sigmoid(T):
     """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), stable for any x."""
     zero = T(0)
@@ -498,4 +506,32 @@ def _log_sigmoid_grad(T):
             e = math.exp(-x)
             return g * e / (one + e)
         return g / (one + math.exp(x))
+    return f
+
+
+@_register(1, floating_only=True, grad="silu_grad", saves="input")
+def _silu(T):
+    """x * sigmoid(x) (SiLU, swish)."""
+    one, zero = T(1), T(0)
+
+    def f(x):
+        if x >= zero:  # exp's argument stays <= 0, as in sigmoid
+            return x / (one + math.exp(-x))
+        e = math.exp(x)
+        return x * e / (one + e)
+    return f
+
+
+@_register(2, floating_only=True)
+def _silu_grad(T):
+    """g * s * (1 + x (1 - s)) with s = sigmoid(x)."""
+    one, zero = T(1), T(0)
+
+    def f(g, x):
+        if x >= zero:
+            s = one / (one + math.exp(-x))
+        else:
+            e = math.exp(x)
+            s = e / (one + e)
+        return g * s * (one + x * (one - s))
     return f

@@ -13,6 +13,7 @@ import numpy as np
 from ...backend.shared.dropout import dropout_params
 from ...backend.shared.geometry import divisor_arg
 from ...backend.shared.pool_geometry import pool_output_hw
+from .. import checks
 from ..kernels import dropout as dk
 from ..kernels import loss as ck
 from ..kernels import lrn as lk
@@ -25,7 +26,7 @@ from .memory import empty, full
 
 __all__ = ["max_pool2d", "max_pool2d_grad", "avg_pool2d", "avg_pool2d_grad", "lrn", "lrn_grad",
            "log_softmax", "log_softmax_grad", "dropout_mask"]
-__all__ += ["cross_entropy", "cross_entropy_grad"]
+__all__ += ["cross_entropy", "cross_entropy_grad", "check_class_targets"]
 
 # Row kernels: one block per row up to this many blocks, then blocks loop over rows.  The
 # simulator uses 2 so tiny tests exercise the loop.
@@ -185,3 +186,7 @@ def cross_entropy_grad(g, x, target, weight, lse, ignore_index, smoothing):
                                                      M, C, int(gf.size), int(ignore_index),
                                                      smooth, keep, epc)
     return dx
+
+
+def check_class_targets(target, C, ignore_index):
+    checks.defer_target_check(target, C, ignore_index)
