@@ -130,8 +130,9 @@ class CachingAllocator:
         self._stats = collections.Counter()
 
     # ---- public -------------------------------------------------------------------------------
-    def array(self, shape, dtype, stream=None):
-        """A new uninitialised device array of `shape` and `dtype` from `stream`'s pool."""
+    def array(self, shape, dtype, stream=None, uses=()):
+        """A new uninitialised device array of `shape` and `dtype` from `stream`'s pool, also
+        to be used on the streams `uses` (record_stream)."""
         shape = tuple(int(s) for s in shape)
         dtype = np.dtype(dtype)
         nbytes = dtype.itemsize
@@ -140,6 +141,8 @@ class CachingAllocator:
         if nbytes == 0:
             return self.driver.empty_array(shape, dtype)
         block = self.malloc(nbytes, shape, dtype, stream)
+        for other in uses:
+            self.record_stream(block, other)
         return self.driver.array(_Lease(block, shape, dtype, self._pending), shape, dtype)
 
     def malloc(self, nbytes: int, shape=None, dtype=None, stream=None) -> _Block:
