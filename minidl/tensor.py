@@ -383,7 +383,9 @@ class Tensor:
     def record_stream(self, stream) -> None:
         """Mark this CUDA tensor's memory as used by work queued on `stream` (a numba CUDA
         stream): once the tensor is freed, its block is not reused before that work is done
-        (PyTorch's record_stream).  minidl's own uploads record their users themselves."""
+        (PyTorch's record_stream; None: the compute stream, a no-op).  minidl's own uploads
+        record their users themselves; memory from outside the pool (from_dlpack) is left
+        alone."""
         if self._device.type != "cuda":
             raise DeviceError(f"record_stream: expected a CUDA tensor, got a tensor on "
                               f"{self._device}")

@@ -86,7 +86,7 @@ class _Block:
     def __init__(self, segment: _Segment, offset: int, size: int):
         self.segment, self.offset, self.size = segment, offset, size
         self.free, self.prev, self.next = True, None, None
-        self.stream_uses = None  # {key: stream} of other streams using it (record_stream)
+        self.stream_uses = None  # the set of other streams using it (record_stream)
 
     def key(self) -> tuple:
         return (self.size, self.segment.id, self.offset)
@@ -188,8 +188,8 @@ class CachingAllocator:
             if block.free:
                 raise RuntimeError("minidl.cuda.memory: record_stream on a freed block")
             if block.stream_uses is None:
-                block.stream_uses = {}
-            block.stream_uses[stream] = stream
+                block.stream_uses = set()
+            block.stream_uses.add(stream)
 
     def block_at(self, address: int):
         """The allocated block holding device `address` (an array or a view of it), or None."""
@@ -306,7 +306,7 @@ class CachingAllocator:
         st["allocated_bytes.all.current"] -= block.size
         uses, block.stream_uses = block.stream_uses, None
         if uses:
-            events = [self.driver.record_event(s) for s in uses.values()]
+            events = [self.driver.record_event(s) for s in uses]
             if not all(e.query() for e in events):  # the simulator's are done at once
                 st["num_event_waits"] += 1
                 self._awaiting.append((events, block))

@@ -136,7 +136,7 @@ def _stream_key(stream, device: int):
     try:
         # numba: int(stream) is its handle; 0 (default) and 1 (legacy default) are the compute one
         return None if int(stream) in (0, 1) else stream
-    except TypeError:
+    except (TypeError, ValueError):
         return stream  # the simulator's streams have no handle (and run synchronously)
 
 
