@@ -177,7 +177,8 @@ def train_epoch(model, loader: Iterable, optimizer, loss_fn: Callable | None = N
                 desc: str = "train", sync_every: int = 10) -> dict:
     """One pass over `loader` (or its first `max_steps` batches) in training mode.
 
-    Each batch (x [N, ...], y [N] int64) is moved to `device`, and loss_fn(model(x), y) (default
+    Each batch (x [N, ...], y [N] int64) is moved to `device` (a CUDA device: uploaded one batch
+    ahead, so a pinned loader's copy overlaps the step before), and loss_fn(model(x), y) (default
     cross_entropy, mean over the batch) is minimised by one optimizer step.  Loss and accuracy
     are summed on the device and read (a host sync) every `sync_every` steps and at the end.
     Returns {"loss", "accuracy", "images_per_s", "seconds", "steps", "samples"}."""
