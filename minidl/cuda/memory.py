@@ -125,7 +125,8 @@ class CachingAllocator:
         self._segments: dict = {}
         self._next_id = 0
         self._pending: collections.deque = collections.deque()
-        self._awaiting: list = []  # (events, block): freed, back in the pool once events are done
+        # (events, block) in free order: freed, back in the pool once its events are done
+        self._awaiting: collections.deque = collections.deque()
         self._lock = threading.Lock()
         self._stats = collections.Counter()
 
@@ -248,23 +249,21 @@ class CachingAllocator:
         return -(-size // SEGMENT_ROUND) * SEGMENT_ROUND
 
     def _process_events(self) -> None:
-        """Return to their pools the awaiting blocks whose events have all completed."""
-        if self._awaiting:
-            waiting = []
-            for events, block in self._awaiting:
-                if all(e.query() for e in events):
-                    self._pool_block(block)
-                else:
-                    waiting.append((events, block))
-            self._awaiting = waiting
+        """Return to their pools the awaiting blocks whose events have completed, oldest first,
+        stopping at the first that has not (PyTorch's order: events on one stream complete in
+        order, so one query per allocation in the common case; a later block whose events are
+        on another stream waits a little longer, which is safe)."""
+        awaiting = self._awaiting
+        while awaiting and all(e.query() for e in awaiting[0][0]):
+            self._pool_block(awaiting.popleft()[1])
 
     def _synchronize_events(self) -> None:
         """Wait for every awaiting block's events (out of memory, empty_cache), then pool it."""
-        for events, block in self._awaiting:
+        while self._awaiting:
+            events, block = self._awaiting.popleft()
             for e in events:
                 e.synchronize()
             self._pool_block(block)
-        self._awaiting = []
 
     def _take_free(self, size: int, small: bool, stream):
         keys = self._free.get((stream, small))
