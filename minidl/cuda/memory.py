@@ -296,7 +296,7 @@ class CachingAllocator:
         self._add_free(rest)
 
     def _release_block(self, block: _Block) -> None:
-        if block.free or any(b is block for _, b in self._awaiting):
+        if block.free or (self._awaiting and any(b is block for _, b in self._awaiting)):
             raise RuntimeError("minidl.cuda.memory: block freed twice")
         st = self._stats
         st["allocation.all.freed"] += 1
