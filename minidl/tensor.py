@@ -380,6 +380,19 @@ class Tensor:
         pinned = sys.modules.get("minidl.cuda.pinned")  # never imports numba.cuda itself
         return bool(pinned and pinned.is_pinned(self._data))
 
+    def record_stream(self, stream) -> None:
+        """Mark this CUDA tensor's memory as used by work queued on `stream` (a numba CUDA
+        stream): once the tensor is freed, its block is not reused before that work is done
+        (PyTorch's record_stream; None: the compute stream, a no-op).  minidl's own uploads
+        record their users themselves; memory from outside the pool (from_dlpack) is left
+        alone."""
+        if self._device.type != "cuda":
+            raise DeviceError(f"record_stream: expected a CUDA tensor, got a tensor on "
+                              f"{self._device}")
+        from .cuda.backend import memory
+
+        memory.record_stream(self._data, stream, self._device.index)
+
     def cpu(self) -> "Tensor":
         """A copy on the CPU (self when already there)."""
         return self.to(CPU)

@@ -22,6 +22,7 @@ its "module." prefix, so a checkpoint written by N ranks loads into a plain mode
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import sys
@@ -98,6 +99,36 @@ def _to(t, device):
     return t if device is None or str(t.device) == str(device) else t.to(device, non_blocking=True)
 
 
+def _on_device(loader: Iterable, device, max_steps: int | None = None):
+    """The first `max_steps` (x, y) batches of `loader` (all: None), moved to `device`.
+
+    On a CUDA device batch k+1 is uploaded before batch k is handed out, i.e. before step k's
+    kernels are queued: from pinned memory (DataLoader(pin_memory=True)) its copy runs on the
+    copy stream while step k computes, and the compute stream waits for the copy only when batch
+    k+1 is handed out (minidl.cuda.pinned.deferred_uploads).  Batches are fetched and augmented
+    under their own per-batch RNG (DataLoader), so reading one ahead changes no result."""
+    batches = iter(loader) if max_steps is None else itertools.islice(loader, max(0, max_steps))
+    if device is None or not str(device).startswith("cuda"):
+        for x, y in batches:
+            yield _to(x, device), _to(y, device)
+        return
+    from .cuda.pinned import deferred_uploads
+
+    def upload(batch):
+        if batch is None:
+            return None
+        x, y = batch
+        with deferred_uploads() as uploads:
+            return (_to(x, device), _to(y, device)), uploads
+
+    ahead = upload(next(batches, None))
+    while ahead is not None:
+        batch, uploads = ahead
+        ahead = upload(next(batches, None))  # batch k+1's copy, queued before step k
+        uploads.wait()
+        yield batch
+
+
 def _accumulate(acc, loss, logits, target, n: int):
     """(loss * n, correct) summed on the logits' device: no host read inside a step."""
     with no_grad():
@@ -146,7 +177,8 @@ def train_epoch(model, loader: Iterable, optimizer, loss_fn: Callable | None = N
                 desc: str = "train", sync_every: int = 10) -> dict:
     """One pass over `loader` (or its first `max_steps` batches) in training mode.
 
-    Each batch (x [N, ...], y [N] int64) is moved to `device`, and loss_fn(model(x), y) (default
+    Each batch (x [N, ...], y [N] int64) is moved to `device` (a CUDA device: uploaded one batch
+    ahead, so a pinned loader's copy overlaps the step before), and loss_fn(model(x), y) (default
     cross_entropy, mean over the batch) is minimised by one optimizer step.  Loss and accuracy
     are summed on the device and read (a host sync) every `sync_every` steps and at the end.
     Returns {"loss", "accuracy", "images_per_s", "seconds", "steps", "samples"}."""
@@ -162,10 +194,7 @@ def train_epoch(model, loader: Iterable, optimizer, loss_fn: Callable | None = N
     acc = None
     t0 = time.perf_counter()
     try:
-        for x, y in loader:
-            if max_steps is not None and steps >= max_steps:
-                break
-            x, y = _to(x, device), _to(y, device)
+        for x, y in _on_device(loader, device, max_steps):
             logits = model(x)
             loss = loss_fn(logits, y)
             optimizer.zero_grad()
@@ -206,8 +235,7 @@ def evaluate(model, loader: Iterable, loss_fn: Callable | None = None, device=No
     t0 = time.perf_counter()
     try:
         with no_grad():
-            for x, y in loader:
-                x, y = _to(x, device), _to(y, device)
+            for x, y in _on_device(loader, device):
                 logits = model(x)
                 n = int(y.shape[0])
                 acc = _accumulate(acc, loss_fn(logits, y), logits, y, n)

@@ -168,43 +168,6 @@ def test_pinned_upload_values_and_round_trip(cuda_device):
         d.pin_memory()
 
 
-def test_async_upload_is_ordered_by_events_on_both_streams(cuda_device, monkeypatch):
-    """The copy waits for the compute stream (its pool block may still be read by kernels
-    queued before) and the compute stream waits for the copy (kernels queued after it)."""
-    from numba import cuda
-
-    from minidl.cuda.backend import memory as bm
-
-    log = []
-
-    class Ev:
-        def record(self, stream):
-            log.append(("record", self, stream))
-
-        def wait(self, stream):
-            log.append(("wait", self, stream))
-
-    monkeypatch.setattr(cuda, "event", Ev)
-    from minidl.cuda import pinned
-
-    host = pinned.pin(np.ones(5, np.float32))
-    out = bm.empty((5,), np.float32)
-    real_copy = type(out).copy_to_device
-
-    def copy(self, ary, stream=0):
-        log.append(("copy", None, stream))
-        return real_copy(self, ary, stream=stream)
-
-    monkeypatch.setattr(type(out), "copy_to_device", copy)
-    bm._upload_async(out, host)
-    copy_stream = bm._copy_stream()
-    kinds = [(k, s is copy_stream) for k, _, s in log]
-    assert kinds == [("record", False), ("wait", True), ("copy", True), ("record", True),
-                     ("wait", False)]
-    assert log[0][1] is log[1][1] and log[3][1] is log[4][1]  # the same event each side
-    np.testing.assert_array_equal(out.copy_to_host(), host)
-
-
 def test_to_device_makes_no_extra_host_copy(cuda_device, monkeypatch):
     from minidl.cuda import backend as G
     from minidl.cuda.counting import counting

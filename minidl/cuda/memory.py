@@ -13,8 +13,15 @@ view) keeps alive: numba's MemoryPointer views keep their external owner, numpy 
 base.  When the last view dies the lease's __del__ queues its block; the queue is drained (the
 block merged with free neighbours and made reusable) at the next allocator call.  Queueing keeps
 the finaliser lock-free (it may run inside a garbage collection triggered mid-allocation).
-On a GPU, blocks are reused in launch order on numba's default stream, the only stream minidl
-launches on, so a block freed by the host is only overwritten by work queued after its last use.
+
+Streams (PyTorch's record_stream semantics).  A segment, and every block cut from it, belongs to
+the stream it was allocated for (None: the legacy default stream all kernels run on; uploads
+allocate on the copy stream), and a block is only handed out again for that stream: work on one
+stream runs in order, so a block freed by the host is only overwritten by work queued after its
+last use there.  A block also used on another stream (record_stream) goes back to its pool only
+once an event recorded on each such stream at its free has completed; until then it counts as
+freed in the stats but cannot be handed out.  The drain records these events, after the free:
+later, so at worst waiting for more work, never for less.
 
 Policy (PyTorch's, re-derived): sizes round up to 512 bytes; requests up to 1 MiB come from
 2 MiB segments (the small pool), larger ones from 20 MiB segments below 10 MiB and from segments
@@ -49,7 +56,9 @@ class OutOfMemory(Exception):
     """Raised by a driver's alloc when the device has no room for a new segment.
 
     A driver also has free(segment) (drop segment.handle: the pool holds the last reference),
-    array(lease, shape, dtype), empty_array(shape, dtype) and a `name`."""
+    array(lease, shape, dtype), empty_array(shape, dtype), address(array) (where its data
+    starts), record_event(stream) (an event with query() and synchronize(), recorded on
+    `stream`, None being the default stream) and a `name`."""
 
 
 def _fmt(n: int) -> str:
@@ -60,21 +69,24 @@ def _fmt(n: int) -> str:
 
 
 class _Segment:
-    __slots__ = ("handle", "address", "size", "small", "id")
+    __slots__ = ("handle", "address", "size", "small", "id", "stream", "head")
 
-    def __init__(self, handle, address: int, size: int, small: bool, sid: int):
+    def __init__(self, handle, address: int, size: int, small: bool, sid: int, stream):
         self.handle, self.address, self.size, self.small, self.id = (
             handle, address, size, small, sid)
+        self.stream = stream  # the stream its blocks are handed out for
+        self.head = None  # its first block (coalescing always keeps the first)
 
 
 class _Block:
     """A byte range [offset, offset + size) of a segment; prev/next are its neighbours there."""
 
-    __slots__ = ("segment", "offset", "size", "free", "prev", "next")
+    __slots__ = ("segment", "offset", "size", "free", "prev", "next", "stream_uses")
 
     def __init__(self, segment: _Segment, offset: int, size: int):
         self.segment, self.offset, self.size = segment, offset, size
         self.free, self.prev, self.next = True, None, None
+        self.stream_uses = None  # the set of other streams using it (record_stream)
 
     def key(self) -> tuple:
         return (self.size, self.segment.id, self.offset)
@@ -108,17 +120,20 @@ class CachingAllocator:
     def __init__(self, driver, limit: int | None = None):
         self.driver = driver
         self.limit = limit  # bytes the pool may reserve (None: what the driver gives)
-        self._free = {True: [], False: []}  # small?: sorted block keys
+        self._free: dict = {}  # (stream, small?): sorted block keys
         self._by_key: dict = {}
         self._segments: dict = {}
         self._next_id = 0
         self._pending: collections.deque = collections.deque()
+        # (events, block) in free order: freed, back in the pool once its events are done
+        self._awaiting: collections.deque = collections.deque()
         self._lock = threading.Lock()
         self._stats = collections.Counter()
 
     # ---- public -------------------------------------------------------------------------------
-    def array(self, shape, dtype):
-        """A new uninitialised device array of `shape` and `dtype` from the pool."""
+    def array(self, shape, dtype, stream=None, uses=()):
+        """A new uninitialised device array of `shape` and `dtype` from `stream`'s pool, also
+        to be used on the streams `uses` (record_stream)."""
         shape = tuple(int(s) for s in shape)
         dtype = np.dtype(dtype)
         nbytes = dtype.itemsize
@@ -126,19 +141,24 @@ class CachingAllocator:
             nbytes *= s
         if nbytes == 0:
             return self.driver.empty_array(shape, dtype)
-        block = self.malloc(nbytes, shape, dtype)
+        block = self.malloc(nbytes, shape, dtype, stream)
+        for other in uses:
+            self.record_stream(block, other)
         return self.driver.array(_Lease(block, shape, dtype, self._pending), shape, dtype)
 
-    def malloc(self, nbytes: int, shape=None, dtype=None) -> _Block:
-        """A block of at least nbytes bytes (the rounded size is what memory_allocated counts)."""
+    def malloc(self, nbytes: int, shape=None, dtype=None, stream=None) -> _Block:
+        """A block of at least nbytes bytes for use on `stream` (None: the default stream); the
+        rounded size is what memory_allocated counts."""
         size = max(ROUND, -(-int(nbytes) // ROUND) * ROUND)
         small = size <= SMALL_REQUEST
         with self._lock:
             self._drain()
-            block = self._take_free(size, small)
+            self._process_events()
+            block = self._take_free(size, small, stream)
             if block is None:
-                seg = self._new_segment(self._segment_size(size), small, nbytes, shape, dtype)
-                block = _Block(seg, 0, seg.size)
+                seg = self._new_segment(self._segment_size(size), small, nbytes, shape, dtype,
+                                        stream)
+                block = seg.head = _Block(seg, 0, seg.size)
             else:
                 self._stats["num_pool_hits"] += 1
             rest = block.size - size
@@ -159,10 +179,37 @@ class CachingAllocator:
         with self._lock:
             self._release_block(block)
 
+    def record_stream(self, block: _Block, stream) -> None:
+        """Mark allocated `block` as used by work queued on `stream` too (PyTorch's
+        Tensor.record_stream): once freed it is not handed out again before an event recorded
+        then on `stream` has completed.  Its own stream needs no mark."""
+        if stream == block.segment.stream:
+            return
+        with self._lock:
+            if block.free:
+                raise RuntimeError("minidl.cuda.memory: record_stream on a freed block")
+            if block.stream_uses is None:
+                block.stream_uses = set()
+            block.stream_uses.add(stream)
+
+    def block_at(self, address: int):
+        """The allocated block holding device `address` (an array or a view of it), or None."""
+        with self._lock:
+            for seg in self._segments.values():
+                if seg.address <= address < seg.address + seg.size:
+                    b = seg.head
+                    while b is not None and not b.offset <= address - seg.address < \
+                            b.offset + b.size:
+                        b = b.next
+                    return None if b is None or b.free else b
+        return None
+
     def empty_cache(self) -> None:
-        """Give every fully free segment back to the driver."""
+        """Wait for the events of blocks freed while in use on other streams, then give every
+        fully free segment back to the driver."""
         with self._lock:
             self._drain()
+            self._synchronize_events()
             self._release_free_segments()
 
     def stats(self) -> dict:
@@ -171,12 +218,13 @@ class CachingAllocator:
             self._drain()
             st = dict(self._stats)
         st["num_free_blocks"] = len(self._by_key)
+        st["num_blocks_awaiting_events"] = len(self._awaiting)
         for k in ("allocated_bytes.all.current", "allocated_bytes.all.peak",
                   "allocated_bytes.all.allocated", "allocated_bytes.all.freed",
                   "reserved_bytes.all.current", "reserved_bytes.all.peak",
                   "allocation.all.current", "allocation.all.allocated", "allocation.all.freed",
                   "segment.all.current", "num_device_alloc", "num_device_free", "num_pool_hits",
-                  "num_alloc_retries", "num_ooms"):
+                  "num_alloc_retries", "num_ooms", "num_event_waits"):
             st.setdefault(k, 0)
         return dict(sorted(st.items()))
 
@@ -200,8 +248,27 @@ class CachingAllocator:
             return LARGE_SEGMENT
         return -(-size // SEGMENT_ROUND) * SEGMENT_ROUND
 
-    def _take_free(self, size: int, small: bool):
-        keys = self._free[small]
+    def _process_events(self) -> None:
+        """Return to their pools the awaiting blocks whose events have completed, oldest first,
+        stopping at the first that has not (PyTorch's order: events on one stream complete in
+        order, so one query per allocation in the common case; a later block whose events are
+        on another stream waits a little longer, which is safe)."""
+        awaiting = self._awaiting
+        while awaiting and all(e.query() for e in awaiting[0][0]):
+            self._pool_block(awaiting.popleft()[1])
+
+    def _synchronize_events(self) -> None:
+        """Wait for every awaiting block's events (out of memory, empty_cache), then pool it."""
+        while self._awaiting:
+            events, block = self._awaiting.popleft()
+            for e in events:
+                e.synchronize()
+            self._pool_block(block)
+
+    def _take_free(self, size: int, small: bool, stream):
+        keys = self._free.get((stream, small))
+        if not keys:
+            return None
         i = bisect.bisect_left(keys, (size, -1, -1))
         if i == len(keys):
             return None
@@ -210,12 +277,13 @@ class CachingAllocator:
 
     def _add_free(self, block: _Block) -> None:
         key = block.key()
-        bisect.insort(self._free[block.segment.small], key)
+        seg = block.segment
+        bisect.insort(self._free.setdefault((seg.stream, seg.small), []), key)
         self._by_key[key] = block
 
     def _remove_free(self, block: _Block) -> None:
         key = block.key()
-        keys = self._free[block.segment.small]
+        keys = self._free[(block.segment.stream, block.segment.small)]
         del keys[bisect.bisect_left(keys, key)]
         del self._by_key[key]
 
@@ -228,13 +296,24 @@ class CachingAllocator:
         self._add_free(rest)
 
     def _release_block(self, block: _Block) -> None:
-        if block.free:
+        if block.free or (self._awaiting and any(b is block for _, b in self._awaiting)):
             raise RuntimeError("minidl.cuda.memory: block freed twice")
         st = self._stats
         st["allocation.all.freed"] += 1
         st["allocation.all.current"] -= 1
         st["allocated_bytes.all.freed"] += block.size
         st["allocated_bytes.all.current"] -= block.size
+        uses, block.stream_uses = block.stream_uses, None
+        if uses:
+            events = [self.driver.record_event(s) for s in uses]
+            if not all(e.query() for e in events):  # the simulator's are done at once
+                st["num_event_waits"] += 1
+                self._awaiting.append((events, block))
+                return
+        self._pool_block(block)
+
+    def _pool_block(self, block: _Block) -> None:
+        """Make a freed block reusable, merged with its free neighbours."""
         block.free = True
         for nb in (block.prev, block.next):  # coalesce with free neighbours
             if nb is not None and nb.free:
@@ -247,11 +326,13 @@ class CachingAllocator:
                 block = first
         self._add_free(block)
 
-    def _new_segment(self, size: int, small: bool, nbytes: int, shape, dtype) -> _Segment:
+    def _new_segment(self, size: int, small: bool, nbytes: int, shape, dtype,
+                     stream) -> _Segment:
         try:
             handle, address = self._driver_alloc(size)
         except OutOfMemory:
             self._stats["num_alloc_retries"] += 1
+            self._synchronize_events()
             self._release_free_segments()
             try:
                 handle, address = self._driver_alloc(size)
@@ -264,7 +345,7 @@ class CachingAllocator:
         st["reserved_bytes.all.current"] += size
         st["reserved_bytes.all.peak"] = max(st["reserved_bytes.all.peak"],
                                             st["reserved_bytes.all.current"])
-        seg = _Segment(handle, address, size, small, self._next_id)
+        seg = _Segment(handle, address, size, small, self._next_id, stream)
         self._next_id += 1
         self._segments[seg.id] = seg
         return seg
@@ -291,7 +372,7 @@ class CachingAllocator:
     def _oom_message(self, nbytes, seg_size, shape, dtype) -> str:
         st = self._stats
         what = f" for a {list(shape)} {np.dtype(dtype).name} array" if shape is not None else ""
-        cached = sum(k[0] for k in self._free[True] + self._free[False])
+        cached = sum(k[0] for keys in self._free.values() for k in keys)
         limit = f", limit {_fmt(self.limit)}" if self.limit is not None else ""
         return (f"CUDA out of memory on {self.driver.name}: tried to allocate {_fmt(nbytes)}{what} "
                 f"(a new {_fmt(seg_size)} segment); the pool has "
@@ -303,6 +384,18 @@ class CachingAllocator:
 
 
 # ---- drivers -----------------------------------------------------------------------------------
+class _Done:
+    """The event of a synchronous stream: complete when recorded."""
+
+    @staticmethod
+    def query() -> bool:
+        return True
+
+    @staticmethod
+    def synchronize() -> None:
+        pass
+
+
 class HostDriver:
     """Segments in host memory, blocks as numpy arrays: the fake driver of the unit tests and the
     base of the simulator's driver."""
@@ -323,6 +416,14 @@ class HostDriver:
     def empty_array(self, shape, dtype):
         return np.empty(shape, dtype)
 
+    @staticmethod
+    def address(array) -> int:
+        return array.__array_interface__["data"][0]
+
+    @staticmethod
+    def record_event(stream):
+        return _Done  # host work is synchronous
+
 
 class SimulatorDriver(HostDriver):
     """NUMBA_ENABLE_CUDASIM=1: device memory is host memory wrapped as FakeCUDAArray."""
@@ -336,6 +437,12 @@ class SimulatorDriver(HostDriver):
         from numba import cuda
 
         return cuda.device_array(shape, dtype=dtype)
+
+    @staticmethod
+    def address(array) -> int:
+        return array._ary.__array_interface__["data"][0]
+
+    # record_event: the simulator runs every stream synchronously, so its events are done at once
 
 
 class NumbaDriver:
@@ -377,6 +484,18 @@ class NumbaDriver:
         from numba import cuda
 
         return cuda.device_array(shape, dtype=dtype)  # zero-size: numba allocates nothing
+
+    @staticmethod
+    def address(array) -> int:
+        return int(array.__cuda_array_interface__["data"][0])
+
+    def record_event(self, stream):
+        from numba import cuda
+
+        with cuda.gpus[self.index]:
+            event = cuda.event(timing=False)
+            event.record(cuda.default_stream() if stream is None else stream)
+        return event
 
 
 _allocators: dict = {}

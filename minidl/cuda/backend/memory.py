@@ -4,9 +4,12 @@ Every device array comes from the current device's caching allocator (minidl.cud
 steady state no allocation reaches the driver.  Host <-> device copies are counted there too.
 
 Pinned uploads: from_numpy(a, non_blocking=True) of an array pinned by minidl.cuda.pinned.pin()
-queues the copy on a per-device copy stream and returns at once (_upload_async: the ordering).
+queues the copy on a per-device copy stream into a block of that stream's pool and returns at
+once (_upload_async: the ordering; deferred_waits: the compute stream's wait made later).
 """
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 from numba import cuda
@@ -24,16 +27,17 @@ __all__ = ["from_numpy", "to_numpy", "empty", "full", "arange", "astype", "copy"
 def from_numpy(a, non_blocking: bool = False):
     """Host array -> new C-contiguous device array of the same dtype and shape (0-d kept).  A
     C-contiguous array is read in place (no host copy).  non_blocking and `a` pinned (pin()):
-    the copy is queued on the copy stream and the host does not wait; otherwise it is a
-    synchronous copy (as in PyTorch, non_blocking from pageable memory does not overlap)."""
+    the copy is queued on the copy stream and the host does not wait (_upload_async); otherwise
+    it is a synchronous copy (as in PyTorch, non_blocking from pageable memory does not
+    overlap)."""
     a = np.asarray(a, order="C")
+    if a.size and non_blocking and is_pinned(a):
+        transfer_counts["h2d"] += 1
+        return _upload_async(a)
     out = empty(a.shape, a.dtype)
     if a.size:
         transfer_counts["h2d"] += 1
-        if non_blocking and is_pinned(a):
-            _upload_async(out, a)
-        else:
-            out.copy_to_device(a)
+        out.copy_to_device(a)
     return out
 
 
@@ -41,6 +45,8 @@ def from_numpy(a, non_blocking: bool = False):
 _COPY_STREAMS: dict = {}
 _IN_FLIGHT: list = []
 async_uploads = [0]  # uploads queued on a copy stream (tests read it)
+# innermost deferred_waits() block: the done events of its uploads, waited on later
+_DEFERRED: list = []
 
 
 def _copy_stream():
@@ -71,27 +77,67 @@ def _non_blocking_stream():  # pragma: no cover - needs a GPU
         return None
 
 
-def _upload_async(out, host) -> None:
-    """Copy pinned `host` into `out` on the copy stream, ordered on both sides by events:
-    the copy waits for the kernels already queued on the compute (default) stream - `out`
-    is a pool block that a freed tensor may still be read through by them - and every kernel
-    queued after this call waits for the copy.  The host array is kept alive until the copy is
-    done.  (Overlap this gives: the host and its Python run ahead while the DMA works; an
-    upload that also overlaps the kernels queued before it needs per-stream pools, as PyTorch's
-    record_stream: not done.)"""
-    compute = cuda.default_stream()
+def _upload_async(host):
+    """A new device array holding pinned `host`, copied on the copy stream without waiting for
+    the compute (default) stream: its block comes from the copy stream's pool, whose blocks are
+    only handed out again once every stream that used them is past that use (kernels on the
+    compute stream are recorded as users: record_stream).  The compute stream waits for the
+    copy's event now, or, inside deferred_waits(), when the caller says.  The host array is kept
+    alive until the copy is done."""
     copy_stream = _copy_stream()
-    ready = cuda.event()
-    ready.record(compute)
-    ready.wait(copy_stream)
+    out = allocator(_current[0]).array(host.shape, host.dtype, stream=copy_stream,
+                                       uses=(None,))
     out.copy_to_device(host, stream=copy_stream)
     done = cuda.event()
     done.record(copy_stream)
-    done.wait(compute)
+    if _DEFERRED:
+        _DEFERRED[-1].append(done)
+    else:
+        done.wait(cuda.default_stream())
     async_uploads[0] += 1
     _IN_FLIGHT.append((done, host))
     while _IN_FLIGHT and _finished(_IN_FLIGHT[0][0]):
         _IN_FLIGHT.pop(0)
+    return out
+
+
+@contextlib.contextmanager
+def deferred_waits():
+    """Inside, async uploads do not order the compute stream after their copy yet; yields the
+    list of their done events for wait_events() to do it later (before a kernel reads them)."""
+    events: list = []
+    _DEFERRED.append(events)
+    try:
+        yield events
+    finally:
+        _DEFERRED.remove(events)
+
+
+def wait_events(events) -> None:
+    """Make the compute (default) stream wait for `events` (deferred_waits())."""
+    compute = cuda.default_stream()
+    for e in events:
+        e.wait(compute)
+
+
+def record_stream(a, stream, device: int) -> None:
+    """Mark the pool block under device array `a` (or the array it views) of CUDA device
+    `device` as used by `stream` (a numba stream; None or a default stream: the compute one)."""
+    pool = allocator(device)
+    block = pool.block_at(pool.driver.address(a)) if a.size else None
+    if block is not None:
+        pool.record_stream(block, _stream_key(stream, device))
+
+
+def _stream_key(stream, device: int):
+    """None for the compute (legacy default) stream, else the stream itself."""
+    if stream is None or stream is _COPY_STREAMS.get(device):
+        return stream
+    try:
+        # numba: int(stream) is its handle; 0 (default) and 1 (legacy default) are the compute one
+        return None if int(stream) in (0, 1) else stream
+    except (TypeError, ValueError):
+        return stream  # the simulator's streams have no handle (and run synchronously)
 
 
 def _finished(event) -> bool:
