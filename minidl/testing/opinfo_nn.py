@@ -125,9 +125,27 @@ def _log_softmax_rows(x):
 
 def ref_cross_entropy(x, target, weight=None, label_smoothing=0.0, ignore_index=-100,
                       reduction="mean"):
+    """[N, C] logits with class indices [N] or probabilities [N, C]; spatial [N, C, d1, ...]
+    inputs are rows at every position, unbatched [C] inputs one row."""
+    kw = dict(weight=weight, label_smoothing=label_smoothing, ignore_index=ignore_index,
+              reduction=reduction)
+    probs = target.dtype.kind == "f"
+    if x.ndim == 1:
+        r = ref_cross_entropy(x[None], target[None], **kw)
+        return r[0] if reduction == "none" else r
+    if x.ndim > 2:
+        C = x.shape[1]
+        rows = lambda a: np.moveaxis(a, 1, -1).reshape(-1, C)  # noqa: E731
+        r = ref_cross_entropy(rows(x), rows(target) if probs else target.reshape(-1), **kw)
+        return r.reshape(x.shape[:1] + x.shape[2:]) if reduction == "none" else r
     N, C = x.shape
     weight = np.ones(C) if weight is None else weight
     lp = _log_softmax_rows(x.astype(np.float64))
+    if probs:  # smoothing mixes the target with the uniform distribution; "mean" divides by N
+        losses = -(lp * (target * (1 - label_smoothing) + label_smoothing / C) * weight).sum(1)
+        if reduction == "none":
+            return losses.astype(x.dtype)
+        return np.asarray(losses.mean() if reduction == "mean" else losses.sum(), x.dtype)
     losses, denom = np.zeros(N), 0.0
     for i in range(N):
         if target[i] == ignore_index:
@@ -153,11 +171,15 @@ def ref_mse_loss(x, y, reduction="mean"):
                                                     x.dtype)
 
 
-def ref_bce_with_logits(x, y, pos_weight):
+def ref_bce_with_logits(x, y, pos_weight=None, weight=None, reduction="mean"):
     xd = x.astype(np.float64)
     log_sig = -np.logaddexp(0.0, -xd)
     log_one_minus = -np.logaddexp(0.0, xd)
-    return np.asarray((-(pos_weight * y * log_sig + (1 - y) * log_one_minus)).mean(), x.dtype)
+    pw = 1.0 if pos_weight is None else pos_weight
+    d = -(pw * y * log_sig + (1 - y) * log_one_minus) * (1.0 if weight is None else weight)
+    if reduction == "none":
+        return d.astype(x.dtype)
+    return np.asarray(d.mean() if reduction == "mean" else d.sum(), x.dtype)
 
 
 def _act(fn):
@@ -179,6 +201,8 @@ def _pool_samples(device, dtype, rg, max_pool=True):
         (x4, (3,), {"stride": 2, "padding": 1, "ceil_mode": True}, "pad_ceil"),
         ((1, 1, 1, 1), (1,), {}, "size1"),
         ((1, 2, 6, 7), ((2, 3),), {"stride": (1, 2), "padding": (1, 0)}, "rect"),
+        # 6x3 outputs per plane: more than one of the simulator's 16-thread blocks
+        ((1, 1, 17, 3), ((2, 3),), {"stride": (3, 1), "padding": 1, "ceil_mode": True}, "tall"),
     ]
     if max_pool:
         cases.append(((1, 2, 8, 6), ((3, 2),), {"stride": 1, "padding": 1, "dilation": (2, 1)},
@@ -250,7 +274,8 @@ def _adaptive_samples(device, dtype, rg):
     m = Maker(device, dtype, rg)
     return [SampleInput((m((2, 3, 7, 5)), (3, 2)), {}, "uneven"),
             SampleInput((m((1, 2, 6, 6)), 3), {}, "even"),
-            SampleInput((m((2, 5, 4)), (None, 3)), {}, "unbatched_none")]
+            SampleInput((m((2, 5, 4)), (None, 3)), {}, "unbatched_none"),
+            SampleInput((m((2, 3, 7, 5)), (5, 4)), {}, "overlapping")]
 
 
 def _lrn_samples(device, dtype, rg):
@@ -323,7 +348,26 @@ def _ce_samples(device, dtype, rg):
             SampleInput((m((6, 5)), t, None), {"reduction": "sum"}, "unweighted_sum"),
             SampleInput((m((6, 5)), t, None), {"ignore_index": 2}, "unweighted_ignore"),
             SampleInput((m((6, 5)), t, w), {"label_smoothing": 0.1, "reduction": "none"},
-                        "smooth_none")]
+                        "smooth_none"),
+            SampleInput((m((5,)), minidl.tensor(3, device=device), None), {}, "unbatched")]
+
+
+def _ce_nd_samples(device, dtype, rg):
+    """Spatial [N, C, d1, d2] logits, and probability targets (which require grad too)."""
+    m = Maker(device, dtype, rg)
+    t = Maker(device, minidl.int64, False).index((2, 2, 3), 3)
+    w = Maker(device, dtype, False)((3,), low=0.5, high=2.0)
+    p = np.random.default_rng(12).uniform(0.1, 1.0, (4, 5))
+    p = m.from_array(p / p.sum(1, keepdims=True))
+    p4 = np.random.default_rng(13).uniform(0.1, 1.0, (2, 3, 2, 2))
+    p4 = m.from_array(p4 / p4.sum(1, keepdims=True))
+    return [SampleInput((m((2, 3, 2, 3)), t, None), {}, "spatial"),
+            SampleInput((m((2, 3, 2, 3)), t, w), {"label_smoothing": 0.2, "reduction": "none"},
+                        "spatial_weighted_none"),
+            SampleInput((m((4, 5)), p, None), {"label_smoothing": 0.1}, "probs"),
+            SampleInput((m((4, 5)), p, Maker(device, dtype, False)((5,), 0.5, 1.5)),
+                        {"reduction": "sum"}, "probs_weighted_sum"),
+            SampleInput((m((2, 3, 2, 2)), p4, None), {"reduction": "none"}, "probs_spatial")]
 
 
 def _nll_samples(device, dtype, rg):
@@ -343,7 +387,10 @@ def _bce_samples(device, dtype, rg):
     m = Maker(device, dtype, rg)
     pw = Maker(device, dtype, False)((4,), low=0.5, high=3.0)
     x, y = m((3, 4), low=-6, high=6), m((3, 4), low=0, high=1)
-    return [SampleInput((x, y, pw), {}, "pos_weight")]
+    w = Maker(device, dtype, False)((3, 4), low=0.5, high=2.0)
+    return [SampleInput((x, y, pw), {}, "pos_weight"),
+            SampleInput((x, y, pw), {"reduction": "sum"}, "pos_weight_sum"),
+            SampleInput((x, y, None, w), {"reduction": "none"}, "weight_none")]
 
 
 def _ce_errors(device):
@@ -397,10 +444,13 @@ OPS: list[OpInfo] = [
            atol=1e-5, rtol=1e-5),
     OpInfo(name="cross_entropy", op=F.cross_entropy, ref=ref_cross_entropy,
            sample_inputs=_ce_samples, error_inputs=_ce_errors, atol=1e-6, rtol=1e-6),
+    OpInfo(name="cross_entropy_nd", op=F.cross_entropy, ref=ref_cross_entropy,
+           sample_inputs=_ce_nd_samples, atol=1e-6, rtol=1e-6),
     OpInfo(name="nll_loss", op=F.nll_loss, ref=ref_nll_loss, sample_inputs=_nll_samples),
     OpInfo(name="mse_loss", op=F.mse_loss, ref=ref_mse_loss, sample_inputs=_mse_samples),
     OpInfo(name="binary_cross_entropy_with_logits",
-           op=lambda x, y, pw: F.binary_cross_entropy_with_logits(x, y, pos_weight=pw),
+           op=lambda x, y, pw, w=None, **k: F.binary_cross_entropy_with_logits(
+               x, y, w, pos_weight=pw, **k),
            ref=ref_bce_with_logits, sample_inputs=_bce_samples, atol=1e-6, rtol=1e-6),
     _act_row("elu", F.elu, lambda x: np.where(x > 0, x, np.expm1(x)), avoid=(0.0,)),
     _act_row("softplus", lambda x: F.softplus(x, 2.0, 5.0), lambda x: _softplus(x, 2.0, 5.0),
