@@ -114,8 +114,8 @@ def ref_layer_norm(x, normalized_shape, weight, bias, eps=1e-5):
     return (y * weight + bias).astype(x.dtype)
 
 
-def ref_linear(x, w, b):
-    return (x @ w.T + b).astype(x.dtype)
+def ref_linear(x, w, b=None):
+    return (x @ w.T + (0 if b is None else b)).astype(x.dtype)
 
 
 def _log_softmax_rows(x):
@@ -158,11 +158,14 @@ def ref_cross_entropy(x, target, weight=None, label_smoothing=0.0, ignore_index=
     return np.asarray(losses.sum() / denom if reduction == "mean" else losses.sum(), x.dtype)
 
 
-def ref_nll_loss(lp, target, reduction="mean"):
-    picked = -lp[np.arange(len(target)), target]
+def ref_nll_loss(lp, target, weight=None, ignore_index=-100, reduction="mean"):
+    keep = target != ignore_index
+    tt = np.where(keep, target, 0)
+    w = (np.ones(lp.shape[1]) if weight is None else weight)[tt] * keep
+    picked = -lp[np.arange(len(target)), tt] * w
     if reduction == "none":
-        return picked
-    return np.asarray(picked.mean() if reduction == "mean" else picked.sum(), lp.dtype)
+        return picked.astype(lp.dtype)
+    return np.asarray(picked.sum() / w.sum() if reduction == "mean" else picked.sum(), lp.dtype)
 
 
 def ref_mse_loss(x, y, reduction="mean"):
@@ -334,7 +337,14 @@ def _ln_errors(device):
 def _linear_samples(device, dtype, rg):
     m = Maker(device, dtype, rg)
     return [SampleInput((m((5, 4)), m((3, 4)), m((3,))), {}, "2d"),
-            SampleInput((m((2, 3, 4)), m((7, 4)), m((7,))), {}, "batched")]
+            SampleInput((m((2, 3, 4)), m((7, 4)), m((7,))), {}, "batched"),
+            SampleInput((m((4,)), m((3, 4)), m((3,))), {}, "1d"),
+            SampleInput((m((5, 4)), m((3, 4))), {}, "no_bias")]
+
+
+def _linear_errors(device):
+    return [ErrorInput((minidl.zeros(5, 4, device=device), minidl.zeros(3, 5, device=device)),
+                       {}, ShapeError, "linear: input")]
 
 
 def _ce_samples(device, dtype, rg):
@@ -374,13 +384,23 @@ def _nll_samples(device, dtype, rg):
     m = Maker(device, dtype, rg)
     t = minidl.tensor([2, 0, 1, 2], device=device)
     return [SampleInput((m((4, 3)), t), {}, "mean"),
-            SampleInput((m((4, 3)), t), {"reduction": "sum"}, "sum")]
+            SampleInput((m((4, 3)), t), {"reduction": "sum"}, "sum"),
+            SampleInput((m((5, 4)), minidl.tensor([3, 0, -100, 1, 3], device=device),
+                         Maker(device, dtype, False)((4,), 0.5, 2.0)), {}, "weighted_ignored"),
+            SampleInput((m((4, 3)), t, None, 0), {"reduction": "sum"}, "ignore_index_sum")]
+
+
+def _nll_errors(device):
+    return [ErrorInput((minidl.zeros(3, 10, device=device),
+                        minidl.tensor([1, -3, 2], device=device)), {}, IndexError,
+                       "Target -3 is out of bounds")]
 
 
 def _mse_samples(device, dtype, rg):
     m = Maker(device, dtype, rg)
     return [SampleInput((m((3, 5)), m((3, 5))), {}, "mean"),
-            SampleInput((m((7,)), m((7,))), {"reduction": "none"}, "none")]
+            SampleInput((m((7,)), m((7,))), {"reduction": "none"}, "none"),
+            SampleInput((m((2, 3)), m((2, 3))), {"reduction": "sum"}, "sum")]
 
 
 def _bce_samples(device, dtype, rg):
@@ -441,17 +461,24 @@ OPS: list[OpInfo] = [
     OpInfo(name="layer_norm", op=F.layer_norm, ref=ref_layer_norm, sample_inputs=_ln_samples,
            error_inputs=_ln_errors, atol=1e-5, rtol=1e-5),
     OpInfo(name="linear", op=F.linear, ref=ref_linear, sample_inputs=_linear_samples,
-           atol=1e-5, rtol=1e-5),
+           error_inputs=_linear_errors, atol=1e-5, rtol=1e-5),
     OpInfo(name="cross_entropy", op=F.cross_entropy, ref=ref_cross_entropy,
            sample_inputs=_ce_samples, error_inputs=_ce_errors, atol=1e-6, rtol=1e-6),
     OpInfo(name="cross_entropy_nd", op=F.cross_entropy, ref=ref_cross_entropy,
            sample_inputs=_ce_nd_samples, atol=1e-6, rtol=1e-6),
-    OpInfo(name="nll_loss", op=F.nll_loss, ref=ref_nll_loss, sample_inputs=_nll_samples),
-    OpInfo(name="mse_loss", op=F.mse_loss, ref=ref_mse_loss, sample_inputs=_mse_samples),
+    OpInfo(name="nll_loss", op=F.nll_loss, ref=ref_nll_loss, sample_inputs=_nll_samples,
+           error_inputs=_nll_errors),
+    OpInfo(name="mse_loss", op=F.mse_loss, ref=ref_mse_loss, sample_inputs=_mse_samples,
+           error_inputs=lambda d: [ErrorInput((minidl.zeros(3, device=d),) * 2,
+                                              {"reduction": "avg"}, ValueError,
+                                              "not a valid value for reduction")]),
     OpInfo(name="binary_cross_entropy_with_logits",
            op=lambda x, y, pw, w=None, **k: F.binary_cross_entropy_with_logits(
                x, y, w, pos_weight=pw, **k),
-           ref=ref_bce_with_logits, sample_inputs=_bce_samples, atol=1e-6, rtol=1e-6),
+           ref=ref_bce_with_logits, sample_inputs=_bce_samples, atol=1e-6, rtol=1e-6,
+           error_inputs=lambda d: [ErrorInput(
+               (minidl.zeros(4, device=d), minidl.zeros(3, device=d), None), {}, ShapeError,
+               r"Target size \(\[3\]\) must be the same as input size")]),
     _act_row("elu", F.elu, lambda x: np.where(x > 0, x, np.expm1(x)), avoid=(0.0,)),
     _act_row("softplus", lambda x: F.softplus(x, 2.0, 5.0), lambda x: _softplus(x, 2.0, 5.0),
              avoid=(2.5,)),
