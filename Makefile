@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install
+.PHONY: demo test install coverage
 
 $(VENV)/.installed-%: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +22,19 @@ demo: $(VENV)/.installed-examples
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -n 2 -q -m "not cuda" tests
 	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -n 2 -q -m cuda tests
+
+# Line coverage of minidl/ per tier (a developer's measurement, not part of `make test` or CI;
+# one process per tier, so it is slow: ~2x `make test`). Reports in build/coverage/, the
+# combined HTML in build/coverage/html/index.html. See docs/testing.md.
+COV := $(PY) -m coverage
+coverage: $(VENV)/.installed-dev
+	mkdir -p build/coverage
+	COVERAGE_FILE=build/coverage/cpu.dat $(COV) run --source=minidl -m pytest -q -x -m "not cuda" tests
+	COVERAGE_FILE=build/coverage/sim.dat NUMBA_ENABLE_CUDASIM=1 \
+		$(COV) run --source=minidl -m pytest -q -x -m cuda tests
+	$(COV) report --data-file=build/coverage/cpu.dat > build/coverage/cpu.txt
+	$(COV) report --data-file=build/coverage/sim.dat > build/coverage/sim.txt
+	$(COV) combine --keep --data-file=build/coverage/all.dat \
+		build/coverage/cpu.dat build/coverage/sim.dat
+	$(COV) html --data-file=build/coverage/all.dat -d build/coverage/html
+	$(COV) report --data-file=build/coverage/all.dat | tail -1

@@ -1,8 +1,7 @@
-"""minidl.nn layers and losses: forward values against numpy, PyTorch's defaults and reprs,
+"""minidl.nn layers and losses: forward values against the op table's references (or the
+functional form a layer delegates to, whose values are the table's), PyTorch's defaults and reprs,
 train/eval behaviour (dropout, batch norm), LeNet-5's layers, and input-shape errors that name
 the layer and the expected shape."""
-import math
-
 import numpy as np
 import pytest
 
@@ -10,6 +9,11 @@ import minidl
 from minidl import models, nn
 from minidl.errors import ShapeError
 from minidl.nn import functional as F
+from minidl.testing.opinfo_nn import (ref_adaptive_avg_pool2d, ref_avg_pool2d,
+                                      ref_batch_norm_train, ref_bce_with_logits,
+                                      ref_cross_entropy, ref_layer_norm, ref_local_response_norm,
+                                      ref_max_pool2d, ref_mse_loss, ref_nll_loss)
+from minidl.testing.opinfo_refs import ref_log_softmax
 
 needs_conv = pytest.mark.skipif(not hasattr(F, "conv2d"), reason="functional missing")
 
@@ -67,32 +71,29 @@ def test_flatten_identity():
 X = np.linspace(-3, 3, 13).astype(np.float32).reshape(1, 13)
 
 
-def _gelu(x):
-    return x * 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
-
-
-@pytest.mark.parametrize("layer,ref,rep", [
-    (nn.ReLU(), lambda x: np.maximum(x, 0), "ReLU()"),
-    (nn.ReLU(inplace=True), lambda x: np.maximum(x, 0), "ReLU(inplace=True)"),
-    (nn.LeakyReLU(), lambda x: np.where(x > 0, x, 0.01 * x), "LeakyReLU(negative_slope=0.01)"),
-    (nn.LeakyReLU(0.2), lambda x: np.where(x > 0, x, 0.2 * x), "LeakyReLU(negative_slope=0.2)"),
-    (nn.Tanh(), np.tanh, "Tanh()"),
-    (nn.Sigmoid(), lambda x: 1 / (1 + np.exp(-x)), "Sigmoid()"),
-    (nn.GELU(), _gelu, "GELU(approximate='none')"),
-    (nn.ELU(), lambda x: np.where(x > 0, x, np.expm1(x)), "ELU(alpha=1.0)"),
-    (nn.ELU(0.5), lambda x: np.where(x > 0, x, 0.5 * np.expm1(x)), "ELU(alpha=0.5)"),
-    (nn.Hardtanh(), lambda x: np.clip(x, -1, 1), "Hardtanh(min_val=-1.0, max_val=1.0)"),
-    (nn.Softplus(), lambda x: np.log1p(np.exp(x)), "Softplus(beta=1.0, threshold=20.0)"),
-    (models.ScaledTanh(), lambda x: 1.7159 * np.tanh(2 * x / 3), "ScaledTanh()"),
-    (models.ScaledTanh(2.0, 0.5), lambda x: 2.0 * np.tanh(0.5 * x), "ScaledTanh(A=2.0, S=0.5)"),
-    (nn.Softmax(dim=1), lambda x: np.exp(x) / np.exp(x).sum(1, keepdims=True), "Softmax(dim=1)"),
-    (nn.LogSoftmax(dim=1), lambda x: x - np.log(np.exp(x).sum(1, keepdims=True)),
-     "LogSoftmax(dim=1)"),
+# the layer against its functional form with PyTorch's defaults spelled out: the values of
+# F.* are the op table's rows (tests/test_ops.py, tests/test_ops_cuda.py)
+@pytest.mark.parametrize("layer,fn,rep", [
+    (nn.ReLU(), F.relu, "ReLU()"),
+    (nn.ReLU(inplace=True), F.relu, "ReLU(inplace=True)"),
+    (nn.LeakyReLU(), lambda x: F.leaky_relu(x, 0.01), "LeakyReLU(negative_slope=0.01)"),
+    (nn.LeakyReLU(0.2), lambda x: F.leaky_relu(x, 0.2), "LeakyReLU(negative_slope=0.2)"),
+    (nn.Tanh(), F.tanh, "Tanh()"),
+    (nn.Sigmoid(), F.sigmoid, "Sigmoid()"),
+    (nn.GELU(), lambda x: F.gelu(x, "none"), "GELU(approximate='none')"),
+    (nn.ELU(), lambda x: F.elu(x, 1.0), "ELU(alpha=1.0)"),
+    (nn.ELU(0.5), lambda x: F.elu(x, 0.5), "ELU(alpha=0.5)"),
+    (nn.Hardtanh(), lambda x: F.hardtanh(x, -1.0, 1.0), "Hardtanh(min_val=-1.0, max_val=1.0)"),
+    (nn.Softplus(), lambda x: F.softplus(x, 1.0, 20.0), "Softplus(beta=1.0, threshold=20.0)"),
+    (models.ScaledTanh(), F.scaled_tanh, "ScaledTanh()"),
+    (models.ScaledTanh(2.0, 0.5), lambda x: 2.0 * (0.5 * x).tanh(), "ScaledTanh(A=2.0, S=0.5)"),
+    (nn.Softmax(dim=1), lambda x: F.softmax(x, 1), "Softmax(dim=1)"),
+    (nn.LogSoftmax(dim=1), lambda x: F.log_softmax(x, 1), "LogSoftmax(dim=1)"),
 ], ids=lambda v: v if isinstance(v, str) else "")
-def test_activations(layer, ref, rep):
+def test_activations(layer, fn, rep):
     assert repr(layer) == rep
-    out = layer(_t(X.copy()))
-    np.testing.assert_allclose(_np(out), ref(X.astype(np.float64)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_np(layer(_t(X.copy()))), _np(fn(_t(X.copy()))), rtol=1e-6,
+                               atol=1e-7)
 
 
 def test_activations_backward_and_inplace():
@@ -111,68 +112,48 @@ def test_softmax_implicit_dim_warns():
 
 
 # ---- pooling -------------------------------------------------------------------------------
-def _pool_ref(x, k, s, op):
-    n, c, h, w = x.shape
-    oh, ow = (h - k) // s + 1, (w - k) // s + 1
-    out = np.empty((n, c, oh, ow), x.dtype)
-    for i in range(oh):
-        for j in range(ow):
-            out[:, :, i, j] = op(x[:, :, i * s:i * s + k, j * s:j * s + k], axis=(2, 3))
-    return out
-
-
 def test_pooling_layers():
     x = RNG.standard_normal((2, 3, 7, 9)).astype(np.float32)
     mp = nn.MaxPool2d(3, stride=2)
     assert repr(mp) == "MaxPool2d(kernel_size=3, stride=2, padding=0, dilation=1, ceil_mode=False)"
-    np.testing.assert_allclose(_np(mp(_t(x))), _pool_ref(x, 3, 2, np.max), rtol=1e-6)
+    np.testing.assert_allclose(_np(mp(_t(x))), ref_max_pool2d(x, 3, 2), rtol=1e-6)
     ap = nn.AvgPool2d(2)
     assert repr(ap) == "AvgPool2d(kernel_size=2, stride=2, padding=0)"
-    np.testing.assert_allclose(_np(ap(_t(x))), _pool_ref(x, 2, 2, np.mean), rtol=1e-5)
+    np.testing.assert_allclose(_np(ap(_t(x))), ref_avg_pool2d(x, 2), rtol=1e-5)
     out, idx = nn.MaxPool2d(2, return_indices=True)(_t(x))
     assert out.shape == idx.shape == (2, 3, 3, 4) and idx.dtype == minidl.int64
     aap = nn.AdaptiveAvgPool2d((1, 3))
     assert repr(aap) == "AdaptiveAvgPool2d(output_size=(1, 3))"
-    np.testing.assert_allclose(_np(aap(_t(x))), x.reshape(2, 3, 7, 3, 3).mean((2, 4))[:, :, None],
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(_np(nn.AdaptiveAvgPool2d(1)(_t(x)))[..., 0, 0], x.mean((2, 3)),
-                               rtol=1e-5, atol=1e-6)
+    for a, size in ((aap, (1, 3)), (nn.AdaptiveAvgPool2d(1), 1)):
+        np.testing.assert_allclose(_np(a(_t(x))), ref_adaptive_avg_pool2d(x, size), rtol=1e-5,
+                                   atol=1e-6)
     with pytest.raises(ShapeError, match=r"^MaxPool2d\(kernel_size=3, .*\): expected a 3D .* "
                                          r"got shape \[7, 9\]$"):
         mp(minidl.zeros(7, 9))
 
 
 # ---- normalisation -------------------------------------------------------------------------
-def _lrn_ref(x, size, alpha, beta, k, divide):
-    c = x.shape[1]
-    sq = x.astype(np.float64) ** 2
-    out = np.empty_like(x, dtype=np.float64)
-    for i in range(c):
-        lo, hi = max(0, i - size // 2), min(c - 1, i + (size - 1) // 2)
-        s = sq[:, lo:hi + 1].sum(1)
-        a = alpha / size if divide else alpha
-        out[:, i] = x[:, i] / (k + a * s) ** beta
-    return out
-
-
 def test_local_response_norm_pytorch_and_paper_forms():
     x = (RNG.standard_normal((2, 7, 3, 4)) * 20).astype(np.float32)
     lrn = nn.LocalResponseNorm(5)
     assert repr(lrn) == "LocalResponseNorm(5, alpha=0.0001, beta=0.75, k=1.0)"
-    np.testing.assert_allclose(_np(lrn(_t(x))), _lrn_ref(x, 5, 1e-4, 0.75, 1.0, divide=True),
+    np.testing.assert_allclose(_np(lrn(_t(x))), ref_local_response_norm(x, 5, 1e-4, 0.75, 1.0),
                                rtol=1e-5)
     paper = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0, paper_alpha=True)
     assert repr(paper) == "LocalResponseNorm(5, alpha=0.0001, beta=0.75, k=2.0, paper_alpha=True)"
-    np.testing.assert_allclose(_np(paper(_t(x))), _lrn_ref(x, 5, 1e-4, 0.75, 2.0, divide=False),
+    # the paper's alpha is not divided by the window size
+    np.testing.assert_allclose(_np(paper(_t(x))), ref_local_response_norm(x, 5, 5e-4, 0.75, 2.0),
                                rtol=1e-5)
     with pytest.raises(ShapeError, match="LocalResponseNorm.*expected input with 3 or more"):
         lrn(minidl.zeros(3, 4))
 
 
-def _bn_ref(x, axes, eps=1e-5):
-    mean = x.mean(axes, keepdims=True)
-    var = x.var(axes, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps)
+def _bn_ref(x, axes):
+    """Normalised over `axes`, no affine: the op table's batch/layer norm references."""
+    if axes[0] == 0:
+        return ref_batch_norm_train(x, np.ones(x.shape[1]), np.zeros(x.shape[1]))
+    shape = x.shape[axes[0]:]
+    return ref_layer_norm(x, shape, np.ones(shape), np.zeros(shape))
 
 
 def test_batchnorm2d_train_eval_and_running_stats():
@@ -274,57 +255,40 @@ def test_model_train_eval_switches_dropout_and_bn():
 
 
 # ---- losses --------------------------------------------------------------------------------
-def _log_softmax(z):
-    z = z - z.max(1, keepdims=True)
-    return z - np.log(np.exp(z).sum(1, keepdims=True))
-
-
 def test_cross_entropy_and_nll():
     logits = RNG.standard_normal((6, 4))
     target = np.array([0, 3, 1, 1, 2, -100])
     w = np.array([1.0, 2.0, 0.5, 1.5])
-    lp = _log_softmax(logits)
-    valid = target != -100
-    picked = -lp[np.arange(6)[valid], target[valid]]
+    lp = ref_log_softmax(logits, 1)
     ce = nn.CrossEntropyLoss()
     assert ce.reduction == "mean" and ce.ignore_index == -100 and ce.label_smoothing == 0.0
     x, t = _t(logits), _t(target)
-    np.testing.assert_allclose(_np(ce(x, t)), picked.mean(), rtol=1e-10)
-    np.testing.assert_allclose(_np(nn.CrossEntropyLoss(reduction="sum")(x, t)), picked.sum(),
-                               rtol=1e-10)
     wce = nn.CrossEntropyLoss(weight=_t(w))
     assert "weight" in dict(wce.named_buffers())
-    ww = w[target[valid]]
-    np.testing.assert_allclose(_np(wce(x, t)), (ww * picked).sum() / ww.sum(), rtol=1e-10)
-    nll = nn.NLLLoss(reduction="none")
-    out = _np(nll(_t(lp), t))
-    np.testing.assert_allclose(out[valid], picked, rtol=1e-10)
-    assert out[~valid] == 0
-    smooth = nn.CrossEntropyLoss(label_smoothing=0.1)
-    t2 = _t(target[:5])
-    want = (0.9 * -lp[np.arange(5), target[:5]] + 0.1 * -lp[:5].mean(1)).mean()
-    np.testing.assert_allclose(_np(smooth(_t(logits[:5]), t2)), want, rtol=1e-10)
+    for loss, kw in ((ce, {}), (nn.CrossEntropyLoss(reduction="sum"), {"reduction": "sum"}),
+                     (wce, {"weight": w}), (nn.CrossEntropyLoss(label_smoothing=0.1),
+                                            {"label_smoothing": 0.1})):
+        np.testing.assert_allclose(_np(loss(x, t)), ref_cross_entropy(logits, target, **kw),
+                                   rtol=1e-10)
+    out = _np(nn.NLLLoss(reduction="none")(_t(lp), t))
+    np.testing.assert_allclose(out, ref_nll_loss(lp, target, reduction="none"), rtol=1e-10)
+    assert out[-1] == 0
     with pytest.raises(ValueError, match="avg is not a valid value for reduction"):
         nn.MSELoss(reduction="avg")
 
 
 def test_mse_and_bce_with_logits():
     a, b = RNG.standard_normal((3, 5)), RNG.standard_normal((3, 5))
-    np.testing.assert_allclose(_np(nn.MSELoss()(_t(a), _t(b))), ((a - b) ** 2).mean(), rtol=1e-10)
-    np.testing.assert_allclose(_np(nn.MSELoss(reduction="none")(_t(a), _t(b))), (a - b) ** 2,
-                               rtol=1e-10)
+    np.testing.assert_allclose(_np(nn.MSELoss()(_t(a), _t(b))), ref_mse_loss(a, b), rtol=1e-10)
+    np.testing.assert_allclose(_np(nn.MSELoss(reduction="none")(_t(a), _t(b))),
+                               ref_mse_loss(a, b, "none"), rtol=1e-10)
     y = (RNG.random((3, 5)) > 0.5).astype(np.float64)
     pw = np.array([1.0, 2.0, 3.0, 0.5, 1.0])
-
-    def bce(x, y, pos_weight=1.0):
-        sp = np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0)  # -log(sigmoid(x))
-        sn = sp + x  # -log(1 - sigmoid(x))
-        return pos_weight * y * sp + (1 - y) * sn
-
-    np.testing.assert_allclose(_np(nn.BCEWithLogitsLoss()(_t(a), _t(y))), bce(a, y).mean(),
-                               rtol=1e-10)
+    np.testing.assert_allclose(_np(nn.BCEWithLogitsLoss()(_t(a), _t(y))),
+                               ref_bce_with_logits(a, y), rtol=1e-10)
     loss = nn.BCEWithLogitsLoss(pos_weight=_t(pw), reduction="sum")
-    np.testing.assert_allclose(_np(loss(_t(a), _t(y))), bce(a, y, pw).sum(), rtol=1e-10)
+    np.testing.assert_allclose(_np(loss(_t(a), _t(y))), ref_bce_with_logits(a, y, pw, None, "sum"),
+                               rtol=1e-10)
 
 
 def test_legacy_reduction_args():

@@ -70,6 +70,7 @@ def _conv_samples(device, dtype, rg):
         ((1, 3, 15, 13), (2, 3, 5, 5), True, {"stride": 4, "padding": 2}, "stride4_pad2"),
         ((1, 4, 7, 6), (6, 2, 3, 3), True, {"stride": 2, "padding": 1, "groups": 2},
          "groups2_stride2"),
+        ((0, 2, 4, 4), (3, 2, 3, 3), True, {}, "empty_batch"),
     ]
     out = []
     for xs, ws, bias, kw, name in cases:

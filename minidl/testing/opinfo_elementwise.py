@@ -260,6 +260,7 @@ def _matmul_samples(device, dtype, requires_grad):
         SampleInput((m((1, 1)), m((1, 1))), {}, "1x1"),
         SampleInput((m((3, 0)), m((0, 2))), {}, "k0"),
         SampleInput((m((0, 4)), m((4, 3))), {}, "m0"),
+        SampleInput((m((0, 2, 3)), m((0, 3, 2))), {}, "batch0"),
         SampleInput((m((17, 33), -1, 1), m((33, 15), -1, 1)), {}, "awkward"),
     ]
 

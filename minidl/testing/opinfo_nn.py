@@ -114,8 +114,8 @@ def ref_layer_norm(x, normalized_shape, weight, bias, eps=1e-5):
     return (y * weight + bias).astype(x.dtype)
 
 
-def ref_linear(x, w, b):
-    return (x @ w.T + b).astype(x.dtype)
+def ref_linear(x, w, b=None):
+    return (x @ w.T + (0 if b is None else b)).astype(x.dtype)
 
 
 def _log_softmax_rows(x):
@@ -125,9 +125,27 @@ def _log_softmax_rows(x):
 
 def ref_cross_entropy(x, target, weight=None, label_smoothing=0.0, ignore_index=-100,
                       reduction="mean"):
+    """[N, C] logits with class indices [N] or probabilities [N, C]; spatial [N, C, d1, ...]
+    inputs are rows at every position, unbatched [C] inputs one row."""
+    kw = dict(weight=weight, label_smoothing=label_smoothing, ignore_index=ignore_index,
+              reduction=reduction)
+    probs = target.dtype.kind == "f"
+    if x.ndim == 1:
+        r = ref_cross_entropy(x[None], target[None], **kw)
+        return r[0] if reduction == "none" else r
+    if x.ndim > 2:
+        C = x.shape[1]
+        rows = lambda a: np.moveaxis(a, 1, -1).reshape(-1, C)  # noqa: E731
+        r = ref_cross_entropy(rows(x), rows(target) if probs else target.reshape(-1), **kw)
+        return r.reshape(x.shape[:1] + x.shape[2:]) if reduction == "none" else r
     N, C = x.shape
     weight = np.ones(C) if weight is None else weight
     lp = _log_softmax_rows(x.astype(np.float64))
+    if probs:  # smoothing mixes the target with the uniform distribution; "mean" divides by N
+        losses = -(lp * (target * (1 - label_smoothing) + label_smoothing / C) * weight).sum(1)
+        if reduction == "none":
+            return losses.astype(x.dtype)
+        return np.asarray(losses.mean() if reduction == "mean" else losses.sum(), x.dtype)
     losses, denom = np.zeros(N), 0.0
     for i in range(N):
         if target[i] == ignore_index:
@@ -140,11 +158,14 @@ def ref_cross_entropy(x, target, weight=None, label_smoothing=0.0, ignore_index=
     return np.asarray(losses.sum() / denom if reduction == "mean" else losses.sum(), x.dtype)
 
 
-def ref_nll_loss(lp, target, reduction="mean"):
-    picked = -lp[np.arange(len(target)), target]
+def ref_nll_loss(lp, target, weight=None, ignore_index=-100, reduction="mean"):
+    keep = target != ignore_index
+    tt = np.where(keep, target, 0)
+    w = (np.ones(lp.shape[1]) if weight is None else weight)[tt] * keep
+    picked = -lp[np.arange(len(target)), tt] * w
     if reduction == "none":
-        return picked
-    return np.asarray(picked.mean() if reduction == "mean" else picked.sum(), lp.dtype)
+        return picked.astype(lp.dtype)
+    return np.asarray(picked.sum() / w.sum() if reduction == "mean" else picked.sum(), lp.dtype)
 
 
 def ref_mse_loss(x, y, reduction="mean"):
@@ -153,11 +174,15 @@ def ref_mse_loss(x, y, reduction="mean"):
                                                     x.dtype)
 
 
-def ref_bce_with_logits(x, y, pos_weight):
+def ref_bce_with_logits(x, y, pos_weight=None, weight=None, reduction="mean"):
     xd = x.astype(np.float64)
     log_sig = -np.logaddexp(0.0, -xd)
     log_one_minus = -np.logaddexp(0.0, xd)
-    return np.asarray((-(pos_weight * y * log_sig + (1 - y) * log_one_minus)).mean(), x.dtype)
+    pw = 1.0 if pos_weight is None else pos_weight
+    d = -(pw * y * log_sig + (1 - y) * log_one_minus) * (1.0 if weight is None else weight)
+    if reduction == "none":
+        return d.astype(x.dtype)
+    return np.asarray(d.mean() if reduction == "mean" else d.sum(), x.dtype)
 
 
 def _act(fn):
@@ -179,6 +204,8 @@ def _pool_samples(device, dtype, rg, max_pool=True):
         (x4, (3,), {"stride": 2, "padding": 1, "ceil_mode": True}, "pad_ceil"),
         ((1, 1, 1, 1), (1,), {}, "size1"),
         ((1, 2, 6, 7), ((2, 3),), {"stride": (1, 2), "padding": (1, 0)}, "rect"),
+        # 6x3 outputs per plane: more than one of the simulator's 16-thread blocks
+        ((1, 1, 17, 3), ((2, 3),), {"stride": (3, 1), "padding": 1, "ceil_mode": True}, "tall"),
     ]
     if max_pool:
         cases.append(((1, 2, 8, 6), ((3, 2),), {"stride": 1, "padding": 1, "dilation": (2, 1)},
@@ -250,7 +277,8 @@ def _adaptive_samples(device, dtype, rg):
     m = Maker(device, dtype, rg)
     return [SampleInput((m((2, 3, 7, 5)), (3, 2)), {}, "uneven"),
             SampleInput((m((1, 2, 6, 6)), 3), {}, "even"),
-            SampleInput((m((2, 5, 4)), (None, 3)), {}, "unbatched_none")]
+            SampleInput((m((2, 5, 4)), (None, 3)), {}, "unbatched_none"),
+            SampleInput((m((2, 3, 7, 5)), (5, 4)), {}, "overlapping")]
 
 
 def _lrn_samples(device, dtype, rg):
@@ -309,7 +337,14 @@ def _ln_errors(device):
 def _linear_samples(device, dtype, rg):
     m = Maker(device, dtype, rg)
     return [SampleInput((m((5, 4)), m((3, 4)), m((3,))), {}, "2d"),
-            SampleInput((m((2, 3, 4)), m((7, 4)), m((7,))), {}, "batched")]
+            SampleInput((m((2, 3, 4)), m((7, 4)), m((7,))), {}, "batched"),
+            SampleInput((m((4,)), m((3, 4)), m((3,))), {}, "1d"),
+            SampleInput((m((5, 4)), m((3, 4))), {}, "no_bias")]
+
+
+def _linear_errors(device):
+    return [ErrorInput((minidl.zeros(5, 4, device=device), minidl.zeros(3, 5, device=device)),
+                       {}, ShapeError, "linear: input")]
 
 
 def _ce_samples(device, dtype, rg):
@@ -323,27 +358,59 @@ def _ce_samples(device, dtype, rg):
             SampleInput((m((6, 5)), t, None), {"reduction": "sum"}, "unweighted_sum"),
             SampleInput((m((6, 5)), t, None), {"ignore_index": 2}, "unweighted_ignore"),
             SampleInput((m((6, 5)), t, w), {"label_smoothing": 0.1, "reduction": "none"},
-                        "smooth_none")]
+                        "smooth_none"),
+            SampleInput((m((5,)), minidl.tensor(3, device=device), None), {}, "unbatched")]
+
+
+def _ce_nd_samples(device, dtype, rg):
+    """Spatial [N, C, d1, d2] logits, and probability targets (which require grad too)."""
+    m = Maker(device, dtype, rg)
+    t = Maker(device, minidl.int64, False).index((2, 2, 3), 3)
+    w = Maker(device, dtype, False)((3,), low=0.5, high=2.0)
+    p = np.random.default_rng(12).uniform(0.1, 1.0, (4, 5))
+    p = m.from_array(p / p.sum(1, keepdims=True))
+    p4 = np.random.default_rng(13).uniform(0.1, 1.0, (2, 3, 2, 2))
+    p4 = m.from_array(p4 / p4.sum(1, keepdims=True))
+    return [SampleInput((m((2, 3, 2, 3)), t, None), {}, "spatial"),
+            SampleInput((m((2, 3, 2, 3)), t, w), {"label_smoothing": 0.2, "reduction": "none"},
+                        "spatial_weighted_none"),
+            SampleInput((m((4, 5)), p, None), {"label_smoothing": 0.1}, "probs"),
+            SampleInput((m((4, 5)), p, Maker(device, dtype, False)((5,), 0.5, 1.5)),
+                        {"reduction": "sum"}, "probs_weighted_sum"),
+            SampleInput((m((2, 3, 2, 2)), p4, None), {"reduction": "none"}, "probs_spatial")]
 
 
 def _nll_samples(device, dtype, rg):
     m = Maker(device, dtype, rg)
     t = minidl.tensor([2, 0, 1, 2], device=device)
     return [SampleInput((m((4, 3)), t), {}, "mean"),
-            SampleInput((m((4, 3)), t), {"reduction": "sum"}, "sum")]
+            SampleInput((m((4, 3)), t), {"reduction": "sum"}, "sum"),
+            SampleInput((m((5, 4)), minidl.tensor([3, 0, -100, 1, 3], device=device),
+                         Maker(device, dtype, False)((4,), 0.5, 2.0)), {}, "weighted_ignored"),
+            SampleInput((m((4, 3)), t, None, 0), {"reduction": "sum"}, "ignore_index_sum")]
+
+
+def _nll_errors(device):
+    return [ErrorInput((minidl.zeros(3, 10, device=device),
+                        minidl.tensor([1, -3, 2], device=device)), {}, IndexError,
+                       "Target -3 is out of bounds")]
 
 
 def _mse_samples(device, dtype, rg):
     m = Maker(device, dtype, rg)
     return [SampleInput((m((3, 5)), m((3, 5))), {}, "mean"),
-            SampleInput((m((7,)), m((7,))), {"reduction": "none"}, "none")]
+            SampleInput((m((7,)), m((7,))), {"reduction": "none"}, "none"),
+            SampleInput((m((2, 3)), m((2, 3))), {"reduction": "sum"}, "sum")]
 
 
 def _bce_samples(device, dtype, rg):
     m = Maker(device, dtype, rg)
     pw = Maker(device, dtype, False)((4,), low=0.5, high=3.0)
     x, y = m((3, 4), low=-6, high=6), m((3, 4), low=0, high=1)
-    return [SampleInput((x, y, pw), {}, "pos_weight")]
+    w = Maker(device, dtype, False)((3, 4), low=0.5, high=2.0)
+    return [SampleInput((x, y, pw), {}, "pos_weight"),
+            SampleInput((x, y, pw), {"reduction": "sum"}, "pos_weight_sum"),
+            SampleInput((x, y, None, w), {"reduction": "none"}, "weight_none")]
 
 
 def _ce_errors(device):
@@ -394,14 +461,24 @@ OPS: list[OpInfo] = [
     OpInfo(name="layer_norm", op=F.layer_norm, ref=ref_layer_norm, sample_inputs=_ln_samples,
            error_inputs=_ln_errors, atol=1e-5, rtol=1e-5),
     OpInfo(name="linear", op=F.linear, ref=ref_linear, sample_inputs=_linear_samples,
-           atol=1e-5, rtol=1e-5),
+           error_inputs=_linear_errors, atol=1e-5, rtol=1e-5),
     OpInfo(name="cross_entropy", op=F.cross_entropy, ref=ref_cross_entropy,
            sample_inputs=_ce_samples, error_inputs=_ce_errors, atol=1e-6, rtol=1e-6),
-    OpInfo(name="nll_loss", op=F.nll_loss, ref=ref_nll_loss, sample_inputs=_nll_samples),
-    OpInfo(name="mse_loss", op=F.mse_loss, ref=ref_mse_loss, sample_inputs=_mse_samples),
+    OpInfo(name="cross_entropy_nd", op=F.cross_entropy, ref=ref_cross_entropy,
+           sample_inputs=_ce_nd_samples, atol=1e-6, rtol=1e-6),
+    OpInfo(name="nll_loss", op=F.nll_loss, ref=ref_nll_loss, sample_inputs=_nll_samples,
+           error_inputs=_nll_errors),
+    OpInfo(name="mse_loss", op=F.mse_loss, ref=ref_mse_loss, sample_inputs=_mse_samples,
+           error_inputs=lambda d: [ErrorInput((minidl.zeros(3, device=d),) * 2,
+                                              {"reduction": "avg"}, ValueError,
+                                              "not a valid value for reduction")]),
     OpInfo(name="binary_cross_entropy_with_logits",
-           op=lambda x, y, pw: F.binary_cross_entropy_with_logits(x, y, pos_weight=pw),
-           ref=ref_bce_with_logits, sample_inputs=_bce_samples, atol=1e-6, rtol=1e-6),
+           op=lambda x, y, pw, w=None, **k: F.binary_cross_entropy_with_logits(
+               x, y, w, pos_weight=pw, **k),
+           ref=ref_bce_with_logits, sample_inputs=_bce_samples, atol=1e-6, rtol=1e-6,
+           error_inputs=lambda d: [ErrorInput(
+               (minidl.zeros(4, device=d), minidl.zeros(3, device=d), None), {}, ShapeError,
+               r"Target size \(\[3\]\) must be the same as input size")]),
     _act_row("elu", F.elu, lambda x: np.where(x > 0, x, np.expm1(x)), avoid=(0.0,)),
     _act_row("softplus", lambda x: F.softplus(x, 2.0, 5.0), lambda x: _softplus(x, 2.0, 5.0),
              avoid=(2.5,)),
