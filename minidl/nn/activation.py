@@ -30,6 +30,11 @@ class _Elementwise(Module):
 
     function = None  # staticmethod(the functional form)
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        params = list(inspect.signature(cls.function).parameters.values())[1:]
+        cls.__signature__ = inspect.Signature(params)  # help() and docs show the real arguments
+
     def __init__(self, *args, **kwargs):
         super().__init__()
         sig = inspect.signature(self.function)
