@@ -96,7 +96,7 @@ _FREED = ("Trying to backward through the graph a second time (or directly acces
 _EMPTY = types.MappingProxyType({})
 
 
-def mutable(node, name: str) -> dict:
+def _mutable(node, name: str) -> dict:
     """node's `_hooks` or `_retained` dict, made its own on first write."""
     d = getattr(node, name)
     if d is _EMPTY:
@@ -121,7 +121,7 @@ class Node:
     _pending = None        # an Op's forward saved arrays; Op.apply resolves them to tensors
     # output_nr -> [hook(grad) -> grad | None], and output_nr -> weakref to a non-leaf tensor
     # that retains grad: few nodes have either, so both start as one shared empty mapping
-    # (writers go through mutable())
+    # (writers go through _mutable())
     _hooks = _EMPTY
     _retained = _EMPTY
 
@@ -535,7 +535,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None
             targets.add(t._grad_fn)
             if t._output_nr not in t._grad_fn._retained:
                 # fill .grad for this call
-                mutable(t._grad_fn, "_retained")[t._output_nr] = weakref.ref(t)
+                _mutable(t._grad_fn, "_retained")[t._output_nr] = weakref.ref(t)
                 captured.append(t)
     try:
         _run(roots, bool(retain_graph), only, targets | only)

@@ -215,7 +215,7 @@ class Tensor:
         """Keep `.grad` for this non-leaf tensor after backward() (leaves always keep it)."""
         if self.grad_fn is None:
             return
-        autograd.mutable(self._grad_fn, "_retained")[self._output_nr] = weakref.ref(self)
+        autograd._mutable(self._grad_fn, "_retained")[self._output_nr] = weakref.ref(self)
         self._retains = True
 
     @property
@@ -230,7 +230,7 @@ class Tensor:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         node = self._accumulator() if self._grad_fn is None else self._grad_fn
         nr = 0 if self._grad_fn is None else self._output_nr
-        hooks = autograd.mutable(node, "_hooks").setdefault(nr, [])
+        hooks = autograd._mutable(node, "_hooks").setdefault(nr, [])
         hooks.append(hook)
         return autograd.RemovableHandle(hooks, hook)
 
