@@ -205,7 +205,7 @@ def build_fwd(dtype, config, bias=False):
             ih0[r] = int32(oh * uint32(sh)) - int32(pt)
             iw0[r] = int32(ow * uint32(sw)) - int32(pl)
             xorg[r] = int32(((int64(n) * C + int64(g) * Cg) * H + ih0[r]) * W + iw0[r])
-        ntiles = (Ku + uint32(BK - 1)) // uint32(BK)
+        ntiles = uint32((Ku + uint32(BK - 1)) // uint32(BK))
         mKHW, sKHW = magic(KHW)
         mKW, sKW = magic(uint32(KW))
         # the bias starts the accumulators (no separate launch; nothing extra stays live
@@ -213,7 +213,12 @@ def build_fwd(dtype, config, bias=False):
         clear(acc)
         k = kb
         kk = ka
-        for t in range(ntiles + uint32(1)):
+        ao = uint32(ty * uint32(cM))
+        bo = uint32(tx * uint32(cN))
+        sa0 = uint32(ka * uint32(AST) + am)
+        sb0 = uint32(kb * uint32(BN) + bc)
+        t = uint32(0)
+        while t <= ntiles:
             ain = kk < Ku
             for r in range(A_LOADS):
                 v = zero
@@ -235,18 +240,18 @@ def build_fwd(dtype, config, bias=False):
                 if kin and uint32(ih0[r] + ihd) < Hu and uint32(iw0[r] + iwd) < Wu:
                     v = x[uint32(xorg[r] + koff)]
                 pb[r] = v
-            if t > 0:
-                cur = uint32(t - 1) & uint32(1)
-                update(acc, As, Bs, uint32(cur * uint32(BK * AST) + ty * uint32(cM)),
-                       uint32(cur * uint32(BK * BN) + tx * uint32(cN)))
-            nxt = uint32(t) & uint32(1)
-            sa = uint32(nxt * uint32(BK * AST) + ka * uint32(AST) + am)
+            odd = uint32(t & uint32(1))
+            if t > uint32(0):
+                update(acc, As, Bs, uint32((odd ^ uint32(1)) * uint32(BK * AST) + ao),
+                       uint32((odd ^ uint32(1)) * uint32(BK * BN) + bo))
+            sa = uint32(odd * uint32(BK * AST) + sa0)
             for r in range(A_LOADS):
-                As[uint32(sa + uint32(r * A_STEP))] = pa[r]
-            sb = uint32(nxt * uint32(BK * BN) + kb * uint32(BN) + bc)
+                As[sa + uint32(r * A_STEP)] = pa[r]
+            sb = uint32(odd * uint32(BK * BN) + sb0)
             for r in range(B_LOADS):
-                Bs[uint32(sb + uint32(r * TPR))] = pb[r]
+                Bs[sb + uint32(r * TPR)] = pb[r]
             cuda.syncthreads()
+            t = uint32(t + uint32(1))
             k = uint32(k + uint32(BK))
             kk = uint32(kk + uint32(BK))
         if HAS_BIAS:  # after the k-loop: the bias pointer is not live through it
@@ -336,7 +341,7 @@ def build_grad_input(dtype, config, unit_stride=False):
             hq[r] = int32(a_q)
             wq[r] = int32(b_q)
             gorg[r] = int32((int64(n) * Co + int64(obase)) * L + int64(a_q) * Wo + int64(b_q))
-        ntiles = (K2 + uint32(BK - 1)) // uint32(BK)
+        ntiles = uint32((K2 + uint32(BK - 1)) // uint32(BK))
         mKHW, sKHW = magic(KHW)
         mKW, sKW = magic(uint32(KW))
         if not UNIT:
@@ -345,7 +350,12 @@ def build_grad_input(dtype, config, unit_stride=False):
         clear(acc)
         k = kb
         kk = ka
-        for t in range(ntiles + uint32(1)):
+        ao = uint32(ty * uint32(cM))
+        bo = uint32(tx * uint32(cN))
+        sa0 = uint32(ka * uint32(AST) + am)
+        sb0 = uint32(kb * uint32(BN) + bc)
+        t = uint32(0)
+        while t <= ntiles:
             # this thread's A column k = (o, r)
             oa = fastdiv(kk, mKHW, sKHW)
             ra = uint32(kk - oa * KHW)
@@ -381,18 +391,18 @@ def build_grad_input(dtype, config, unit_stride=False):
                         and uint32(wq[r] - int32(kwq)) < uint32(Wo)):
                     v = gy[uint32(gorg[r] + koff)]
                 pb[r] = v
-            if t > 0:
-                cur = uint32(t - 1) & uint32(1)
-                update(acc, As, Bs, uint32(cur * uint32(BK * AST) + ty * uint32(cM)),
-                       uint32(cur * uint32(BK * BN) + tx * uint32(cN)))
-            nxt = uint32(t) & uint32(1)
-            sa = uint32(nxt * uint32(BK * AST) + ka * uint32(AST) + am)
+            odd = uint32(t & uint32(1))
+            if t > uint32(0):
+                update(acc, As, Bs, uint32((odd ^ uint32(1)) * uint32(BK * AST) + ao),
+                       uint32((odd ^ uint32(1)) * uint32(BK * BN) + bo))
+            sa = uint32(odd * uint32(BK * AST) + sa0)
             for r in range(A_LOADS):
-                As[uint32(sa + uint32(r * A_STEP))] = pa[r]
-            sb = uint32(nxt * uint32(BK * BN) + kb * uint32(BN) + bc)
+                As[sa + uint32(r * A_STEP)] = pa[r]
+            sb = uint32(odd * uint32(BK * BN) + sb0)
             for r in range(B_LOADS):
-                Bs[uint32(sb + uint32(r * TPR))] = pb[r]
+                Bs[sb + uint32(r * TPR)] = pb[r]
             cuda.syncthreads()
+            t = uint32(t + uint32(1))
             k = uint32(k + uint32(BK))
             kk = uint32(kk + uint32(BK))
         cbase = uint64(g) * uint64(Cg)
@@ -467,13 +477,18 @@ def build_grad_weight(dtype, config):
             idh[r] = int32(i * uint32(dh)) - int32(pt)
             jdw[r] = int32(j * uint32(dw)) - int32(pl)
             xoff[r] = int32((g * uint32(Cg) + c) * HW) + idh[r] * int32(W) + jdw[r]
-        ntiles = (uint32(pend - pstart) + uint32(BK - 1)) // uint32(BK)
+        ntiles = uint32((uint32(pend - pstart) + uint32(BK - 1)) // uint32(BK))
         mL, sL = magic(L)
         mWo, sWo = magic(uint32(Wo))
         clear(acc)
         pb_ = uint32(pstart + kb)
         pa_ = uint32(pstart + ka)
-        for t in range(ntiles + uint32(1)):
+        ao = uint32(ty * uint32(cM))
+        bo = uint32(tx * uint32(cN))
+        sa0 = uint32(ka * uint32(AST) + am)
+        sb0 = uint32(kb * uint32(BN) + bc)
+        t = uint32(0)
+        while t <= ntiles:
             # this thread's A column p = (n, l)
             na = fastdiv(pa_, mL, sL)
             la = uint32(pa_ - na * L)
@@ -498,18 +513,18 @@ def build_grad_weight(dtype, config):
                 if pin and uint32(ohs + idh[r]) < Hu and uint32(ows + jdw[r]) < Wu:
                     v = x[uint32(poff + xoff[r])]
                 pb[r] = v
-            if t > 0:
-                cur = uint32(t - 1) & uint32(1)
-                update(acc, As, Bs, uint32(cur * uint32(BK * AST) + ty * uint32(cM)),
-                       uint32(cur * uint32(BK * BN) + tx * uint32(cN)))
-            nxt = uint32(t) & uint32(1)
-            sa = uint32(nxt * uint32(BK * AST) + ka * uint32(AST) + am)
+            odd = uint32(t & uint32(1))
+            if t > uint32(0):
+                update(acc, As, Bs, uint32((odd ^ uint32(1)) * uint32(BK * AST) + ao),
+                       uint32((odd ^ uint32(1)) * uint32(BK * BN) + bo))
+            sa = uint32(odd * uint32(BK * AST) + sa0)
             for r in range(A_LOADS):
-                As[uint32(sa + uint32(r * A_STEP))] = pa[r]
-            sb = uint32(nxt * uint32(BK * BN) + kb * uint32(BN) + bc)
+                As[sa + uint32(r * A_STEP)] = pa[r]
+            sb = uint32(odd * uint32(BK * BN) + sb0)
             for r in range(B_LOADS):
-                Bs[uint32(sb + uint32(r * TPR))] = pb[r]
+                Bs[sb + uint32(r * TPR)] = pb[r]
             cuda.syncthreads()
+            t = uint32(t + uint32(1))
             pa_ = uint32(pa_ + uint32(BK))
             pb_ = uint32(pb_ + uint32(BK))
         for i in range(TM):
