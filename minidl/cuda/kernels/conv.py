@@ -90,7 +90,7 @@ __all__ = ["CONFIGS", "GPU_CONFIGS", "threads", "config", "fwd_kernel", "grad_in
 
 # (BM, BN, BK, TM, TN) per dtype.  float64 has no "big" and a 2x4 "wide": 8x8 / 4x4 float64
 # accumulators spill under the 128-register cap of launch_bounds(256, 2).
-GPU_CONFIGS = {"float32": {"big": (128, 128, 8, 8, 8), "wide": (64, 64, 16, 4, 4),
+GPU_CONFIGS = {"float32": {"big": (128, 128, 8, 8, 8), "wide": (64, 64, 32, 4, 4),
                            "thin": (16, 128, 16, 2, 4)},
                "float64": {"wide": (32, 64, 16, 2, 4), "thin": (16, 128, 16, 2, 4)}}
 _SIM = {"wide": (8, 8, 4, 2, 2), "thin": (4, 8, 4, 1, 2)}
@@ -131,7 +131,7 @@ def _layout(config):
     lay = layout(config)
     NT = lay["NT"]
     TPR = NT // BK
-    assert NT % BK == 0 and BN % TPR == 0 and (BM * BK) % NT == 0, config
+    assert NT % BK == 0 and BN % TPR == 0 and (BM * BK) % NT == 0 and NT % BM == 0, config
     lay.update(TPR=TPR, B_LOADS=BN // TPR, A_LOADS=BM * BK // NT, A_STEP=NT // BK)
     return lay
 
@@ -177,15 +177,15 @@ def build_fwd(dtype, config, bias=False):
         acc = cuda.local.array(TT, T)
         pa = cuda.local.array(A_LOADS, T)
         pb = cuda.local.array(B_LOADS, T)
-        aoff = cuda.local.array(A_LOADS, uint32)
         xorg = cuda.local.array(B_LOADS, int32)
         ih0 = cuda.local.array(B_LOADS, int32)
         iw0 = cuda.local.array(B_LOADS, int32)
         tx = uint32(cuda.threadIdx.x)
         ty = uint32(cuda.threadIdx.y)
         tid = uint32(ty * uint32(NTX) + tx)
-        ka = uint32(tid % uint32(BK))
-        am = uint32(tid // uint32(BK))
+        # A (w, contiguous along k): a run of A_LOADS consecutive k of one row per thread
+        ka = uint32((tid % uint32(BK // A_LOADS)) * uint32(A_LOADS))
+        am = uint32(tid // uint32(BK // A_LOADS))
         kb = uint32(tid // uint32(TPR))
         bc = uint32(tid % uint32(TPR))
         g = uint32(cuda.blockIdx.z)
@@ -193,9 +193,7 @@ def build_fwd(dtype, config, bias=False):
         p0 = uint32(uint32(cuda.blockIdx.x) * uint32(BN))
         obase = uint32(g * Cog)
         # rows past Cog and columns past P are clamped: they feed accumulators never stored
-        for r in range(A_LOADS):
-            m = min(uint32(m0 + am + uint32(r * A_STEP)), uint32(Cog - uint32(1)))
-            aoff[r] = uint32(uint32(obase + m) * Ku + ka)
+        aoff = uint32(uint32(obase + min(uint32(m0 + am), uint32(Cog - uint32(1)))) * Ku + ka)
         for r in range(B_LOADS):
             p = min(uint32(p0 + bc + uint32(r * TPR)), uint32(P - uint32(1)))
             n = p // L
@@ -219,13 +217,13 @@ def build_fwd(dtype, config, bias=False):
         sb0 = uint32(kb * uint32(BN) + bc)
         t = uint32(0)
         while t <= ntiles:
-            ain = kk < Ku
+            kleft = uint32(Ku - min(kk, Ku))  # elements of this thread's run left in the row
             for r in range(A_LOADS):
                 v = zero
-                if ain:
-                    v = w[aoff[r]]
+                if uint32(r) < kleft:
+                    v = w[aoff + uint32(r)]
                 pa[r] = v
-                aoff[r] = uint32(aoff[r] + uint32(BK))
+            aoff = uint32(aoff + uint32(BK))
             # this thread's B-tile row k = (c, i, j), decoded once per tile
             c = fastdiv(k, mKHW, sKHW)
             rem = uint32(k - c * KHW)
@@ -246,7 +244,7 @@ def build_fwd(dtype, config, bias=False):
                        uint32((odd ^ uint32(1)) * uint32(BK * BN) + bo))
             sa = uint32(odd * uint32(BK * AST) + sa0)
             for r in range(A_LOADS):
-                As[sa + uint32(r * A_STEP)] = pa[r]
+                As[sa + uint32(r * AST)] = pa[r]
             sb = uint32(odd * uint32(BK * BN) + sb0)
             for r in range(B_LOADS):
                 Bs[sb + uint32(r * TPR)] = pb[r]
@@ -336,8 +334,8 @@ def build_grad_input(dtype, config, unit_stride=False):
             else:
                 a_q = ihp // uint32(sh)
                 b_q = iwp // uint32(sw)
-                hwr[r] = ((uint32(ihp - a_q * uint32(sh)) << uint32(16))
-                          | uint32(iwp - b_q * uint32(sw)))
+                hwr[r] = uint32((uint32(ihp - a_q * uint32(sh)) << uint32(16))
+                                | uint32(iwp - b_q * uint32(sw)))
             hq[r] = int32(a_q)
             wq[r] = int32(b_q)
             gorg[r] = int32((int64(n) * Co + int64(obase)) * L + int64(a_q) * Wo + int64(b_q))
@@ -381,8 +379,8 @@ def build_grad_input(dtype, config, unit_stride=False):
             else:
                 khq = fastdiv(a_, msh, ssh)
                 kwq = fastdiv(b_, msw, ssw)
-                khwr = ((uint32(a_ - khq * uint32(sh)) << uint32(16))
-                        | uint32(b_ - kwq * uint32(sw)))
+                khwr = uint32((uint32(a_ - khq * uint32(sh)) << uint32(16))
+                              | uint32(b_ - kwq * uint32(sw)))
             koff = int32(o * L) - int32(khq) * int32(Wo) - int32(kwq)
             kin = k < K2
             for r in range(B_LOADS):

@@ -54,7 +54,7 @@ from numba import cuda, uint32
 from ._common import FLOATS, SIMULATOR, arr, cached_kernel, forceinline_device, sm_count
 
 # (BM, BN, BK, TM, TN) per dtype and name
-GPU_CONFIGS = {"float32": {"big": (128, 128, 8, 8, 8), "wide": (64, 64, 16, 4, 4)},
+GPU_CONFIGS = {"float32": {"big": (128, 128, 8, 8, 8), "wide": (64, 64, 32, 4, 4)},
                "float64": {"wide": (64, 64, 16, 4, 4)}}
 _SIM = {"wide": (8, 8, 4, 2, 2)}
 SIM_CONFIGS = {"float32": _SIM, "float64": _SIM}
