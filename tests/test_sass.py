@@ -12,7 +12,7 @@ they come with the test extra.
     python -m pytest -q -m ptx tests/test_sass.py -s
 
 Simulator tier (marked `cuda` and `slow`, NUMBA_ENABLE_CUDASIM=1): the launchers forced to each
-real GPU config (128x128x8 "big", 64x64x16 "wide", 16x128x16 "thin"; the simulator otherwise
+real GPU config (128x128x8 "big", 64x64x32 "wide", 16x128x16 "thin"; the simulator otherwise
 shrinks the tiles) on the smallest problems that cross every edge of one tile (rows BM + 1,
 columns BN + 1, a reduction of two full tiles and a partial one), against the CPU backend.
 
@@ -29,11 +29,22 @@ from minidl.backend import cpu as C
 
 _SIM = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 _GEMMS = ("matmul", "conv2d_fwd", "conv2d_grad_input", "conv2d_grad_weight")
-# Minimum hot-loop FFMA share per config.  "big" is what AlexNet-sized problems launch (the
-# goal of issue 12); "wide" and "thin" serve problems too small to give every SM a 128x128
-# tile (LeNet/CIFAR shapes, few channels), where each gathered element feeds only 32 (wide) or
-# 16 (thin) FMAs: their floors guard against regressions, docs/kernels.md has the numbers.
-MIN_SHARE = {"big": 0.70, "wide": 0.45, "thin": 0.25}
+# Minimum sm_90 hot-loop FFMA share per (kernel, config), a little under what the kernels reach
+# (docs/kernels.md has the numbers).  The goal of issue 12 is 70%: met by every "big" 128x128
+# tile, by the "wide" 64x64x32 GEMM and conv forward; the wide grad-input / grad-weight gathers
+# cost ~10 instructions per element of B (address, two bounds tests, the stride remainder test,
+# zero fill, load, store) for 32 FFMA, and the "thin" 16-row tiles give each gathered element
+# only 16 FFMA, which caps them well below 70% (docs/kernels.md, "Why wide and thin stay below").
+MIN_SHARE = {
+    ("matmul", "big"): 0.80, ("matmul", "wide"): 0.70,
+    ("conv2d_fwd", "big"): 0.78, ("conv2d_fwd", "wide"): 0.70, ("conv2d_fwd", "thin"): 0.43,
+    ("conv2d_grad_input", "big"): 0.74, ("conv2d_grad_input", "wide"): 0.64,
+    ("conv2d_grad_input", "thin"): 0.43,
+    ("conv2d_grad_weight", "big"): 0.76, ("conv2d_grad_weight", "wide"): 0.68,
+    ("conv2d_grad_weight", "thin"): 0.43,
+}
+# the strided grad-input (",s1" missing: a stride remainder test per gathered element)
+MIN_SHARE_STRIDED = {"wide": 0.58, "thin": 0.33}
 MIN_THREADS_PER_SM = 512
 
 
@@ -83,7 +94,9 @@ def test_gemm_inner_loop_is_ffma(ptx, entry):
             f"{r['blocks_per_sm']} blocks of {threads} per SM")
     loop = rows[0]["loop"]
     assert loop, f"{name}: no loop with FFMA in its sm_90 SASS"
-    want = MIN_SHARE[_config_name(name)]
+    cname = _config_name(name)
+    strided = name.startswith("conv2d_grad_input") and not name.endswith(",s1]")
+    want = MIN_SHARE_STRIDED[cname] if strided else MIN_SHARE[(name.split("[")[0], cname)]
     assert loop["share"] >= want, (
         f"{name} sm_90: hot loop {loop['ffma']} FFMA of {loop['instructions']} instructions "
         f"({loop['share']:.0%} < {want:.0%}): {loop['histogram']}")
@@ -208,9 +221,9 @@ _CONV = {
     "big": {"fwd": ((1, 2, 3, 43), (129, 2, 3, 3)),          # 129 x 129, K 18
             "grad_input": ((1, 129, 3, 43), (2, 129, 3, 3), 1),  # 129 x 129, K 18
             "grad_weight": ((1, 43, 17, 1), (129, 43, 3, 1))},   # 129 x 129, P 17
-    "wide": {"fwd": ((1, 4, 5, 13), (65, 4, 3, 3)),           # 65 x 65, K 36
-             "grad_input": ((1, 65, 5, 13), (4, 65, 3, 3), 2),  # 65 x 65, K 36, stride 2
-             "grad_weight": ((1, 65, 33, 1), (65, 65, 1, 1))},  # 65 x 65, P 33
+    "wide": {"fwd": ((1, 8, 5, 13), (65, 8, 3, 3)),           # 65 x 65, K 72
+             "grad_input": ((1, 65, 5, 13), (8, 65, 3, 3), 2),  # 65 x 65, K 72, stride 2
+             "grad_weight": ((1, 65, 63, 1), (65, 65, 1, 1))},  # 65 x 65, P 65
     "thin": {"fwd": ((1, 4, 3, 43), (17, 4, 3, 3)),           # 17 x 129, K 36
              "grad_input": ((1, 17, 3, 43), (4, 17, 3, 3), 2),  # 17 x 129, K 36, stride 2
              "grad_weight": ((1, 43, 33, 1), (17, 43, 3, 1))},  # 17 x 129, P 33

@@ -11,8 +11,10 @@ tile's FFMAs, one barrier per tile).  A and B are never materialised: the B tile
 from x or g on the fly (implicit im2col), every load guarded (outside the image, the padding,
 past the reduction -> 0); rows of A and columns of B past the GEMM edge are clamped instead
 (they feed only accumulators that are never stored).  Load mapping, with TPR = NT/BK: thread
-tid loads the A elements (ka = tid % BK, rows tid // BK + r*NT/BK) and the B elements
-(kb = tid // TPR, columns tid % TPR + r*TPR: a warp reads consecutive columns).  Each thread
+tid loads the A elements (ka = tid % BK, rows tid // BK + r*NT/BK; the forward, whose A = w is
+contiguous along k, instead loads a run of A_LOADS consecutive k of row tid // (NT/BM): one
+address and constant offsets) and the B elements (kb = tid // TPR, columns tid % TPR + r*TPR:
+a warp reads consecutive columns).  Each thread
 decodes its own two reduction indices ka, kb into (c, i, j) / (o, i, j) / (n, oh, ow) once per
 tile in registers, with magic-number divisions (_common.magic/fastdiv: a wide multiply and a
 shift; the magics are computed once per block); its B columns (pixels, or taps) are decoded
@@ -23,13 +25,13 @@ Configs (BM, BN, BK, TM, TN), 256 threads, launch_bounds(256, 2) (<= 128 registe
 per SM), picked per GEMM by config(): "thin" 16x128x16 2x4 when the GEMM has at most 16 rows
 (few channels per group, depthwise: fewer wasted tile rows); float32 "big" 128x128x8 8x8 when
 the rows need more than one wide tile and the big grid (grad-weight: with its split-K slices)
-has at least one block per SM; else "wide" 64x64x16 4x4 (float64 "wide" 32x64x16 2x4: larger
+has at least one block per SM; else "wide" 64x64x32 4x4 (float64 "wide" 32x64x16 2x4: larger
 float64 accumulators spill at the cap; float64 has no "big").  grad-input is compiled twice:
 for unit stride (",s1": no stride divisions or remainder test) and strided (wide/thin only:
 the big strided variant spills).
 Simulator: wide 8x8x4 2x2, thin 4x8x4 1x2 (16 threads) so tiny tests cross tile edges;
 tests/test_sass.py also runs every GPU config once.
-Shared memory (float32): 2 * (BK*(BM+4) + BK*BN) * 4 B: big 16.5 KiB, wide 16.5 KiB, thin
+Shared memory (float32): 2 * (BK*(BM+4) + BK*BN) * 4 B: big 16.5 KiB, wide 33 KiB, thin
 (2*(16*16 + 16*128))*4 = 18 KiB (BM < 32: no padding).
 
 conv2d_fwd[T, cfg]: C = out_g [Cog, P] = w_g [Cog, K] @ col_g [K, P] (+ bias[o] in the ",bias"
@@ -206,8 +208,6 @@ def build_fwd(dtype, config, bias=False):
         ntiles = uint32((Ku + uint32(BK - 1)) // uint32(BK))
         mKHW, sKHW = magic(KHW)
         mKW, sKW = magic(uint32(KW))
-        # the bias starts the accumulators (no separate launch; nothing extra stays live
-        # through the k-loop, where a big tile has no register to spare)
         clear(acc)
         k = kb
         kk = ka

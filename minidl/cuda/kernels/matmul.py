@@ -13,18 +13,21 @@ do not collide in a bank and the rows stay 16-byte aligned) and of the B tile (B
 The BK k-steps of a tile are generated Python source, unrolled at compile time (each k-step a
 forceinlined device function of constant offsets) with uint32 shared-memory offsets (no 64-bit
 index math and no negative-index wraparound).
-The k-tile loop (shared by all GEMM kernels): the prologue stages tile 0 in buffer 0; then per
-tile t: the guarded global loads of tile t+1 go into registers (their latency hidden behind
-the BK rank-1 updates of tile t from buffer t&1), the registers are stored to buffer (t+1)&1,
-and ONE barrier ends the tile (buffer (t+1)&1 was last read in tile t-1, before the previous
-barrier).  Elements past the reduction load 0 (on both operands, so inf/nan cannot leak into
+The k-tile loop (shared by all GEMM kernels; uint32 counter): iteration t loads tile t into
+registers (guarded global loads, one uint32 offset per load advanced by a constant stride per
+tile, so each is one wide multiply-add of the array base), then - for t > 0 - does the BK
+rank-1 updates of tile t-1 from buffer (t-1)&1 (hiding the loads' latency), stores the
+registers to buffer t&1 at constant offsets from one per-thread base, and ONE barrier ends the
+iteration (buffer t&1 was last read in iteration t-1, before the previous barrier).  Elements past the reduction load 0 (on both operands, so inf/nan cannot leak into
 stored outputs); rows/columns past the output edge are skipped or clamped (they feed only
 accumulators that are never stored), so partial tiles need no special case.
 
 matmul[T, BM, BN, BK, TM, TN(, TA, TB)](c, a, b, bias, M, K, N, has_bias) on flat arrays:
     block (bx, by, bz) computes the tile of c at rows by*BM.., cols bx*BN.. of batch bz; the
     launcher splits the batch into launches of at most 65535 batches whose operands have
-    < 2**31 elements (32-bit offsets).  K >= 1 (the launcher fills zeros for K = 0).  A tile:
+    < 2**31 elements (32-bit offsets).  K >= 1 (the launcher fills zeros for K = 0).  Rows of
+    a past M and columns of b past N are clamped to the last one (their accumulators are never
+    stored), so only the k edge is guarded.  A tile:
     thread tid loads k = tid % BK (a fixed column) of rows tid // BK + r*NT/BK (8 or 16
     consecutive k of a row per group of threads: 32/64-byte coalesced segments); B tile:
     column n = tid % BN of rows tid // BN + r*NT/BN (coalesced along n).  Guarded stores;
@@ -37,9 +40,9 @@ matmul[T, BM, BN, BK, TM, TN(, TA, TB)](c, a, b, bias, M, K, N, has_bias) on fla
     Linear uses x @ W^T (",NT"), g @ W (plain) and g^T @ x (",TN").
     GPU configs (launch_bounds(256, 2): <= 128 registers, two blocks = 16 warps per SM):
     "big" 128x128x8, 8x8 per thread, when its grid fills the GPU (>= one block per SM), else
-    "wide" 64x64x16, 4x4 per thread; float64 always "wide".  Simulator: 8x8x4, 2x2 (16
+    "wide" 64x64x32, 4x4 per thread (float64 "wide" 64x64x16); float64 always "wide".  Simulator: 8x8x4, 2x2 (16
     threads) so tests cross tile edges with tiny matrices; tests also run the GPU configs once.
-    Shared memory: 2 * (BK*(BM+4) + BK*BN) * itemsize: big 16.5 KiB, wide float32 16.5 KiB,
+    Shared memory: 2 * (BK*(BM+4) + BK*BN) * itemsize: big 16.5 KiB, wide float32 33 KiB,
     float64 33 KiB.
     FLOPs 2*B*M*N*K.  Global bytes: a is read ceil(N/BN) times and b ceil(M/BM) times:
     itemsize * B * (M*K*ceil(N/BN) + K*N*ceil(M/BM) + M*N).
