@@ -119,6 +119,9 @@ def test_every_gemm_config_is_checked():
             assert f"{k}[{tag}]" in names
         assert f"conv2d_grad_input[{tag},s1]" in names
         assert (f"conv2d_grad_input[{tag}]" in names) == (cname != "big")
+        # kernels of more than MAX_MASK_TAPS taps: bounds tests instead of tap masks
+        assert f"conv2d_fwd[{tag},bounds]" in names
+        assert (f"conv2d_grad_input[{tag},s1,bounds]" in names) == (cname != "big")
 
 
 _SASS = """
@@ -268,3 +271,25 @@ def test_conv_at_gpu_tiles(G, monkeypatch, name, kernel):
         monkeypatch.setattr(launch, "_force_splits", 2)  # a split-K slice edge too
         got = G.conv2d_grad_weight(G.from_numpy(g), G.from_numpy(x), w_shape, *geo)
         _close(G.to_numpy(got), want)
+
+
+@pytest.mark.cuda
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["wide", "thin", None])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_more_taps_than_a_mask_at_gpu_tiles(G, monkeypatch, name, stride):
+    """A 6x6 kernel (36 taps > MAX_MASK_TAPS): forward and grad-input take their ",bounds"
+    variants (per-element bounds tests), at the GPU tiles (name) and the simulator's (None)."""
+    from minidl.cuda.kernels import conv
+
+    assert 6 * 6 > conv.MAX_MASK_TAPS
+    rows = 17
+    if name is not None:
+        rows = _force(monkeypatch, conv, name)[0] + 1
+    x, w = _rand((1, 2, 9, 13), 1), _rand((rows, 2, 6, 6), 2)  # K = 72: two 32-deep tiles +
+    geo = _geo(stride, pad=(1, 2))
+    got = G.conv2d(G.from_numpy(x), G.from_numpy(w), *geo)
+    _close(G.to_numpy(got), C.conv2d(x, w, *geo))
+    g = _rand(C.conv2d(x, w, *geo).shape, 3)
+    got = G.conv2d_grad_input(G.from_numpy(g), G.from_numpy(w), x.shape, *geo)
+    _close(G.to_numpy(got), C.conv2d_grad_input(g, w, x.shape, *geo))

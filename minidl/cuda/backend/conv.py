@@ -93,7 +93,8 @@ def conv2d(x, w, stride, padding, dilation, groups, bias=None):
         return out
     out = empty((N, Co, Ho, Wo), x.dtype)
     _launch(ck.fwd_kernel, "conv2d", Co // groups, N * Ho * Wo, out, x, w, x.shape, w.shape,
-            out.shape, stride, padding, dilation, groups, bias=(bias,))
+            out.shape, stride, padding, dilation, groups, bias=(bias,),
+            masks=kh * kw <= ck.MAX_MASK_TAPS)
     return out
 
 
@@ -105,7 +106,8 @@ def conv2d_grad_input(g, w, x_shape, stride, padding, dilation, groups):
     dx = empty((N, C, H, W), g.dtype)
     unit = tuple(int(s) for s in stride) == (1, 1)
     _launch(ck.grad_input_kernel, "conv2d_grad_input", Cg, N * H * W, dx, g, w, x_shape,
-            w.shape, g.shape, stride, padding, dilation, groups, allow_big=unit, unit_stride=unit)
+            w.shape, g.shape, stride, padding, dilation, groups, allow_big=unit, unit_stride=unit,
+            masks=kh * kw <= ck.MAX_MASK_TAPS)
     return dx
 
 

@@ -87,8 +87,9 @@ from numba import cuda, int32, int64, uint32, uint64
 from ._common import SIMULATOR, arr, cached_kernel, fastdiv, magic, sm_count
 from .matmul import layout, tile_ops
 
-__all__ = ["CONFIGS", "GPU_CONFIGS", "threads", "config", "fwd_kernel", "grad_input_kernel",
-           "grad_weight_kernel", "wsum_kernel", "flops_bytes", "ptx_signatures"]
+__all__ = ["CONFIGS", "GPU_CONFIGS", "MAX_MASK_TAPS", "threads", "config", "fwd_kernel",
+           "grad_input_kernel", "grad_weight_kernel", "wsum_kernel", "flops_bytes",
+           "ptx_signatures"]
 
 # (BM, BN, BK, TM, TN) per dtype.  float64 has no "big" and a 2x4 "wide": 8x8 / 4x4 float64
 # accumulators spill under the 128-register cap of launch_bounds(256, 2).
@@ -154,10 +155,13 @@ def _opts(config):
 _GEOM = ", ".join(["int64"] * 17)
 
 
-def build_fwd(dtype, config, bias=False):
-    """bias (compile-time): add bias[o] to every output (the kernel always takes the array)."""
+def build_fwd(dtype, config, bias=False, masks=True):
+    """bias (compile-time): add bias[o] to every output (the kernel always takes the array).
+    masks (compile-time): kh*kw <= 32, each B column's in-image taps precomputed as a bit mask
+    (one test per gathered element instead of two bounds tests)."""
     BM, BN, BK, TM, TN = config
     HAS_BIAS = bool(bias)
+    MASKS = bool(masks)
     lay, clear, update, T, zero = _kernel_consts(dtype, config)
     NTX, AST, SA, SB, cM, cN = (lay[k] for k in ("NTX", "AST", "SA", "SB", "cM", "cN"))
     TPR, A_LOADS, B_LOADS, A_STEP = lay["TPR"], lay["A_LOADS"], lay["B_LOADS"], lay["A_STEP"]
@@ -182,6 +186,8 @@ def build_fwd(dtype, config, bias=False):
         xorg = cuda.local.array(B_LOADS, int32)
         ih0 = cuda.local.array(B_LOADS, int32)
         iw0 = cuda.local.array(B_LOADS, int32)
+        tmask = cuda.local.array(B_LOADS, uint32)
+        cbits = cuda.local.array(B_LOADS, uint32)
         tx = uint32(cuda.threadIdx.x)
         ty = uint32(cuda.threadIdx.y)
         tid = uint32(ty * uint32(NTX) + tx)
@@ -205,6 +211,19 @@ def build_fwd(dtype, config, bias=False):
             ih0[r] = int32(oh * uint32(sh)) - int32(pt)
             iw0[r] = int32(ow * uint32(sw)) - int32(pl)
             xorg[r] = int32(((int64(n) * C + int64(g) * Cg) * H + ih0[r]) * W + iw0[r])
+        if MASKS:  # bit i*KW + j of tmask[r]: tap (i, j) of column r lies inside the image
+            # (taps outer, columns inner: the column loops unroll, the masks stay in registers)
+            for r in range(B_LOADS):
+                cbits[r] = uint32(0)
+                tmask[r] = uint32(0)
+            for j in range(KW):
+                for r in range(B_LOADS):
+                    if uint32(iw0[r] + int32(j * dw)) < Wu:
+                        cbits[r] = uint32(cbits[r] | uint32(uint32(1) << uint32(j)))
+            for i in range(KH):
+                for r in range(B_LOADS):
+                    if uint32(ih0[r] + int32(i * dh)) < Hu:
+                        tmask[r] = uint32(tmask[r] | uint32(cbits[r] << uint32(i * KW)))
         ntiles = uint32((Ku + uint32(BK - 1)) // uint32(BK))
         mKHW, sKHW = magic(KHW)
         mKW, sKW = magic(uint32(KW))
@@ -233,9 +252,14 @@ def build_fwd(dtype, config, bias=False):
             iwd = int32(j * uint32(dw))
             koff = int32(c * HW) + ihd * int32(W) + iwd
             kin = k < Ku
+            if MASKS:
+                bit = uint32(uint32(1) << (rem & uint32(31))) if kin else uint32(0)
             for r in range(B_LOADS):
                 v = zero
-                if kin and uint32(ih0[r] + ihd) < Hu and uint32(iw0[r] + iwd) < Wu:
+                if MASKS:
+                    if uint32(tmask[r] & bit) != uint32(0):
+                        v = x[uint32(xorg[r] + koff)]
+                elif kin and uint32(ih0[r] + ihd) < Hu and uint32(iw0[r] + iwd) < Wu:
                     v = x[uint32(xorg[r] + koff)]
                 pb[r] = v
             odd = uint32(t & uint32(1))
@@ -273,10 +297,17 @@ def build_fwd(dtype, config, bias=False):
     return conv2d_fwd, f"void({a1}, {a1}, {a1}, {a1}, {_GEOM})", _opts(config)
 
 
-def build_grad_input(dtype, config, unit_stride=False):
-    """unit_stride: compiled for sh = sw = 1 (no stride divisions, every tap contributes)."""
+def build_grad_input(dtype, config, unit_stride=False, masks=True):
+    """unit_stride: compiled for sh = sw = 1 (no stride divisions, every tap contributes).
+    masks: kh*kw <= 32, each B column's contributing taps precomputed as a bit mask (as in
+    build_fwd; it also absorbs the stride remainder test)."""
     BM, BN, BK, TM, TN = config
     UNIT = bool(unit_stride)
+    MASKS = bool(masks)
+    # A and B elements of one k per thread (one k decode per tile for both), except in the big
+    # tile, where the A rows' offsets then no longer fit the register budget
+    SHARE_K = BM * BN < 128 * 128
+    MASKS = MASKS and SHARE_K  # the big tile has no registers to spare for the masks
     lay, clear, update, T, zero = _kernel_consts(dtype, config)
     NTX, AST, SA, SB, cM, cN = (lay[k] for k in ("NTX", "AST", "SA", "SB", "cM", "cN"))
     TPR, A_LOADS, B_LOADS, A_STEP = lay["TPR"], lay["A_LOADS"], lay["B_LOADS"], lay["A_STEP"]
@@ -302,11 +333,13 @@ def build_grad_input(dtype, config, unit_stride=False):
         hq = cuda.local.array(B_LOADS, int32)
         wq = cuda.local.array(B_LOADS, int32)
         hwr = cuda.local.array(B_LOADS, uint32)
+        tmask = cuda.local.array(B_LOADS, uint32)
+        cbits = cuda.local.array(B_LOADS, uint32)
         tx = uint32(cuda.threadIdx.x)
         ty = uint32(cuda.threadIdx.y)
         tid = uint32(ty * uint32(NTX) + tx)
-        ka = uint32(tid % uint32(BK))
-        am = uint32(tid // uint32(BK))
+        ka = uint32(tid // uint32(TPR)) if SHARE_K else uint32(tid % uint32(BK))
+        am = uint32(tid % uint32(TPR)) if SHARE_K else uint32(tid // uint32(BK))
         kb = uint32(tid // uint32(TPR))
         bc = uint32(tid % uint32(TPR))
         g = uint32(cuda.blockIdx.z)
@@ -318,6 +351,9 @@ def build_grad_input(dtype, config, unit_stride=False):
         for r in range(A_LOADS):
             m = min(uint32(m0 + am + uint32(r * A_STEP)), uint32(Cgu - uint32(1)))
             aoff[r] = uint32(m * KHW)
+        if not UNIT:
+            msh, ssh = magic(uint32(sh))
+            msw, ssw = magic(uint32(sw))
         # B columns q = (n, ih, iw), clamped: divmod(ih + pt, sh), divmod(iw + pl, sw)
         for r in range(B_LOADS):
             q = min(uint32(q0 + bc + uint32(r * TPR)), uint32(Q - uint32(1)))
@@ -339,12 +375,38 @@ def build_grad_input(dtype, config, unit_stride=False):
             hq[r] = int32(a_q)
             wq[r] = int32(b_q)
             gorg[r] = int32((int64(n) * Co + int64(obase)) * L + int64(a_q) * Wo + int64(b_q))
+        if MASKS:  # bit i*KW + j of tmask[r]: tap (i, j) of column r hits an output pixel
+            # (taps outer, columns inner: the column loops unroll, the masks stay in registers)
+            for r in range(B_LOADS):
+                cbits[r] = uint32(0)
+                tmask[r] = uint32(0)
+            for j in range(KW):
+                bj = uint32(j * dw)
+                if UNIT:
+                    kq = bj
+                    kr = uint32(0)
+                else:
+                    kq = fastdiv(bj, msw, ssw)
+                    kr = uint32(bj - kq * uint32(sw))
+                for r in range(B_LOADS):
+                    if ((UNIT or kr == uint32(hwr[r] & uint32(0xFFFF)))
+                            and uint32(wq[r] - int32(kq)) < uint32(Wo)):
+                        cbits[r] = uint32(cbits[r] | uint32(uint32(1) << uint32(j)))
+            for i in range(KH):
+                ai = uint32(i * dh)
+                if UNIT:
+                    kq = ai
+                    kr = uint32(0)
+                else:
+                    kq = fastdiv(ai, msh, ssh)
+                    kr = uint32(ai - kq * uint32(sh))
+                for r in range(B_LOADS):
+                    if ((UNIT or kr == uint32(hwr[r] >> uint32(16)))
+                            and uint32(hq[r] - int32(kq)) < uint32(Ho)):
+                        tmask[r] = uint32(tmask[r] | uint32(cbits[r] << uint32(i * KW)))
         ntiles = uint32((K2 + uint32(BK - 1)) // uint32(BK))
         mKHW, sKHW = magic(KHW)
         mKW, sKW = magic(uint32(KW))
-        if not UNIT:
-            msh, ssh = magic(uint32(sh))
-            msw, ssw = magic(uint32(sw))
         clear(acc)
         k = kb
         kk = ka
@@ -383,9 +445,14 @@ def build_grad_input(dtype, config, unit_stride=False):
                               | uint32(b_ - kwq * uint32(sw)))
             koff = int32(o * L) - int32(khq) * int32(Wo) - int32(kwq)
             kin = k < K2
+            if MASKS:
+                bit = uint32(uint32(1) << (rem & uint32(31))) if kin else uint32(0)
             for r in range(B_LOADS):
                 v = zero
-                if (kin and (UNIT or hwr[r] == khwr) and uint32(hq[r] - int32(khq)) < uint32(Ho)
+                if MASKS:
+                    if uint32(tmask[r] & bit) != uint32(0):
+                        v = gy[uint32(gorg[r] + koff)]
+                elif (kin and (UNIT or hwr[r] == khwr) and uint32(hq[r] - int32(khq)) < uint32(Ho)
                         and uint32(wq[r] - int32(kwq)) < uint32(Wo)):
                     v = gy[uint32(gorg[r] + koff)]
                 pb[r] = v
@@ -449,8 +516,8 @@ def build_grad_weight(dtype, config):
         tx = uint32(cuda.threadIdx.x)
         ty = uint32(cuda.threadIdx.y)
         tid = uint32(ty * uint32(NTX) + tx)
-        ka = uint32(tid % uint32(BK))
-        am = uint32(tid // uint32(BK))
+        ka = uint32(tid // uint32(TPR))  # = kb: one p decode per tile serves A and B
+        am = uint32(tid % uint32(TPR))
         kb = uint32(tid // uint32(TPR))
         bc = uint32(tid % uint32(TPR))
         z = uint32(cuda.blockIdx.z)
@@ -568,16 +635,19 @@ def _cfg_name(config) -> str:
     return "x".join(map(str, config))
 
 
-def fwd_kernel(dtype, cfg, bias=False):
+def fwd_kernel(dtype, cfg, bias=False, masks=True):
     dtype = np.dtype(dtype)
-    return cached_kernel(("conv2d_fwd", dtype, cfg, bool(bias)),
-                         lambda: build_fwd(dtype, cfg, bias))
+    return cached_kernel(("conv2d_fwd", dtype, cfg, bool(bias), bool(masks)),
+                         lambda: build_fwd(dtype, cfg, bias, masks))
 
 
-def grad_input_kernel(dtype, cfg, unit_stride=False):
+def grad_input_kernel(dtype, cfg, unit_stride=False, masks=True):
     dtype = np.dtype(dtype)
-    return cached_kernel(("conv2d_grad_input", dtype, cfg, bool(unit_stride)),
-                         lambda: build_grad_input(dtype, cfg, unit_stride))
+    return cached_kernel(("conv2d_grad_input", dtype, cfg, bool(unit_stride), bool(masks)),
+                         lambda: build_grad_input(dtype, cfg, unit_stride, masks))
+
+
+MAX_MASK_TAPS = 32  # kh*kw up to which the forward / grad-input kernels use tap masks
 
 
 def grad_weight_kernel(dtype, cfg):
@@ -611,16 +681,23 @@ def flops_bytes(N, C, H, W, Co, kh, kw, stride=(1, 1), padding=(0, 0), dilation=
 
 def ptx_signatures() -> list:
     """The float32 and float64 kernels in every GPU config, with their launch options;
-    grad-input also in its unit-stride variant ("...,s1]")."""
+    grad-input also in its unit-stride variant ("...,s1]"); forward and grad-input also with
+    per-element bounds tests instead of tap masks (",bounds]": kh*kw > MAX_MASK_TAPS; the big
+    grad-input has no masks, so no such variant)."""
     out = []
     for dt in ("float32", "float64"):
         for cname, cfg in GPU_CONFIGS[dt].items():
             tag = f"{dt},{cname}:{_cfg_name(cfg)}"
-            out.append((f"conv2d_fwd[{tag}]",) + build_fwd(dt, cfg))
-            out.append((f"conv2d_fwd[{tag},bias]",) + build_fwd(dt, cfg, True))
-            if cname != "big":  # big is unit-stride only (the strided variant spills)
-                out.append((f"conv2d_grad_input[{tag}]",) + build_grad_input(dt, cfg))
-            out.append((f"conv2d_grad_input[{tag},s1]",) + build_grad_input(dt, cfg, True))
+            for masks, mt in ((True, ""), (False, ",bounds")):
+                out.append((f"conv2d_fwd[{tag}{mt}]",) + build_fwd(dt, cfg, False, masks))
+                out.append((f"conv2d_fwd[{tag},bias{mt}]",) + build_fwd(dt, cfg, True, masks))
+                if cname == "big" and not masks:
+                    continue
+                if cname != "big":  # big is unit-stride only (the strided variant spills)
+                    out.append((f"conv2d_grad_input[{tag}{mt}]",)
+                               + build_grad_input(dt, cfg, False, masks))
+                out.append((f"conv2d_grad_input[{tag},s1{mt}]",)
+                           + build_grad_input(dt, cfg, True, masks))
             out.append((f"conv2d_grad_weight[{tag}]",) + build_grad_weight(dt, cfg))
         out.append((f"conv2d_wsum[{dt}]",) + build_wsum(dt))
     return out
