@@ -29,22 +29,22 @@ from minidl.backend import cpu as C
 
 _SIM = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 _GEMMS = ("matmul", "conv2d_fwd", "conv2d_grad_input", "conv2d_grad_weight")
-# Minimum sm_90 hot-loop FFMA share per (kernel, config), a little under what the kernels reach
-# (docs/kernels.md has the numbers).  The goal of issue 12 is 70%: met by every "big" 128x128
-# tile, by the "wide" 64x64x32 GEMM and conv forward; the wide grad-input / grad-weight gathers
-# cost ~10 instructions per element of B (address, two bounds tests, the stride remainder test,
-# zero fill, load, store) for 32 FFMA, and the "thin" 16-row tiles give each gathered element
-# only 16 FFMA, which caps them well below 70% (docs/kernels.md, "Why wide and thin stay below").
+# Minimum sm_90 hot-loop FFMA share per (kernel, config), a little under what every variant
+# reaches (tap masks or ",bounds", bias or not; docs/kernels.md has the numbers).  The goal of
+# issue 12, 70%, is met by every "big" 128x128 and "wide" 64x64 tile (unit-stride for
+# grad-input).  The "thin" 16-row tiles give each gathered element of B only 16 FFMA, which
+# caps them near 55% (docs/kernels.md, "Why thin and the strided grad-input stay below 70%").
 MIN_SHARE = {
     ("matmul", "big"): 0.80, ("matmul", "wide"): 0.70,
-    ("conv2d_fwd", "big"): 0.78, ("conv2d_fwd", "wide"): 0.70, ("conv2d_fwd", "thin"): 0.43,
-    ("conv2d_grad_input", "big"): 0.74, ("conv2d_grad_input", "wide"): 0.64,
-    ("conv2d_grad_input", "thin"): 0.43,
-    ("conv2d_grad_weight", "big"): 0.76, ("conv2d_grad_weight", "wide"): 0.68,
-    ("conv2d_grad_weight", "thin"): 0.43,
+    ("conv2d_fwd", "big"): 0.78, ("conv2d_fwd", "wide"): 0.70, ("conv2d_fwd", "thin"): 0.49,
+    ("conv2d_grad_input", "big"): 0.75, ("conv2d_grad_input", "wide"): 0.70,
+    ("conv2d_grad_input", "thin"): 0.49,
+    ("conv2d_grad_weight", "big"): 0.77, ("conv2d_grad_weight", "wide"): 0.70,
+    ("conv2d_grad_weight", "thin"): 0.48,
 }
-# the strided grad-input (",s1" missing: a stride remainder test per gathered element)
-MIN_SHARE_STRIDED = {"wide": 0.58, "thin": 0.33}
+# the strided grad-input (no ",s1"): the stride remainder decode per tile, and (",bounds") the
+# remainder test per gathered element
+MIN_SHARE_STRIDED = {"wide": 0.61, "thin": 0.42}
 MIN_THREADS_PER_SM = 512
 
 
@@ -95,7 +95,7 @@ def test_gemm_inner_loop_is_ffma(ptx, entry):
     loop = rows[0]["loop"]
     assert loop, f"{name}: no loop with FFMA in its sm_90 SASS"
     cname = _config_name(name)
-    strided = name.startswith("conv2d_grad_input") and not name.endswith(",s1]")
+    strided = name.startswith("conv2d_grad_input") and ",s1" not in name
     want = MIN_SHARE_STRIDED[cname] if strided else MIN_SHARE[(name.split("[")[0], cname)]
     assert loop["share"] >= want, (
         f"{name} sm_90: hot loop {loop['ffma']} FFMA of {loop['instructions']} instructions "

@@ -9,29 +9,37 @@ there: generated unrolled BK-step of TM x TN register tiles with LDS.128 operand
 shared buffers, the next tile's global loads prefetched into registers during the current
 tile's FFMAs, one barrier per tile).  A and B are never materialised: the B tile is gathered
 from x or g on the fly (implicit im2col), every load guarded (outside the image, the padding,
-past the reduction -> 0); rows of A and columns of B past the GEMM edge are clamped instead
-(they feed only accumulators that are never stored).  Load mapping, with TPR = NT/BK: thread
-tid loads the A elements (ka = tid % BK, rows tid // BK + r*NT/BK; the forward, whose A = w is
-contiguous along k, instead loads a run of A_LOADS consecutive k of row tid // (NT/BM): one
-address and constant offsets) and the B elements (kb = tid // TPR, columns tid % TPR + r*TPR:
-a warp reads consecutive columns).  Each thread
-decodes its own two reduction indices ka, kb into (c, i, j) / (o, i, j) / (n, oh, ow) once per
-tile in registers, with magic-number divisions (_common.magic/fastdiv: a wide multiply and a
-shift; the magics are computed once per block); its B columns (pixels, or taps) are decoded
-once per block.  Offsets are 32-bit (the launchers reject tensors of 2**31 elements or more).
-Groups are blockIdx.z: one launch covers every group.  Arrays are passed flat with the
-geometry (N, C, H, W, Co, Cg, kh, kw, Ho, Wo, sh, sw, pt, pl, dh, dw, groups) as int64.
-Configs (BM, BN, BK, TM, TN), 256 threads, launch_bounds(256, 2) (<= 128 registers, 16 warps
-per SM), picked per GEMM by config(): "thin" 16x128x16 2x4 when the GEMM has at most 16 rows
-(few channels per group, depthwise: fewer wasted tile rows); float32 "big" 128x128x8 8x8 when
-the rows need more than one wide tile and the big grid (grad-weight: with its split-K slices)
-has at least one block per SM; else "wide" 64x64x32 4x4 (float64 "wide" 32x64x16 2x4: larger
-float64 accumulators spill at the cap; float64 has no "big").  grad-input is compiled twice:
-for unit stride (",s1": no stride divisions or remainder test) and strided (wide/thin only:
-the big strided variant spills).
+past the reduction -> 0); columns of B past the GEMM edge are clamped, rows of A clamped or
+skipped (they feed only accumulators that are never stored).  Load mapping, with TPR = NT/BK:
+thread tid loads the B elements of one reduction index kb = tid // TPR (columns tid % TPR +
+r*TPR: a warp reads consecutive columns) and, in grad-input and grad-weight, the A elements of
+the same index (rows tid % TPR + r*TPR; one decode per tile serves both; the big grad-input,
+short of registers, keeps ka = tid % BK, rows tid // BK + r*TPR); the forward, whose A = w is
+contiguous along k, loads a run of A_LOADS consecutive k of row tid // (NT/BM) (one address,
+constant offsets).  A rows' offsets are loop-carried registers advanced per tile.  The thread
+decodes its reduction indices into (c, i, j) / (o, i, j) / (n, oh, ow) once per tile with
+magic-number divisions (_common.magic/fastdiv: a wide multiply and a shift; the magics are
+computed once per block); its B columns (pixels, or taps) are decoded once per block.
+Tap masks (forward and grad-input, kh*kw <= MAX_MASK_TAPS = 32): per B column (a pixel) a
+32-bit mask of the taps (i, j) that land inside the input (forward) / on an output pixel,
+stride remainder included (grad-input), built once per block; a gathered element then costs
+one LOP3 test of bit i*kw + j instead of two bounds tests (and the remainder test).  Larger
+kernels use the ",bounds" variants (per-element tests).  Offsets are 32-bit (the launchers
+reject tensors of 2**31 elements or more).  Groups are blockIdx.z: one launch covers every
+group.  Arrays are passed flat with the geometry (N, C, H, W, Co, Cg, kh, kw, Ho, Wo, sh, sw,
+pt, pl, dh, dw, groups) as int64.
+Configs (BM, BN, BK, TM, TN), launch_bounds(NT, 512 / NT) (<= 128 registers, 16 warps per
+SM), picked per GEMM by config(): "thin" 16x128x16 2x8 (128 threads) when the GEMM has at
+most 16 rows (few channels per group, depthwise: fewer wasted tile rows); float32 "big"
+128x128x8 8x8 (256 threads) when the rows need more than one wide tile and the big grid
+(grad-weight: with its split-K slices) has at least one block per SM; else "wide" 64x64x16
+4x8 (128 threads).  float64: "wide" 32x64x16 2x4 and "thin" 16x128x16 2x4 (256 threads;
+larger float64 accumulators spill at the cap), no "big".  grad-input is compiled for unit
+stride (",s1": no stride divisions or remainder test) and strided (wide/thin only: the big
+strided variant spills; without tap masks, wide only: the thin one spills).
 Simulator: wide 8x8x4 2x2, thin 4x8x4 1x2 (16 threads) so tiny tests cross tile edges;
 tests/test_sass.py also runs every GPU config once.
-Shared memory (float32): 2 * (BK*(BM+4) + BK*BN) * 4 B: big 16.5 KiB, wide 33 KiB, thin
+Shared memory (float32): 2 * (BK*(BM+4) + BK*BN) * 4 B: big 16.5 KiB, wide 16.5 KiB, thin
 (2*(16*16 + 16*128))*4 = 18 KiB (BM < 32: no padding).
 
 conv2d_fwd[T, cfg]: C = out_g [Cog, P] = w_g [Cog, K] @ col_g [K, P] (+ bias[o] in the ",bias"
@@ -48,7 +56,8 @@ conv2d_grad_input[T, cfg]: gather form, deterministic (each thread owns dx eleme
     ih + pt - i*dh = oh*sh (same for w) and 0 <= oh < Ho, else 0.  The divisibility test: a
     thread keeps q, r = divmod(ih + pt, sh) per column (once per block) and divmod(i*dh, sh)
     per tile; the tap contributes iff the remainders match, and oh = q - q_i (unit stride:
-    oh = ih + pt - i*dh, no test).  Per tile: ka -> (o, r) for w, kb -> (o, i, j).
+    oh = ih + pt - i*dh, no test); with tap masks that test is in the mask.  Per tile: the
+    thread's k -> (o, i, j), for w and gcol.
     Grid (ceil(Q/BN), ceil(Cg/BM), G).  Executed FLOPs 2*N*C*H*W*Cog*kh*kw (useful fraction
     ~1/(sh*sw): strided convolutions multiply by zero taps; AlexNet conv2-5 have stride 1).
     Compulsory bytes 4*(N*Co*L + Co*K + N*C*H*W).
@@ -58,8 +67,8 @@ conv2d_grad_weight[T, cfg]: C = dw_g [Cog, K] = g_g [Cog, P] @ col_g^T [P, K], a
     part[s] ([S, Co, K]); S = 1 writes dw directly.  Grid (ceil(K/BN), ceil(Cog/BM), G*S), S
     chosen by the launcher (~4 blocks per SM, >= 8 k-tiles per slice).  Thread columns run
     along k (their (c, i, j) decoded once); the g tile is loaded along p (coalesced along ow).
-    Per tile: ka -> (n, l) for g, kb -> (n, oh, ow).  FLOPs 2*Co*K*P.  Compulsory bytes
-    4*(N*Co*L + N*C*H*W + S*Co*K).
+    Per tile: the thread's p -> (n, l = (oh, ow)), for g and col.  FLOPs 2*Co*K*P.
+    Compulsory bytes 4*(N*Co*L + N*C*H*W + S*Co*K).
 conv2d_wsum[T]: dw[e] = sum_s part[s, e] in the order s = 0..S-1 (deterministic), 1-D
     grid-stride over Co*K elements, 256 threads per block; no shared memory.  FLOPs S*Co*K,
     bytes 4*(S+1)*Co*K.
@@ -91,16 +100,16 @@ __all__ = ["CONFIGS", "GPU_CONFIGS", "MAX_MASK_TAPS", "threads", "config", "fwd_
            "grad_input_kernel", "grad_weight_kernel", "wsum_kernel", "flops_bytes",
            "ptx_signatures"]
 
-# (BM, BN, BK, TM, TN) per dtype.  float64 has no "big" and a 2x4 "wide": 8x8 / 4x4 float64
-# accumulators spill under the 128-register cap of launch_bounds(256, 2).
-GPU_CONFIGS = {"float32": {"big": (128, 128, 8, 8, 8), "wide": (64, 64, 32, 4, 4),
-                           "thin": (16, 128, 16, 2, 4)},
+# (BM, BN, BK, TM, TN) per dtype.  float64 has no "big" and 2x4 micro-tiles: larger float64
+# accumulators spill under the 128-register cap.
+GPU_CONFIGS = {"float32": {"big": (128, 128, 8, 8, 8), "wide": (64, 64, 16, 4, 8),
+                           "thin": (16, 128, 16, 2, 8)},
                "float64": {"wide": (32, 64, 16, 2, 4), "thin": (16, 128, 16, 2, 4)}}
 _SIM = {"wide": (8, 8, 4, 2, 2), "thin": (4, 8, 4, 1, 2)}
 SIM_CONFIGS = {"float32": _SIM, "float64": _SIM}
 CONFIGS = SIM_CONFIGS if SIMULATOR else GPU_CONFIGS
 WSUM_THREADS = 16 if SIMULATOR else 256
-_BLOCKS_PER_SM = 2  # launch_bounds minimum blocks per multiprocessor
+_WARPS_PER_SM = 16  # launch_bounds: blocks per SM for 16 resident warps (<= 128 registers)
 
 
 def threads(config) -> tuple[int, int]:
@@ -110,14 +119,16 @@ def threads(config) -> tuple[int, int]:
 
 
 def config(dtype, rows: int, configs=None, cols: int = 0, groups: int = 1,
-           allow_big: bool = True, splits: int = 1, sms: int | None = None) -> tuple[str, tuple]:
+           allow_big: bool = True, splits: int = 1, sms: int | None = None,
+           allow_thin: bool = True) -> tuple[str, tuple]:
     """(name, config) for a GEMM with `rows` x `cols` outputs per group (times `splits` split-K
     slices) in `dtype`: "thin" when the rows fit one thin tile (few channels per group,
-    depthwise); "big" when the rows need more than one wide tile and the big grid has at least
+    depthwise) - and allow_thin: not the strided grad-input without tap masks, which would
+    spill; "big" when the rows need more than one wide tile and the big grid has at least
     one block per SM (`sms`, default this GPU's) - and allow_big: not the strided grad-input,
     which would spill; else "wide"."""
     table = (configs or CONFIGS)[str(np.dtype(dtype))]
-    if rows <= table["thin"][0]:
+    if allow_thin and rows <= table["thin"][0]:
         return "thin", table["thin"]
     big = table.get("big") if allow_big else None
     if big is not None and rows > table["wide"][0]:
@@ -148,7 +159,8 @@ def _kernel_consts(dtype, config):
 
 
 def _opts(config):
-    return {"launch_bounds": (_layout(config)["NT"], _BLOCKS_PER_SM)}
+    NT = _layout(config)["NT"]
+    return {"launch_bounds": (NT, _WARPS_PER_SM * 32 // NT)}
 
 
 # N, C, H, W, Co, Cg, KH, KW, Ho, Wo, sh, sw, pt, pl, dh, dw, groups
@@ -164,7 +176,7 @@ def build_fwd(dtype, config, bias=False, masks=True):
     MASKS = bool(masks)
     lay, clear, update, T, zero = _kernel_consts(dtype, config)
     NTX, AST, SA, SB, cM, cN = (lay[k] for k in ("NTX", "AST", "SA", "SB", "cM", "cN"))
-    TPR, A_LOADS, B_LOADS, A_STEP = lay["TPR"], lay["A_LOADS"], lay["B_LOADS"], lay["A_STEP"]
+    TPR, A_LOADS, B_LOADS = lay["TPR"], lay["A_LOADS"], lay["B_LOADS"]
     ROWS, COLS = lay_rows_cols(config)
     TT = TM * TN
 
@@ -306,7 +318,7 @@ def build_grad_input(dtype, config, unit_stride=False, masks=True):
     MASKS = bool(masks)
     # A and B elements of one k per thread (one k decode per tile for both), except in the big
     # tile, where the A rows' offsets then no longer fit the register budget
-    SHARE_K = BM * BN < 128 * 128
+    SHARE_K = BM * BN < 128 * 128 and (UNIT or MASKS)
     MASKS = MASKS and SHARE_K  # the big tile has no registers to spare for the masks
     lay, clear, update, T, zero = _kernel_consts(dtype, config)
     NTX, AST, SA, SB, cM, cN = (lay[k] for k in ("NTX", "AST", "SA", "SB", "cM", "cN"))
@@ -404,6 +416,7 @@ def build_grad_input(dtype, config, unit_stride=False, masks=True):
                     if ((UNIT or kr == uint32(hwr[r] >> uint32(16)))
                             and uint32(hq[r] - int32(kq)) < uint32(Ho)):
                         tmask[r] = uint32(tmask[r] | uint32(cbits[r] << uint32(i * KW)))
+        glast = uint32(N * Co * Ho * Wo - 1)
         ntiles = uint32((K2 + uint32(BK - 1)) // uint32(BK))
         mKHW, sKHW = magic(KHW)
         mKW, sKW = magic(uint32(KW))
@@ -414,17 +427,23 @@ def build_grad_input(dtype, config, unit_stride=False, masks=True):
         bo = uint32(tx * uint32(cN))
         sa0 = uint32(ka * uint32(AST) + am)
         sb0 = uint32(kb * uint32(BN) + bc)
+        aprev = uint32(0)
         t = uint32(0)
         while t <= ntiles:
             # this thread's A column k = (o, r)
             oa = fastdiv(kk, mKHW, sKHW)
             ra = uint32(kk - oa * KHW)
             akoff = uint32(wbase + oa * uint32(Cgu * KHW) + ra)
+            # the row offsets advance with the tile (loop-carried: ptxas keeps them in
+            # registers instead of recomputing each clamped row offset per tile)
+            dk = uint32(akoff - aprev)
+            aprev = akoff
             ain = kk < K2
             for r in range(A_LOADS):
+                aoff[r] = uint32(aoff[r] + dk)
                 v = zero
                 if ain:
-                    v = w[uint32(akoff + aoff[r])]
+                    v = w[aoff[r]]
                 pa[r] = v
             # this thread's B row k = (o, i, j): the tap (i, j) hits output (oh, ow) =
             # (hq - i*dh/sh, wq - j*dw/sw) iff the remainders match
@@ -451,7 +470,11 @@ def build_grad_input(dtype, config, unit_stride=False, masks=True):
                 v = zero
                 if MASKS:
                     if uint32(tmask[r] & bit) != uint32(0):
-                        v = gy[uint32(gorg[r] + koff)]
+                        if UNIT:
+                            v = gy[uint32(gorg[r] + koff)]
+                        else:  # the min (a no-op: the offset is in range) keeps LLVM from
+                            # widening the strided address arithmetic to 64 bits
+                            v = gy[min(uint32(gorg[r] + koff), glast)]
                 elif (kin and (UNIT or hwr[r] == khwr) and uint32(hq[r] - int32(khq)) < uint32(Ho)
                         and uint32(wq[r] - int32(kwq)) < uint32(Wo)):
                     v = gy[uint32(gorg[r] + koff)]
@@ -546,33 +569,33 @@ def build_grad_weight(dtype, config):
         mL, sL = magic(L)
         mWo, sWo = magic(uint32(Wo))
         clear(acc)
-        pb_ = uint32(pstart + kb)
-        pa_ = uint32(pstart + ka)
+        pb_ = uint32(pstart + kb)  # this thread's p (ka = kb: the A column and the B row)
         ao = uint32(ty * uint32(cM))
         bo = uint32(tx * uint32(cN))
         sa0 = uint32(ka * uint32(AST) + am)
         sb0 = uint32(kb * uint32(BN) + bc)
+        aprev = uint32(0)
         t = uint32(0)
         while t <= ntiles:
-            # this thread's A column p = (n, l)
-            na = fastdiv(pa_, mL, sL)
-            la = uint32(pa_ - na * L)
-            akoff = uint32(na * uint32(Co) * L + la)
-            ain = pa_ < pend
-            for r in range(A_LOADS):
-                v = zero
-                if ain:
-                    v = gy[uint32(akoff + aoff[r])]
-                pa[r] = v
-            # this thread's B row p = (n, oh, ow)
+            # this thread's p = (n, l) = (n, oh, ow): A column and B row
             nb_ = fastdiv(pb_, mL, sL)
             rem = uint32(pb_ - nb_ * L)
+            akoff = uint32(nb_ * uint32(Co) * L + rem)
+            # the row offsets advance with the tile (loop-carried, kept in registers)
+            dk = uint32(akoff - aprev)
+            aprev = akoff
+            pin = pb_ < pend
+            for r in range(A_LOADS):
+                aoff[r] = uint32(aoff[r] + dk)
+                v = zero
+                if pin:
+                    v = gy[aoff[r]]
+                pa[r] = v
             oh = fastdiv(rem, mWo, sWo)
             ow = uint32(rem - oh * uint32(Wo))
             ohs = int32(oh * uint32(sh))
             ows = int32(ow * uint32(sw))
             poff = int32(nb_ * uint32(C) * HW) + ohs * int32(W) + ows
-            pin = pb_ < pend
             for r in range(B_LOADS):
                 v = zero
                 if pin and uint32(ohs + idh[r]) < Hu and uint32(ows + jdw[r]) < Wu:
@@ -590,7 +613,6 @@ def build_grad_weight(dtype, config):
                 Bs[sb + uint32(r * TPR)] = pb[r]
             cuda.syncthreads()
             t = uint32(t + uint32(1))
-            pa_ = uint32(pa_ + uint32(BK))
             pb_ = uint32(pb_ + uint32(BK))
         for i in range(TM):
             gm = uint32(m0 + ty * uint32(cM) + uint32(ROWS[i]))
@@ -693,7 +715,8 @@ def ptx_signatures() -> list:
                 out.append((f"conv2d_fwd[{tag},bias{mt}]",) + build_fwd(dt, cfg, True, masks))
                 if cname == "big" and not masks:
                     continue
-                if cname != "big":  # big is unit-stride only (the strided variant spills)
+                # big is unit-stride only, thin strided needs the masks (else they spill)
+                if cname == "wide" or (cname == "thin" and masks):
                     out.append((f"conv2d_grad_input[{tag}{mt}]",)
                                + build_grad_input(dt, cfg, False, masks))
                 out.append((f"conv2d_grad_input[{tag},s1{mt}]",)

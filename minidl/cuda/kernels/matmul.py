@@ -18,8 +18,9 @@ registers (guarded global loads, one uint32 offset per load advanced by a consta
 tile, so each is one wide multiply-add of the array base), then - for t > 0 - does the BK
 rank-1 updates of tile t-1 from buffer (t-1)&1 (hiding the loads' latency), stores the
 registers to buffer t&1 at constant offsets from one per-thread base, and ONE barrier ends the
-iteration (buffer t&1 was last read in iteration t-1, before the previous barrier).  Elements past the reduction load 0 (on both operands, so inf/nan cannot leak into
-stored outputs); rows/columns past the output edge are skipped or clamped (they feed only
+iteration (buffer t&1 was last read in iteration t-1, before the previous barrier).
+Elements past the reduction load 0 (on both operands, so inf/nan cannot leak into stored
+outputs); rows/columns past the output edge are skipped or clamped (they feed only
 accumulators that are never stored), so partial tiles need no special case.
 
 matmul[T, BM, BN, BK, TM, TN(, TA, TB)](c, a, b, bias, M, K, N, has_bias) on flat arrays:
@@ -40,8 +41,9 @@ matmul[T, BM, BN, BK, TM, TN(, TA, TB)](c, a, b, bias, M, K, N, has_bias) on fla
     Linear uses x @ W^T (",NT"), g @ W (plain) and g^T @ x (",TN").
     GPU configs (launch_bounds(256, 2): <= 128 registers, two blocks = 16 warps per SM):
     "big" 128x128x8, 8x8 per thread, when its grid fills the GPU (>= one block per SM), else
-    "wide" 64x64x32, 4x4 per thread (float64 "wide" 64x64x16); float64 always "wide".  Simulator: 8x8x4, 2x2 (16
-    threads) so tests cross tile edges with tiny matrices; tests also run the GPU configs once.
+    "wide" 64x64x32, 4x4 per thread (float64 "wide" 64x64x16); float64 always "wide".
+    Simulator: 8x8x4, 2x2 (16 threads) so tests cross tile edges with tiny matrices; tests
+    also run the GPU configs once.
     Shared memory: 2 * (BK*(BM+4) + BK*BN) * itemsize: big 16.5 KiB, wide float32 33 KiB,
     float64 33 KiB.
     FLOPs 2*B*M*N*K.  Global bytes: a is read ceil(N/BN) times and b ceil(M/BM) times:
