@@ -238,10 +238,13 @@ the k-tile loop: global loads of the next tile, BK rank-1 updates, shared stores
 *LDS (.64/.128)* = shared loads in the loop (vector ones), *blocks/SM* = resident blocks of
 the launch size from registers and shared memory (`minidl.cuda.ptx.occupancy`).
 `tests/test_sass.py` fails on any spill, below 16 warps per SM, or below a per-kernel floor a
-little under the share reached (70% for every "big" 128x128 tile, the config every
-AlexNet-sized problem with at least one block per SM gets, and for the "wide" 64x64x32 GEMM and
-conv forward).  "wide" and "thin" (16x128) serve problems too small to give every SM a
-128x128 tile (LeNet/CIFAR, few channels, AlexNet's fc layers at batch 128).
+little under the share reached: 70% for every "big" 128x128 tile (the config every
+AlexNet-sized problem with at least one block per SM gets) and every "wide" 64x64 one (the
+GEMM's 64x64x32 4x4 with 256 threads, the convolutions' 64x64x16 4x8 with 128 threads;
+unit-stride grad-input), lower for "thin" (16x128x16 2x8, 128 threads) and the strided
+grad-input (see below).  "wide" and "thin" serve problems too small to give every SM a
+128x128 tile (LeNet/CIFAR, few channels, AlexNet's fc layers at batch 128).  Forward and
+grad-input use per-pixel tap masks for kernels of up to 32 taps (",bounds": larger ones).
 grad-input has a unit-stride variant (`,s1`: no stride divisions, no remainder test; every
 AlexNet layer that needs a grad-input has stride 1); the strided one exists in wide/thin only
 (the big strided variant spills).
@@ -254,35 +257,38 @@ blocks of 256 / SM |
 """
 
 WHY_BELOW = """
-### Why wide and thin stay below 70% (sm_90)
+### Why thin and the strided grad-input stay below 70% (sm_90)
 
-Per k-tile and thread, the hot loop is BK*TM*TN FFMA, BK*(TM+TN)/4 LDS.128 and, per element of
-the A and B tiles the thread stages, a fixed cost.  Measured in the SASS above: an A element
-costs 5-6 instructions (LDC.64 of the array base - ptxas reloads it from the parameter bank
-for every load - IMAD.WIDE.U32, LDG, the zero fill of a guarded-off load, STS; the forward's
-runs of consecutive k share one address: ~4), a gathered B element ~10 (two index adds, two
-bounds ISETPs, the offset add, LDC.64, IMAD.WIDE.U32, LDG, zero fill, STS; the strided
-grad-input adds the stride-remainder test), plus ~35 per tile (k decode with magic
-divisions, buffer offsets, the loop test, BAR).  Wide has BK = 32, thin BK = 16:
+Per k-tile a thread issues BK*TM*TN FFMA, BK*(TM+TN)/4 shared loads (LDS.128; LDS.64 for a
+2-row A) and, for every element of the A and B tiles it stages, a fixed cost.  Read off the
+hot-loop histograms above: a gathered B element costs ~6 instructions with tap masks (LDC.64
+of the array base - ptxas reloads it from the parameter bank before every load -
+IMAD.WIDE.U32, the LOP3 mask test, the offset add, LDG, STS, plus the zero fill of a
+guarded-off load every other element), ~9 with per-element bounds tests (grad-weight, and the
+",bounds" variants); an A element ~5 (~3.5 in the forward's runs of consecutive k); plus
+~40-50 per tile (the k decode with magic divisions, buffer offsets, loop test, BAR).
 
-| config | FFMA | LDS.128 | A / B elements per thread | their cost | per tile | bound |
-|---|---|---|---|---|---|---|
-| wide 64x64x32 4x4, conv fwd | 512 | 64 | 8 / 8 | ~32 + ~80 | ~43 | 512/731 = 70% (measured) |
-| wide, grad-weight | 512 | 64 | 8 / 8 | ~48 + ~85 | ~40 | 512/750 = 68% (measured) |
-| wide, grad-input (unit stride) | 512 | 64 | 8 / 8 | ~48 + ~80 | ~90 (120 registers: values re-materialised in the loop) | 512/794 = 64% (measured) |
-| thin 16x128x16 2x4 | 128 | 32 (LDS.64 A + LDS.128 B) | 1 / 8 | ~6 + ~80 | ~50 | 128/295 = 43% (measured) |
+| config (sm_90) | FFMA | LDS | A / B elements per thread | instructions | share |
+|---|---|---|---|---|---|
+| wide 64x64x16 4x8, conv forward | 512 | 48 | 8 / 8 | 694 | 74% |
+| wide, grad-weight (bounds tests) | 512 | 48 | 8 / 8 | 731 | 70% |
+| wide, grad-input unit stride / strided | 512 | 48 | 8 / 8 | 711 / 760 | 72% / 67% |
+| thin 16x128x16 2x8, conv forward | 256 | 48 | 2 / 16 | 468 | 55% |
+| thin, grad-weight | 256 | 48 | 2 / 16 | 522 | 49% |
 
-The thin tile's limit is structural: with BM = 16 every gathered element of B feeds exactly 16
-FFMA (one per tile row) whatever the thread layout, so with ~10 instructions per gathered
-element and ~4 LDS per 16 FFMA even a loop with no other overhead stays under
-16 / (16 + 10 + 4) = 53%; a 2x8 or 1x8 micro-tile changes only the LDS term (3 or 6 per 16
-FFMA).  Reaching 70% would need the gather itself under ~3 instructions per element (e.g. B
-kept in registers per thread with all 16 rows in one thread, and per-column tap masks instead
-of two bounds tests), a different kernel.  A taller tile reaches the share only by multiplying
-zero rows: for the <= 16-row GEMMs thin serves (LeNet's 6/16 channels, grad-input of 1-3
-input channels) a 64-row tile executes 4-64x the FLOPs.  The wide tile's 64x64 shape is kept
-for the same reason as before: AlexNet's fc forward and grad-input GEMMs at batch 128 (128
-rows) give 128 wide blocks for 132 SMs but only 32 big or 64 128x64 ones, so a larger tile with a higher share
+The thin tile's limit is structural: with BM = 16 rows every gathered element of B feeds
+exactly 16 FFMA (one per tile row) whatever the thread layout, so with ~6 instructions per
+gathered element and 3 LDS per 16 FFMA (2x8) even a loop with no other overhead stays under
+16 / (16 + 6 + 3) = 64% (grad-weight, ~9 per element: 57%); the measured 49-55% adds the A
+elements and the per-tile cost.  Reaching 70% needs the gather itself under ~3 instructions
+per element (e.g. B kept in registers, all 16 rows in one thread, no shared-memory round
+trip): a different kernel.  A taller tile reaches the share only by multiplying zero rows:
+for the <= 16-row GEMMs thin serves (LeNet's 6/16 channels, grad-input of 1-3 input
+channels) a 64-row tile executes 4-64x the FLOPs.  The strided grad-input (a stride-2 layer's
+input gradient; no AlexNet layer that needs one is strided) pays two stride divisions per
+tile and a clamp per element on top of the unit-stride kernel.  The 64x64 GEMM tile keeps
+its shape: AlexNet's fc forward and grad-input GEMMs at batch 128 (128 rows) give 128 wide
+blocks for 132 SMs but only 32 big or 64 128x64 ones, so a larger tile with a higher share
 would leave half the GPU idle.
 """
 
