@@ -12,7 +12,7 @@ they come with the test extra.
     python -m pytest -q -m ptx tests/test_sass.py -s
 
 Simulator tier (marked `cuda` and `slow`, NUMBA_ENABLE_CUDASIM=1): the launchers forced to each
-real GPU config (128x128x8 "big", 64x64x32 "wide", 16x128x16 "thin"; the simulator otherwise
+real GPU config (128x128x8 "big", 64x64 "wide", 16x128x16 "thin"; the simulator otherwise
 shrinks the tiles) on the smallest problems that cross every edge of one tile (rows BM + 1,
 columns BN + 1, a reduction of two full tiles and a partial one), against the CPU backend.
 
@@ -286,7 +286,7 @@ def test_conv_more_taps_than_a_mask_at_gpu_tiles(G, monkeypatch, name, stride):
     rows = 17
     if name is not None:
         rows = _force(monkeypatch, conv, name)[0] + 1
-    x, w = _rand((1, 2, 9, 13), 1), _rand((rows, 2, 6, 6), 2)  # K = 72: two 32-deep tiles +
+    x, w = _rand((1, 2, 9, 13), 1), _rand((rows, 2, 6, 6), 2)  # K = 72: past a full k tile
     geo = _geo(stride, pad=(1, 2))
     got = G.conv2d(G.from_numpy(x), G.from_numpy(w), *geo)
     _close(G.to_numpy(got), C.conv2d(x, w, *geo))
