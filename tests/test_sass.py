@@ -37,7 +37,7 @@ _GEMMS = ("matmul", "conv2d_fwd", "conv2d_grad_input", "conv2d_grad_weight")
 MIN_SHARE = {
     ("matmul", "big"): 0.80, ("matmul", "wide"): 0.70,
     ("conv2d_fwd", "big"): 0.78, ("conv2d_fwd", "wide"): 0.70, ("conv2d_fwd", "thin"): 0.49,
-    ("conv2d_grad_input", "big"): 0.75, ("conv2d_grad_input", "wide"): 0.70,
+    ("conv2d_grad_input", "big"): 0.72, ("conv2d_grad_input", "wide"): 0.70,
     ("conv2d_grad_input", "thin"): 0.49,
     ("conv2d_grad_weight", "big"): 0.77, ("conv2d_grad_weight", "wide"): 0.70,
     ("conv2d_grad_weight", "thin"): 0.48,

@@ -320,6 +320,7 @@ def build_grad_input(dtype, config, unit_stride=False, masks=True):
     # tile, where the A rows' offsets then no longer fit the register budget
     SHARE_K = BM * BN < 128 * 128 and (UNIT or MASKS)
     MASKS = MASKS and SHARE_K  # the big tile has no registers to spare for the masks
+    CARRY = BM * BN < 128 * 128  # loop-carried A row offsets: the big tile would spill
     lay, clear, update, T, zero = _kernel_consts(dtype, config)
     NTX, AST, SA, SB, cM, cN = (lay[k] for k in ("NTX", "AST", "SA", "SB", "cM", "cN"))
     TPR, A_LOADS, B_LOADS, A_STEP = lay["TPR"], lay["A_LOADS"], lay["B_LOADS"], lay["A_STEP"]
@@ -428,71 +429,144 @@ def build_grad_input(dtype, config, unit_stride=False, masks=True):
         sa0 = uint32(ka * uint32(AST) + am)
         sb0 = uint32(kb * uint32(BN) + bc)
         aprev = uint32(0)
-        t = uint32(0)
-        while t <= ntiles:
-            # this thread's A column k = (o, r)
-            oa = fastdiv(kk, mKHW, sKHW)
-            ra = uint32(kk - oa * KHW)
-            akoff = uint32(wbase + oa * uint32(Cgu * KHW) + ra)
-            # the row offsets advance with the tile (loop-carried: ptxas keeps them in
-            # registers instead of recomputing each clamped row offset per tile)
-            dk = uint32(akoff - aprev)
-            aprev = akoff
-            ain = kk < K2
-            for r in range(A_LOADS):
-                aoff[r] = uint32(aoff[r] + dk)
-                v = zero
-                if ain:
-                    v = w[aoff[r]]
-                pa[r] = v
-            # this thread's B row k = (o, i, j): the tap (i, j) hits output (oh, ow) =
-            # (hq - i*dh/sh, wq - j*dw/sw) iff the remainders match
-            o = fastdiv(k, mKHW, sKHW)
-            rem = uint32(k - o * KHW)
-            i = fastdiv(rem, mKW, sKW)
-            j = uint32(rem - i * uint32(KW))
-            a_ = uint32(i * uint32(dh))
-            b_ = uint32(j * uint32(dw))
-            if UNIT:
-                khq = a_
-                kwq = b_
-                khwr = uint32(0)
-            else:
-                khq = fastdiv(a_, msh, ssh)
-                kwq = fastdiv(b_, msw, ssw)
-                khwr = uint32((uint32(a_ - khq * uint32(sh)) << uint32(16))
-                              | uint32(b_ - kwq * uint32(sw)))
-            koff = int32(o * L) - int32(khq) * int32(Wo) - int32(kwq)
-            kin = k < K2
-            if MASKS:
-                bit = uint32(uint32(1) << (rem & uint32(31))) if kin else uint32(0)
-            for r in range(B_LOADS):
-                v = zero
+        if CARRY:
+            t = uint32(0)
+            while t <= ntiles:
+                # this thread's A column k = (o, r)
+                oa = fastdiv(kk, mKHW, sKHW)
+                ra = uint32(kk - oa * KHW)
+                akoff = uint32(wbase + oa * uint32(Cgu * KHW) + ra)
+                # the row offsets advance with the tile (loop-carried: ptxas keeps them in
+                # registers instead of recomputing each clamped row offset per tile)
+                dk = uint32(akoff - aprev)
+                aprev = akoff
+                ain = kk < K2
+                for r in range(A_LOADS):
+                    v = zero
+                    if CARRY:
+                        aoff[r] = uint32(aoff[r] + dk)
+                        if ain:
+                            v = w[aoff[r]]
+                    elif ain:
+                        v = w[uint32(akoff + aoff[r])]
+                    pa[r] = v
+                # this thread's B row k = (o, i, j): the tap (i, j) hits output (oh, ow) =
+                # (hq - i*dh/sh, wq - j*dw/sw) iff the remainders match
+                o = fastdiv(k, mKHW, sKHW)
+                rem = uint32(k - o * KHW)
+                i = fastdiv(rem, mKW, sKW)
+                j = uint32(rem - i * uint32(KW))
+                a_ = uint32(i * uint32(dh))
+                b_ = uint32(j * uint32(dw))
+                if UNIT:
+                    khq = a_
+                    kwq = b_
+                    khwr = uint32(0)
+                else:
+                    khq = fastdiv(a_, msh, ssh)
+                    kwq = fastdiv(b_, msw, ssw)
+                    khwr = uint32((uint32(a_ - khq * uint32(sh)) << uint32(16))
+                                  | uint32(b_ - kwq * uint32(sw)))
+                koff = int32(o * L) - int32(khq) * int32(Wo) - int32(kwq)
+                kin = k < K2
                 if MASKS:
-                    if uint32(tmask[r] & bit) != uint32(0):
-                        if UNIT:
-                            v = gy[uint32(gorg[r] + koff)]
-                        else:  # the min (a no-op: the offset is in range) keeps LLVM from
-                            # widening the strided address arithmetic to 64 bits
-                            v = gy[min(uint32(gorg[r] + koff), glast)]
-                elif (kin and (UNIT or hwr[r] == khwr) and uint32(hq[r] - int32(khq)) < uint32(Ho)
-                        and uint32(wq[r] - int32(kwq)) < uint32(Wo)):
-                    v = gy[uint32(gorg[r] + koff)]
-                pb[r] = v
-            odd = uint32(t & uint32(1))
-            if t > uint32(0):
-                update(acc, As, Bs, uint32((odd ^ uint32(1)) * uint32(BK * AST) + ao),
-                       uint32((odd ^ uint32(1)) * uint32(BK * BN) + bo))
-            sa = uint32(odd * uint32(BK * AST) + sa0)
-            for r in range(A_LOADS):
-                As[sa + uint32(r * A_STEP)] = pa[r]
-            sb = uint32(odd * uint32(BK * BN) + sb0)
-            for r in range(B_LOADS):
-                Bs[sb + uint32(r * TPR)] = pb[r]
-            cuda.syncthreads()
-            t = uint32(t + uint32(1))
-            k = uint32(k + uint32(BK))
-            kk = uint32(kk + uint32(BK))
+                    bit = uint32(uint32(1) << (rem & uint32(31))) if kin else uint32(0)
+                for r in range(B_LOADS):
+                    v = zero
+                    if MASKS:
+                        if uint32(tmask[r] & bit) != uint32(0):
+                            if UNIT:
+                                v = gy[uint32(gorg[r] + koff)]
+                            else:  # the min (a no-op: the offset is in range) keeps LLVM from
+                                # widening the strided address arithmetic to 64 bits
+                                v = gy[min(uint32(gorg[r] + koff), glast)]
+                    elif (kin and (UNIT or hwr[r] == khwr)
+                          and uint32(hq[r] - int32(khq)) < uint32(Ho)
+                          and uint32(wq[r] - int32(kwq)) < uint32(Wo)):
+                        v = gy[uint32(gorg[r] + koff)]
+                    pb[r] = v
+                odd = uint32(t & uint32(1))
+                if t > uint32(0):
+                    update(acc, As, Bs, uint32((odd ^ uint32(1)) * uint32(BK * AST) + ao),
+                           uint32((odd ^ uint32(1)) * uint32(BK * BN) + bo))
+                sa = uint32(odd * uint32(BK * AST) + sa0)
+                for r in range(A_LOADS):
+                    As[sa + uint32(r * A_STEP)] = pa[r]
+                sb = uint32(odd * uint32(BK * BN) + sb0)
+                for r in range(B_LOADS):
+                    Bs[sb + uint32(r * TPR)] = pb[r]
+                cuda.syncthreads()
+                t = uint32(t + uint32(1))
+                k = uint32(k + uint32(BK))
+                kk = uint32(kk + uint32(BK))
+        else:  # the same loop over range(): the big tile spills on sm_80 otherwise
+            for tf in range(ntiles + uint32(1)):
+                # this thread's A column k = (o, r)
+                oa = fastdiv(kk, mKHW, sKHW)
+                ra = uint32(kk - oa * KHW)
+                akoff = uint32(wbase + oa * uint32(Cgu * KHW) + ra)
+                # the row offsets advance with the tile (loop-carried: ptxas keeps them in
+                # registers instead of recomputing each clamped row offset per tile)
+                dk = uint32(akoff - aprev)
+                aprev = akoff
+                ain = kk < K2
+                for r in range(A_LOADS):
+                    v = zero
+                    if CARRY:
+                        aoff[r] = uint32(aoff[r] + dk)
+                        if ain:
+                            v = w[aoff[r]]
+                    elif ain:
+                        v = w[uint32(akoff + aoff[r])]
+                    pa[r] = v
+                # this thread's B row k = (o, i, j): the tap (i, j) hits output (oh, ow) =
+                # (hq - i*dh/sh, wq - j*dw/sw) iff the remainders match
+                o = fastdiv(k, mKHW, sKHW)
+                rem = uint32(k - o * KHW)
+                i = fastdiv(rem, mKW, sKW)
+                j = uint32(rem - i * uint32(KW))
+                a_ = uint32(i * uint32(dh))
+                b_ = uint32(j * uint32(dw))
+                if UNIT:
+                    khq = a_
+                    kwq = b_
+                    khwr = uint32(0)
+                else:
+                    khq = fastdiv(a_, msh, ssh)
+                    kwq = fastdiv(b_, msw, ssw)
+                    khwr = uint32((uint32(a_ - khq * uint32(sh)) << uint32(16))
+                                  | uint32(b_ - kwq * uint32(sw)))
+                koff = int32(o * L) - int32(khq) * int32(Wo) - int32(kwq)
+                kin = k < K2
+                if MASKS:
+                    bit = uint32(uint32(1) << (rem & uint32(31))) if kin else uint32(0)
+                for r in range(B_LOADS):
+                    v = zero
+                    if MASKS:
+                        if uint32(tmask[r] & bit) != uint32(0):
+                            if UNIT:
+                                v = gy[uint32(gorg[r] + koff)]
+                            else:  # the min (a no-op: the offset is in range) keeps LLVM from
+                                # widening the strided address arithmetic to 64 bits
+                                v = gy[min(uint32(gorg[r] + koff), glast)]
+                    elif (kin and (UNIT or hwr[r] == khwr) and uint32(hq[r] - int32(khq)) < uint32(Ho)
+                            and uint32(wq[r] - int32(kwq)) < uint32(Wo)):
+                        v = gy[uint32(gorg[r] + koff)]
+                    pb[r] = v
+                if tf > 0:  # (offsets recomputed from the thread index, as registers are short)
+                    cur = uint32(tf - 1) & uint32(1)
+                    update(acc, As, Bs, uint32(cur * uint32(BK * AST) + ty * uint32(cM)),
+                           uint32(cur * uint32(BK * BN) + tx * uint32(cN)))
+                nxt = uint32(tf) & uint32(1)
+                sa = uint32(nxt * uint32(BK * AST) + ka * uint32(AST) + am)
+                for r in range(A_LOADS):
+                    As[uint32(sa + uint32(r * A_STEP))] = pa[r]
+                sb = uint32(nxt * uint32(BK * BN) + kb * uint32(BN) + bc)
+                for r in range(B_LOADS):
+                    Bs[uint32(sb + uint32(r * TPR))] = pb[r]
+                cuda.syncthreads()
+                k = uint32(k + uint32(BK))
+                kk = uint32(kk + uint32(BK))
         cbase = uint64(g) * uint64(Cg)
         for j in range(TN):
             q = uint32(q0 + tx * uint32(cN) + uint32(COLS[j]))
@@ -511,6 +585,7 @@ def build_grad_input(dtype, config, unit_stride=False, masks=True):
 
 def build_grad_weight(dtype, config):
     BM, BN, BK, TM, TN = config
+    CARRY = BM * BN < 128 * 128  # loop-carried A row offsets: the big tile would spill
     lay, clear, update, T, zero = _kernel_consts(dtype, config)
     NTX, AST, SA, SB, cM, cN = (lay[k] for k in ("NTX", "AST", "SA", "SB", "cM", "cN"))
     TPR, A_LOADS, B_LOADS, A_STEP = lay["TPR"], lay["A_LOADS"], lay["B_LOADS"], lay["A_STEP"]
@@ -575,45 +650,90 @@ def build_grad_weight(dtype, config):
         sa0 = uint32(ka * uint32(AST) + am)
         sb0 = uint32(kb * uint32(BN) + bc)
         aprev = uint32(0)
-        t = uint32(0)
-        while t <= ntiles:
-            # this thread's p = (n, l) = (n, oh, ow): A column and B row
-            nb_ = fastdiv(pb_, mL, sL)
-            rem = uint32(pb_ - nb_ * L)
-            akoff = uint32(nb_ * uint32(Co) * L + rem)
-            # the row offsets advance with the tile (loop-carried, kept in registers)
-            dk = uint32(akoff - aprev)
-            aprev = akoff
-            pin = pb_ < pend
-            for r in range(A_LOADS):
-                aoff[r] = uint32(aoff[r] + dk)
-                v = zero
-                if pin:
-                    v = gy[aoff[r]]
-                pa[r] = v
-            oh = fastdiv(rem, mWo, sWo)
-            ow = uint32(rem - oh * uint32(Wo))
-            ohs = int32(oh * uint32(sh))
-            ows = int32(ow * uint32(sw))
-            poff = int32(nb_ * uint32(C) * HW) + ohs * int32(W) + ows
-            for r in range(B_LOADS):
-                v = zero
-                if pin and uint32(ohs + idh[r]) < Hu and uint32(ows + jdw[r]) < Wu:
-                    v = x[uint32(poff + xoff[r])]
-                pb[r] = v
-            odd = uint32(t & uint32(1))
-            if t > uint32(0):
-                update(acc, As, Bs, uint32((odd ^ uint32(1)) * uint32(BK * AST) + ao),
-                       uint32((odd ^ uint32(1)) * uint32(BK * BN) + bo))
-            sa = uint32(odd * uint32(BK * AST) + sa0)
-            for r in range(A_LOADS):
-                As[sa + uint32(r * A_STEP)] = pa[r]
-            sb = uint32(odd * uint32(BK * BN) + sb0)
-            for r in range(B_LOADS):
-                Bs[sb + uint32(r * TPR)] = pb[r]
-            cuda.syncthreads()
-            t = uint32(t + uint32(1))
-            pb_ = uint32(pb_ + uint32(BK))
+        if CARRY:
+            t = uint32(0)
+            while t <= ntiles:
+                # this thread's p = (n, l) = (n, oh, ow): A column and B row
+                nb_ = fastdiv(pb_, mL, sL)
+                rem = uint32(pb_ - nb_ * L)
+                akoff = uint32(nb_ * uint32(Co) * L + rem)
+                # the row offsets advance with the tile (loop-carried, kept in registers)
+                dk = uint32(akoff - aprev)
+                aprev = akoff
+                pin = pb_ < pend
+                for r in range(A_LOADS):
+                    v = zero
+                    if CARRY:
+                        aoff[r] = uint32(aoff[r] + dk)
+                        if pin:
+                            v = gy[aoff[r]]
+                    elif pin:
+                        v = gy[uint32(akoff + aoff[r])]
+                    pa[r] = v
+                oh = fastdiv(rem, mWo, sWo)
+                ow = uint32(rem - oh * uint32(Wo))
+                ohs = int32(oh * uint32(sh))
+                ows = int32(ow * uint32(sw))
+                poff = int32(nb_ * uint32(C) * HW) + ohs * int32(W) + ows
+                for r in range(B_LOADS):
+                    v = zero
+                    if pin and uint32(ohs + idh[r]) < Hu and uint32(ows + jdw[r]) < Wu:
+                        v = x[uint32(poff + xoff[r])]
+                    pb[r] = v
+                odd = uint32(t & uint32(1))
+                if t > uint32(0):
+                    update(acc, As, Bs, uint32((odd ^ uint32(1)) * uint32(BK * AST) + ao),
+                           uint32((odd ^ uint32(1)) * uint32(BK * BN) + bo))
+                sa = uint32(odd * uint32(BK * AST) + sa0)
+                for r in range(A_LOADS):
+                    As[sa + uint32(r * A_STEP)] = pa[r]
+                sb = uint32(odd * uint32(BK * BN) + sb0)
+                for r in range(B_LOADS):
+                    Bs[sb + uint32(r * TPR)] = pb[r]
+                cuda.syncthreads()
+                t = uint32(t + uint32(1))
+                pb_ = uint32(pb_ + uint32(BK))
+        else:  # the same loop over range(): the big tile spills on sm_80 otherwise
+            for tf in range(ntiles + uint32(1)):
+                # this thread's p = (n, l) = (n, oh, ow): A column and B row
+                nb_ = fastdiv(pb_, mL, sL)
+                rem = uint32(pb_ - nb_ * L)
+                akoff = uint32(nb_ * uint32(Co) * L + rem)
+                # the row offsets advance with the tile (loop-carried, kept in registers)
+                dk = uint32(akoff - aprev)
+                aprev = akoff
+                pin = pb_ < pend
+                for r in range(A_LOADS):
+                    v = zero
+                    if CARRY:
+                        aoff[r] = uint32(aoff[r] + dk)
+                        if pin:
+                            v = gy[aoff[r]]
+                    elif pin:
+                        v = gy[uint32(akoff + aoff[r])]
+                    pa[r] = v
+                oh = fastdiv(rem, mWo, sWo)
+                ow = uint32(rem - oh * uint32(Wo))
+                ohs = int32(oh * uint32(sh))
+                ows = int32(ow * uint32(sw))
+                poff = int32(nb_ * uint32(C) * HW) + ohs * int32(W) + ows
+                for r in range(B_LOADS):
+                    v = zero
+                    if pin and uint32(ohs + idh[r]) < Hu and uint32(ows + jdw[r]) < Wu:
+                        v = x[uint32(poff + xoff[r])]
+                    pb[r] = v
+                odd = uint32(tf) & uint32(1)
+                if tf > 0:
+                    update(acc, As, Bs, uint32((odd ^ uint32(1)) * uint32(BK * AST) + ao),
+                           uint32((odd ^ uint32(1)) * uint32(BK * BN) + bo))
+                sa = uint32(odd * uint32(BK * AST) + sa0)
+                for r in range(A_LOADS):
+                    As[sa + uint32(r * A_STEP)] = pa[r]
+                sb = uint32(odd * uint32(BK * BN) + sb0)
+                for r in range(B_LOADS):
+                    Bs[sb + uint32(r * TPR)] = pb[r]
+                cuda.syncthreads()
+                pb_ = uint32(pb_ + uint32(BK))
         for i in range(TM):
             gm = uint32(m0 + ty * uint32(cM) + uint32(ROWS[i]))
             if gm < Cog:
