@@ -549,8 +549,9 @@ def build_grad_input(dtype, config, unit_stride=False, masks=True):
                             else:  # the min (a no-op: the offset is in range) keeps LLVM from
                                 # widening the strided address arithmetic to 64 bits
                                 v = gy[min(uint32(gorg[r] + koff), glast)]
-                    elif (kin and (UNIT or hwr[r] == khwr) and uint32(hq[r] - int32(khq)) < uint32(Ho)
-                            and uint32(wq[r] - int32(kwq)) < uint32(Wo)):
+                    elif (kin and (UNIT or hwr[r] == khwr)
+                          and uint32(hq[r] - int32(khq)) < uint32(Ho)
+                          and uint32(wq[r] - int32(kwq)) < uint32(Wo)):
                         v = gy[uint32(gorg[r] + koff)]
                     pb[r] = v
                 if tf > 0:  # (offsets recomputed from the thread index, as registers are short)
