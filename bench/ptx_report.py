@@ -237,11 +237,14 @@ region with the most FFMA (`minidl.cuda.ptx.hot_loop`; with the k-tile fully unr
 the k-tile loop: global loads of the next tile, BK rank-1 updates, shared stores, one barrier).
 *LDS (.64/.128)* = shared loads in the loop (vector ones), *blocks/SM* = resident blocks of
 the launch size from registers and shared memory (`minidl.cuda.ptx.occupancy`).
-`tests/test_sass.py` fails below 70% FFMA for the "big" 128x128 tiles (the config every
-AlexNet-sized problem with at least one block per SM gets), on any spill, or below 16 warps
-per SM.  "wide" (64x64) and "thin" (16x128) are kept for problems too small to give every SM
-a 128x128 tile (LeNet/CIFAR, few channels): each element they gather feeds only 32 or 16
-FMAs, so their address arithmetic weighs more (floors 45% and 25% in the test).
+`tests/test_sass.py` fails on any spill, below 16 warps per SM, or below a per-kernel floor a
+little under the share reached: 70% for every "big" 128x128 tile (the config every
+AlexNet-sized problem with at least one block per SM gets) and every "wide" 64x64 one (the
+GEMM's 64x64x32 4x4 with 256 threads, the convolutions' 64x64x16 4x8 with 128 threads;
+unit-stride grad-input), lower for "thin" (16x128x16 2x8, 128 threads) and the strided
+grad-input (see below).  "wide" and "thin" serve problems too small to give every SM a
+128x128 tile (LeNet/CIFAR, few channels, AlexNet's fc layers at batch 128).  Forward and
+grad-input use per-pixel tap masks for kernels of up to 32 taps (",bounds": larger ones).
 grad-input has a unit-stride variant (`,s1`: no stride divisions, no remainder test; every
 AlexNet layer that needs a grad-input has stride 1); the strided one exists in wide/thin only
 (the big strided variant spills).
@@ -252,6 +255,43 @@ AlexNet layer that needs a grad-input has stride 1); the strided one exists in w
 blocks of 256 / SM |
 |---|---|---|---|---|---|---|
 """
+
+WHY_BELOW = """
+### Why thin and the strided grad-input stay below 70% (sm_90)
+
+Per k-tile a thread issues BK*TM*TN FFMA, BK*(TM+TN)/4 shared loads (LDS.128; LDS.64 for a
+2-row A) and, for every element of the A and B tiles it stages, a fixed cost.  Read off the
+hot-loop histograms above: a gathered B element costs ~6 instructions with tap masks (LDC.64
+of the array base - ptxas reloads it from the parameter bank before every load -
+IMAD.WIDE.U32, the LOP3 mask test, the offset add, LDG, STS, plus the zero fill of a
+guarded-off load every other element), ~9 with per-element bounds tests (grad-weight, and the
+",bounds" variants); an A element ~5 (~3.5 in the forward's runs of consecutive k); plus
+~40-50 per tile (the k decode with magic divisions, buffer offsets, loop test, BAR).
+
+| config (sm_90) | FFMA | LDS | A / B elements per thread | instructions | share |
+|---|---|---|---|---|---|
+| wide 64x64x16 4x8, conv forward | 512 | 48 | 8 / 8 | 694 | 74% |
+| wide, grad-weight (bounds tests) | 512 | 48 | 8 / 8 | 731 | 70% |
+| wide, grad-input unit stride / strided | 512 | 48 | 8 / 8 | 711 / 760 | 72% / 67% |
+| thin 16x128x16 2x8, conv forward | 256 | 48 | 2 / 16 | 468 | 55% |
+| thin, grad-weight | 256 | 48 | 2 / 16 | 522 | 49% |
+
+The thin tile's limit is structural: with BM = 16 rows every gathered element of B feeds
+exactly 16 FFMA (one per tile row) whatever the thread layout, so with ~6 instructions per
+gathered element and 3 LDS per 16 FFMA (2x8) even a loop with no other overhead stays under
+16 / (16 + 6 + 3) = 64% (grad-weight, ~9 per element: 57%); the measured 49-55% adds the A
+elements and the per-tile cost.  Reaching 70% needs the gather itself under ~3 instructions
+per element (e.g. B kept in registers, all 16 rows in one thread, no shared-memory round
+trip): a different kernel.  A taller tile reaches the share only by multiplying zero rows:
+for the <= 16-row GEMMs thin serves (LeNet's 6/16 channels, grad-input of 1-3 input
+channels) a 64-row tile executes 4-64x the FLOPs.  The strided grad-input (a stride-2 layer's
+input gradient; no AlexNet layer that needs one is strided) pays two stride divisions per
+tile and a clamp per element on top of the unit-stride kernel.  The 64x64 GEMM tile keeps
+its shape: AlexNet's fc forward and grad-input GEMMs at batch 128 (128 rows) give 128 wide
+blocks for 132 SMs but only 32 big or 64 128x64 ones, so a larger tile with a higher share
+would leave half the GPU idle.
+"""
+
 
 PREDICTION_INTRO = """
 ### Predicted AlexNet step (batch 128, float32): a prediction, not a measurement
@@ -283,6 +323,7 @@ def sass_section(rows) -> str:
                            for k, c, n, f, r, b in BEFORE))
     parts.append("\n**After** (every float32 GEMM/conv kernel, sm_90 and sm_80):\n")
     parts.append(ptx.sass_markdown(sorted(rows, key=lambda r: (r["name"], r["cc"]))))
+    parts.append(WHY_BELOW)
     parts.append(PREDICTION_INTRO)
     parts.append(prediction_markdown(rows))
     return "\n".join(parts) + "\n"

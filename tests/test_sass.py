@@ -12,7 +12,7 @@ they come with the test extra.
     python -m pytest -q -m ptx tests/test_sass.py -s
 
 Simulator tier (marked `cuda` and `slow`, NUMBA_ENABLE_CUDASIM=1): the launchers forced to each
-real GPU config (128x128x8 "big", 64x64x16 "wide", 16x128x16 "thin"; the simulator otherwise
+real GPU config (128x128x8 "big", 64x64 "wide", 16x128x16 "thin"; the simulator otherwise
 shrinks the tiles) on the smallest problems that cross every edge of one tile (rows BM + 1,
 columns BN + 1, a reduction of two full tiles and a partial one), against the CPU backend.
 
@@ -29,11 +29,22 @@ from minidl.backend import cpu as C
 
 _SIM = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 _GEMMS = ("matmul", "conv2d_fwd", "conv2d_grad_input", "conv2d_grad_weight")
-# Minimum hot-loop FFMA share per config.  "big" is what AlexNet-sized problems launch (the
-# goal of issue 12); "wide" and "thin" serve problems too small to give every SM a 128x128
-# tile (LeNet/CIFAR shapes, few channels), where each gathered element feeds only 32 (wide) or
-# 16 (thin) FMAs: their floors guard against regressions, docs/kernels.md has the numbers.
-MIN_SHARE = {"big": 0.70, "wide": 0.45, "thin": 0.25}
+# Minimum sm_90 hot-loop FFMA share per (kernel, config), a little under what every variant
+# reaches (tap masks or ",bounds", bias or not; docs/kernels.md has the numbers).  The goal of
+# issue 12, 70%, is met by every "big" 128x128 and "wide" 64x64 tile (unit-stride for
+# grad-input).  The "thin" 16-row tiles give each gathered element of B only 16 FFMA, which
+# caps them near 55% (docs/kernels.md, "Why thin and the strided grad-input stay below 70%").
+MIN_SHARE = {
+    ("matmul", "big"): 0.80, ("matmul", "wide"): 0.70,
+    ("conv2d_fwd", "big"): 0.78, ("conv2d_fwd", "wide"): 0.70, ("conv2d_fwd", "thin"): 0.49,
+    ("conv2d_grad_input", "big"): 0.72, ("conv2d_grad_input", "wide"): 0.70,
+    ("conv2d_grad_input", "thin"): 0.49,
+    ("conv2d_grad_weight", "big"): 0.77, ("conv2d_grad_weight", "wide"): 0.70,
+    ("conv2d_grad_weight", "thin"): 0.48,
+}
+# the strided grad-input (no ",s1"): the stride remainder decode per tile, and (",bounds") the
+# remainder test per gathered element
+MIN_SHARE_STRIDED = {"wide": 0.61, "thin": 0.42}
 MIN_THREADS_PER_SM = 512
 
 
@@ -83,7 +94,9 @@ def test_gemm_inner_loop_is_ffma(ptx, entry):
             f"{r['blocks_per_sm']} blocks of {threads} per SM")
     loop = rows[0]["loop"]
     assert loop, f"{name}: no loop with FFMA in its sm_90 SASS"
-    want = MIN_SHARE[_config_name(name)]
+    cname = _config_name(name)
+    strided = name.startswith("conv2d_grad_input") and ",s1" not in name
+    want = MIN_SHARE_STRIDED[cname] if strided else MIN_SHARE[(name.split("[")[0], cname)]
     assert loop["share"] >= want, (
         f"{name} sm_90: hot loop {loop['ffma']} FFMA of {loop['instructions']} instructions "
         f"({loop['share']:.0%} < {want:.0%}): {loop['histogram']}")
@@ -106,6 +119,9 @@ def test_every_gemm_config_is_checked():
             assert f"{k}[{tag}]" in names
         assert f"conv2d_grad_input[{tag},s1]" in names
         assert (f"conv2d_grad_input[{tag}]" in names) == (cname != "big")
+        # kernels of more than MAX_MASK_TAPS taps: bounds tests instead of tap masks
+        assert f"conv2d_fwd[{tag},bounds]" in names
+        assert (f"conv2d_grad_input[{tag},s1,bounds]" in names) == (cname != "big")
 
 
 _SASS = """
@@ -208,9 +224,9 @@ _CONV = {
     "big": {"fwd": ((1, 2, 3, 43), (129, 2, 3, 3)),          # 129 x 129, K 18
             "grad_input": ((1, 129, 3, 43), (2, 129, 3, 3), 1),  # 129 x 129, K 18
             "grad_weight": ((1, 43, 17, 1), (129, 43, 3, 1))},   # 129 x 129, P 17
-    "wide": {"fwd": ((1, 4, 5, 13), (65, 4, 3, 3)),           # 65 x 65, K 36
-             "grad_input": ((1, 65, 5, 13), (4, 65, 3, 3), 2),  # 65 x 65, K 36, stride 2
-             "grad_weight": ((1, 65, 33, 1), (65, 65, 1, 1))},  # 65 x 65, P 33
+    "wide": {"fwd": ((1, 8, 5, 13), (65, 8, 3, 3)),           # 65 x 65, K 72
+             "grad_input": ((1, 65, 5, 13), (8, 65, 3, 3), 2),  # 65 x 65, K 72, stride 2
+             "grad_weight": ((1, 65, 63, 1), (65, 65, 1, 1))},  # 65 x 65, P 65
     "thin": {"fwd": ((1, 4, 3, 43), (17, 4, 3, 3)),           # 17 x 129, K 36
              "grad_input": ((1, 17, 3, 43), (4, 17, 3, 3), 2),  # 17 x 129, K 36, stride 2
              "grad_weight": ((1, 43, 33, 1), (17, 43, 3, 1))},  # 17 x 129, P 33
@@ -255,3 +271,25 @@ def test_conv_at_gpu_tiles(G, monkeypatch, name, kernel):
         monkeypatch.setattr(launch, "_force_splits", 2)  # a split-K slice edge too
         got = G.conv2d_grad_weight(G.from_numpy(g), G.from_numpy(x), w_shape, *geo)
         _close(G.to_numpy(got), want)
+
+
+@pytest.mark.cuda
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["wide", "thin", None])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_more_taps_than_a_mask_at_gpu_tiles(G, monkeypatch, name, stride):
+    """A 6x6 kernel (36 taps > MAX_MASK_TAPS): forward and grad-input take their ",bounds"
+    variants (per-element bounds tests), at the GPU tiles (name) and the simulator's (None)."""
+    from minidl.cuda.kernels import conv
+
+    assert 6 * 6 > conv.MAX_MASK_TAPS
+    rows = 17
+    if name is not None:
+        rows = _force(monkeypatch, conv, name)[0] + 1
+    x, w = _rand((1, 2, 9, 13), 1), _rand((rows, 2, 6, 6), 2)  # K = 72: past a full k tile
+    geo = _geo(stride, pad=(1, 2))
+    got = G.conv2d(G.from_numpy(x), G.from_numpy(w), *geo)
+    _close(G.to_numpy(got), C.conv2d(x, w, *geo))
+    g = _rand(C.conv2d(x, w, *geo).shape, 3)
+    got = G.conv2d_grad_input(G.from_numpy(g), G.from_numpy(w), x.shape, *geo)
+    _close(G.to_numpy(got), C.conv2d_grad_input(g, w, x.shape, *geo))

@@ -57,11 +57,12 @@ def _check_size(op, *arrays):
 
 
 def _launch(kernel_for, op, rows, cols, out, a, w, x_shape, w_shape, y_shape, stride, padding,
-            dilation, groups, allow_big=True, bias=(), **variant):
+            dilation, groups, allow_big=True, allow_thin=True, bias=(), **variant):
     """kernel(out, a, w, geometry) for ck.fwd_kernel / ck.grad_input_kernel, whose GEMM output
     per group is `rows` x `cols`: tile config by shape, grid (cols/BN, rows/BM, groups)."""
     _check_size(op, out, a, w)
-    _, cfg = ck.config(out.dtype, rows, cols=cols, groups=int(groups), allow_big=allow_big)
+    _, cfg = ck.config(out.dtype, rows, cols=cols, groups=int(groups), allow_big=allow_big,
+                       allow_thin=allow_thin)
     BM, BN = cfg[:2]
     grid = _grid(op, _cdiv(cols, BN), _cdiv(rows, BM), int(groups))
     # bias: () for grad-input; (bias or None,) for the forward, whose kernel adds it (the
@@ -93,7 +94,8 @@ def conv2d(x, w, stride, padding, dilation, groups, bias=None):
         return out
     out = empty((N, Co, Ho, Wo), x.dtype)
     _launch(ck.fwd_kernel, "conv2d", Co // groups, N * Ho * Wo, out, x, w, x.shape, w.shape,
-            out.shape, stride, padding, dilation, groups, bias=(bias,))
+            out.shape, stride, padding, dilation, groups, bias=(bias,),
+            masks=kh * kw <= ck.MAX_MASK_TAPS)
     return out
 
 
@@ -104,8 +106,10 @@ def conv2d_grad_input(g, w, x_shape, stride, padding, dilation, groups):
         return full((N, C, H, W), 0, g.dtype)
     dx = empty((N, C, H, W), g.dtype)
     unit = tuple(int(s) for s in stride) == (1, 1)
+    masks = kh * kw <= ck.MAX_MASK_TAPS
     _launch(ck.grad_input_kernel, "conv2d_grad_input", Cg, N * H * W, dx, g, w, x_shape,
-            w.shape, g.shape, stride, padding, dilation, groups, allow_big=unit, unit_stride=unit)
+            w.shape, g.shape, stride, padding, dilation, groups, allow_big=unit,
+            allow_thin=unit or masks, unit_stride=unit, masks=masks)
     return dx
 
 

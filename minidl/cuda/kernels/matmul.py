@@ -13,18 +13,22 @@ do not collide in a bank and the rows stay 16-byte aligned) and of the B tile (B
 The BK k-steps of a tile are generated Python source, unrolled at compile time (each k-step a
 forceinlined device function of constant offsets) with uint32 shared-memory offsets (no 64-bit
 index math and no negative-index wraparound).
-The k-tile loop (shared by all GEMM kernels): the prologue stages tile 0 in buffer 0; then per
-tile t: the guarded global loads of tile t+1 go into registers (their latency hidden behind
-the BK rank-1 updates of tile t from buffer t&1), the registers are stored to buffer (t+1)&1,
-and ONE barrier ends the tile (buffer (t+1)&1 was last read in tile t-1, before the previous
-barrier).  Elements past the reduction load 0 (on both operands, so inf/nan cannot leak into
-stored outputs); rows/columns past the output edge are skipped or clamped (they feed only
+The k-tile loop (shared by all GEMM kernels; uint32 counter): iteration t loads tile t into
+registers (guarded global loads, one uint32 offset per load advanced by a constant stride per
+tile, so each is one wide multiply-add of the array base), then - for t > 0 - does the BK
+rank-1 updates of tile t-1 from buffer (t-1)&1 (hiding the loads' latency), stores the
+registers to buffer t&1 at constant offsets from one per-thread base, and ONE barrier ends the
+iteration (buffer t&1 was last read in iteration t-1, before the previous barrier).
+Elements past the reduction load 0 (on both operands, so inf/nan cannot leak into stored
+outputs); rows/columns past the output edge are skipped or clamped (they feed only
 accumulators that are never stored), so partial tiles need no special case.
 
 matmul[T, BM, BN, BK, TM, TN(, TA, TB)](c, a, b, bias, M, K, N, has_bias) on flat arrays:
     block (bx, by, bz) computes the tile of c at rows by*BM.., cols bx*BN.. of batch bz; the
     launcher splits the batch into launches of at most 65535 batches whose operands have
-    < 2**31 elements (32-bit offsets).  K >= 1 (the launcher fills zeros for K = 0).  A tile:
+    < 2**31 elements (32-bit offsets).  K >= 1 (the launcher fills zeros for K = 0).  Rows of
+    a past M and columns of b past N are clamped to the last one (their accumulators are never
+    stored), so only the k edge is guarded.  A tile:
     thread tid loads k = tid % BK (a fixed column) of rows tid // BK + r*NT/BK (8 or 16
     consecutive k of a row per group of threads: 32/64-byte coalesced segments); B tile:
     column n = tid % BN of rows tid // BN + r*NT/BN (coalesced along n).  Guarded stores;
@@ -37,9 +41,10 @@ matmul[T, BM, BN, BK, TM, TN(, TA, TB)](c, a, b, bias, M, K, N, has_bias) on fla
     Linear uses x @ W^T (",NT"), g @ W (plain) and g^T @ x (",TN").
     GPU configs (launch_bounds(256, 2): <= 128 registers, two blocks = 16 warps per SM):
     "big" 128x128x8, 8x8 per thread, when its grid fills the GPU (>= one block per SM), else
-    "wide" 64x64x16, 4x4 per thread; float64 always "wide".  Simulator: 8x8x4, 2x2 (16
-    threads) so tests cross tile edges with tiny matrices; tests also run the GPU configs once.
-    Shared memory: 2 * (BK*(BM+4) + BK*BN) * itemsize: big 16.5 KiB, wide float32 16.5 KiB,
+    "wide" 64x64x32, 4x4 per thread (float64 "wide" 64x64x16); float64 always "wide".
+    Simulator: 8x8x4, 2x2 (16 threads) so tests cross tile edges with tiny matrices; tests
+    also run the GPU configs once.
+    Shared memory: 2 * (BK*(BM+4) + BK*BN) * itemsize: big 16.5 KiB, wide float32 33 KiB,
     float64 33 KiB.
     FLOPs 2*B*M*N*K.  Global bytes: a is read ceil(N/BN) times and b ceil(M/BM) times:
     itemsize * B * (M*K*ceil(N/BN) + K*N*ceil(M/BM) + M*N).
@@ -54,7 +59,7 @@ from numba import cuda, uint32
 from ._common import FLOATS, SIMULATOR, arr, cached_kernel, forceinline_device, sm_count
 
 # (BM, BN, BK, TM, TN) per dtype and name
-GPU_CONFIGS = {"float32": {"big": (128, 128, 8, 8, 8), "wide": (64, 64, 16, 4, 4)},
+GPU_CONFIGS = {"float32": {"big": (128, 128, 8, 8, 8), "wide": (64, 64, 32, 4, 4)},
                "float64": {"wide": (64, 64, 16, 4, 4)}}
 _SIM = {"wide": (8, 8, 4, 2, 2)}
 SIM_CONFIGS = {"float32": _SIM, "float64": _SIM}
@@ -168,6 +173,7 @@ def build_matmul(dtype, config, trans_a=False, trans_b=False):
         acc = cuda.local.array(TT, T)
         pa = cuda.local.array(A_LOADS, T)
         pb = cuda.local.array(B_LOADS, T)
+        aoffs = cuda.local.array(A_LOADS, uint32)
         boffs = cuda.local.array(B_LOADS, uint32)
         tx = uint32(cuda.threadIdx.x)
         ty = uint32(cuda.threadIdx.y)
@@ -186,88 +192,106 @@ def build_matmul(dtype, config, trans_a=False, trans_b=False):
             bn = tid % uint32(BN)
         row0 = uint32(cuda.blockIdx.y) * uint32(BM)
         col0 = uint32(cuda.blockIdx.x) * uint32(BN)
-        ao = ty * uint32(cM)
-        bo = tx * uint32(cN)
+        ao = uint32(ty * uint32(cM))
+        bo = uint32(tx * uint32(cN))
         Ku = uint32(K)
+        Mu = uint32(M)
         Nu = uint32(N)
         bz = uint32(cuda.blockIdx.z)
-        ntiles = (Ku + uint32(BK - 1)) // uint32(BK)
-        # Rows of a past M are not loaded and columns of b past N are clamped to the last one:
-        # both only feed accumulators that are never stored.  The k edge loads zeros on both
-        # sides, so even inf/nan inputs cannot leak into stored outputs.  K >= 1 (launcher).
-        # 32-bit offsets: the launcher keeps every operand of one launch below 2**31 elements.
+        ntiles = uint32((Ku + uint32(BK - 1)) // uint32(BK))
+        # Rows of a past M and columns of b past N are clamped to the last one: both only feed
+        # accumulators that are never stored.  The k edge loads zeros on both sides, so even
+        # inf/nan inputs cannot leak into stored outputs.  K >= 1 (launcher).  32-bit offsets
+        # (the launcher keeps every operand of one launch below 2**31 elements), one per load,
+        # advanced by a constant stride per tile.
         if TA:
-            aoff = uint32(uint32(bz * Ku + ak) * M + row0 + am)
+            m = min(uint32(row0 + am), uint32(Mu - uint32(1)))
+            for r in range(A_LOADS):
+                aoffs[r] = uint32(uint32(bz * Ku + ak + uint32(r * AT_STEP)) * Mu + m)
         else:
-            aoff = uint32(uint32(bz * M + row0 + am) * Ku + ak)
+            for r in range(A_LOADS):
+                m = min(uint32(row0 + am + uint32(r * A_STEP)), uint32(Mu - uint32(1)))
+                aoffs[r] = uint32(uint32(bz * Mu + m) * Ku + ak)
         if TB:
             for r in range(B_LOADS):
                 n = min(uint32(col0 + bn + uint32(r * BT_STEP)), uint32(Nu - uint32(1)))
                 boffs[r] = uint32(uint32(bz * Nu + n) * Ku + bkk)
-            boff = uint32(0)
         else:
-            boff = uint32(uint32(bz * Ku + bkk) * Nu + min(uint32(col0 + bn), uint32(Nu - 1)))
+            n = min(uint32(col0 + bn), uint32(Nu - uint32(1)))
+            for r in range(B_LOADS):
+                boffs[r] = uint32(uint32(bz * Ku + bkk + uint32(r * B_STEP)) * Nu + n)
+        astride = uint32(uint32(BK) * Mu) if TA else uint32(BK)
+        bstride = uint32(BK) if TB else uint32(uint32(BK) * Nu)
+        # this thread's shared-store offsets in buffer 0 (buffer 1: + BK*AST / + BK*BN)
+        if TA:
+            sa0 = uint32(ak * uint32(AST) + am)
+        else:
+            sa0 = uint32(ak * uint32(AST) + am)
+        if TB:
+            sb0 = uint32(bkk * uint32(BN) + bn)
+        else:
+            sb0 = uint32(bkk * uint32(BN) + bn)
         clear(acc)
         ka = ak
         kb = bkk
-        for t in range(ntiles + uint32(1)):
+        t = uint32(0)
+        while t <= ntiles:
             # loads of tile t (t = ntiles: past the end, zeros, never read)
             if TA:
-                min_ = uint32(row0 + am) < M
                 for r in range(A_LOADS):
                     v = zero
-                    if min_ and uint32(ka + uint32(r * AT_STEP)) < Ku:
-                        v = a[uint32(aoff + uint32(r * AT_STEP) * M)]
+                    if uint32(ka + uint32(r * AT_STEP)) < Ku:
+                        v = a[aoffs[r]]
                     pa[r] = v
-                aoff = uint32(aoff + uint32(BK) * M)
+                    aoffs[r] = uint32(aoffs[r] + astride)
             else:
                 ain = ka < Ku
                 for r in range(A_LOADS):
                     v = zero
-                    if ain and uint32(row0 + am + uint32(r * A_STEP)) < M:
-                        v = a[uint32(aoff + uint32(r * A_STEP) * Ku)]
+                    if ain:
+                        v = a[aoffs[r]]
                     pa[r] = v
-                aoff = uint32(aoff + uint32(BK))
+                    aoffs[r] = uint32(aoffs[r] + astride)
             if TB:
                 bin_ = kb < Ku
                 for r in range(B_LOADS):
                     v = zero
                     if bin_:
-                        v = b[uint32(boffs[r] + boff)]
+                        v = b[boffs[r]]
                     pb[r] = v
-                boff = uint32(boff + uint32(BK))
+                    boffs[r] = uint32(boffs[r] + bstride)
             else:
                 for r in range(B_LOADS):
                     v = zero
                     if uint32(kb + uint32(r * B_STEP)) < Ku:
-                        v = b[uint32(boff + uint32(r * B_STEP) * Nu)]
+                        v = b[boffs[r]]
                     pb[r] = v
-                boff = uint32(boff + uint32(BK) * Nu)
-            if t > 0:
-                cur = uint32(t - 1) & uint32(1)
-                update(acc, As, Bs, uint32(cur * uint32(BK * AST) + ao),
-                       uint32(cur * uint32(BK * BN) + bo))
-            nxt = uint32(t) & uint32(1)
-            sa = uint32(nxt * uint32(BK * AST) + ak * uint32(AST) + am)
+                    boffs[r] = uint32(boffs[r] + bstride)
+            odd = uint32(t & uint32(1))
+            if t > uint32(0):
+                update(acc, As, Bs, uint32((odd ^ uint32(1)) * uint32(BK * AST) + ao),
+                       uint32((odd ^ uint32(1)) * uint32(BK * BN) + bo))
+            sa = uint32(odd * uint32(BK * AST) + sa0)
             for r in range(A_LOADS):
                 if TA:
-                    As[uint32(sa + uint32(r * AT_STEP * AST))] = pa[r]
+                    As[sa + uint32(r * AT_STEP * AST)] = pa[r]
                 else:
-                    As[uint32(sa + uint32(r * A_STEP))] = pa[r]
-            sb = uint32(nxt * uint32(BK * BN) + bkk * uint32(BN) + bn)
+                    As[sa + uint32(r * A_STEP)] = pa[r]
+            sb = uint32(odd * uint32(BK * BN) + sb0)
             for r in range(B_LOADS):
                 if TB:
-                    Bs[uint32(sb + uint32(r * BT_STEP))] = pb[r]
+                    Bs[sb + uint32(r * BT_STEP)] = pb[r]
                 else:
-                    Bs[uint32(sb + uint32(r * B_STEP * BN))] = pb[r]
+                    Bs[sb + uint32(r * B_STEP * BN)] = pb[r]
             cuda.syncthreads()
             ka = uint32(ka + uint32(BK))
             kb = uint32(kb + uint32(BK))
+            t = uint32(t + uint32(1))
         # epilogue: + bias[n] (a per-column bias, nn.Linear's) when has_bias
         for i in range(TM):
             gm = uint32(row0 + ao + uint32(ROWS[i]))
-            if gm < M:
-                crow = uint32(uint32(bz * M + gm) * Nu)
+            if gm < Mu:
+                crow = uint32(uint32(bz * Mu + gm) * Nu)
                 for j in range(TN):
                     gn = uint32(col0 + bo + uint32(COLS[j]))
                     if gn < Nu:
