@@ -342,16 +342,7 @@ class Function:
             return out
         is_tuple = type(out) is tuple
         outs = out if is_tuple else (out,)
-        edges, meta = [], []
-        for a, n in zip(args, needs):
-            if n:
-                fn = a._grad_fn
-                edges.append((fn, a._output_nr) if fn is not None else (a._accumulator(), 0))
-            else:
-                edges.append(None)
-            meta.append((a._data.shape, a._dtype, a._device) if isinstance(a, T) else None)
-        ctx.next_functions = tuple(edges)
-        ctx._in_meta = tuple(meta)
+        _link_inputs(ctx, args, needs)
         fixed, meta = [], []
         non_diff = ctx._non_diff
         for i, o in enumerate(outs):
@@ -372,6 +363,22 @@ class Function:
             fixed.append(o)
         ctx._out_meta = tuple(meta)
         return tuple(fixed) if is_tuple else fixed[0]
+
+
+def _link_inputs(ctx, args, needs) -> None:
+    """ctx's edges to the nodes of the inputs that need a gradient, and the inputs' (shape,
+    dtype, device) that backward's results are checked against."""
+    T = _Tensor
+    edges, meta = [], []
+    for a, n in zip(args, needs):
+        if n:
+            fn = a._grad_fn
+            edges.append((fn, a._output_nr) if fn is not None else (a._accumulator(), 0))
+        else:
+            edges.append(None)
+        meta.append((a._data.shape, a._dtype, a._device) if isinstance(a, T) else None)
+    ctx.next_functions = tuple(edges)
+    ctx._in_meta = tuple(meta)
 
 
 class Op(Function):
@@ -442,16 +449,7 @@ class Op(Function):
             return tuple(outs) if is_tuple else outs[0]
         pending = ctx._pending
         ctx._pending = None
-        edges, meta = [], []
-        for a, n in zip(args, needs):
-            if n:
-                fn = a._grad_fn
-                edges.append((fn, a._output_nr) if fn is not None else (a._accumulator(), 0))
-            else:
-                edges.append(None)
-            meta.append((a._data.shape, a._dtype, dev) if isinstance(a, T) else None)
-        ctx.next_functions = tuple(edges)
-        ctx._in_meta = tuple(meta)
+        _link_inputs(ctx, args, needs)
         non_diff = ctx._non_diff
         meta = []
         for i, o in enumerate(outs):
