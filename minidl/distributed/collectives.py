@@ -236,16 +236,21 @@ def _same_as(name: str, t, ref, what: str) -> None:
                          f"{ref.device}")
 
 
+def _check_per_rank(op: str, g, name: str, tensors: list, ref) -> None:
+    """ValueError unless `tensors` holds one tensor per rank, each like `ref` (_same_as)."""
+    if len(tensors) != g.size:
+        raise ValueError(f"{op}: {name} has {len(tensors)} tensors, expected the world size "
+                         f"{g.size}")
+    for i, t in enumerate(tensors):
+        _same_as(op, t, ref, f"{name}[{i}]")
+
+
 def all_gather(tensor_list: list, tensor, group=None, async_op: bool = False):
     """tensor_list[r] = rank r's `tensor`, on every rank (tensor_list has world size tensors of
     tensor's shape, dtype and device)."""
     _check_tensor("all_gather", tensor)
     g = _get()
-    if len(tensor_list) != g.size:
-        raise ValueError(f"all_gather: tensor_list has {len(tensor_list)} tensors, expected the "
-                         f"world size {g.size}")
-    for i, t in enumerate(tensor_list):
-        _same_as("all_gather", t, tensor, f"tensor_list[{i}]")
+    _check_per_rank("all_gather", g, "tensor_list", tensor_list, tensor)
     _agree(g, "all_gather", _desc(tensor))
     from ..creation import empty
     out = empty(g.size, *tensor.shape, dtype=tensor.dtype, device=tensor.device)
@@ -295,11 +300,7 @@ def reduce_scatter(output, input_list: list, op: ReduceOp = ReduceOp.SUM, group=
     output)."""
     _check_tensor("reduce_scatter", output)
     g = _get()
-    if len(input_list) != g.size:
-        raise ValueError(f"reduce_scatter: input_list has {len(input_list)} tensors, expected the "
-                         f"world size {g.size}")
-    for i, t in enumerate(input_list):
-        _same_as("reduce_scatter", t, output, f"input_list[{i}]")
+    _check_per_rank("reduce_scatter", g, "input_list", input_list, output)
     from ..ops.movement import stack
     with _no_grad():
         packed = stack([t.detach() for t in input_list]) if input_list else None
