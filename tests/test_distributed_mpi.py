@@ -373,6 +373,15 @@ def _check_mismatch(fails, comm, dist):
         except ShapeError as e:
             if "[6, 2]" not in str(e) or "world size 2" not in str(e):
                 fails.append(f"{what}: unclear shape error: {e}")
+    for what, fn in [("all_gather", lambda: dist.all_gather([minidl.zeros(3)], minidl.zeros(3))),
+                     ("reduce_scatter", lambda: dist.reduce_scatter(minidl.zeros(3),
+                                                                    [minidl.zeros(3)]))]:
+        try:
+            fn()
+            fails.append(f"{what} with one tensor for two ranks raised nothing")
+        except ValueError as e:
+            if "has 1 tensors, expected the world size 2" not in str(e):
+                fails.append(f"{what}: unclear list-length error: {e}")
     try:
         dist.all_reduce(minidl.zeros(2, dtype=minidl.int64), dist.ReduceOp.AVG)
         fails.append("AVG on int64 raised nothing")
