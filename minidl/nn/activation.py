@@ -34,13 +34,12 @@ class _Elementwise(Module):
         super().__init_subclass__(**kwargs)
         params = list(inspect.signature(cls.function).parameters.values())[1:]
         cls.__signature__ = inspect.Signature(params)  # help() and docs show the real arguments
+        cls._arg_names = tuple(p.name for p in params)
 
     def __init__(self, *args, **kwargs):
         super().__init__()
-        sig = inspect.signature(self.function)
-        bound = sig.bind(None, *args, **kwargs)
+        bound = self.__signature__.bind(*args, **kwargs)
         bound.apply_defaults()
-        self._arg_names = list(sig.parameters)[1:]
         for name in self._arg_names:
             setattr(self, name, bound.arguments[name])
 
